@@ -1,0 +1,278 @@
+"""The ``perlinsos`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from perlinsos.errors import ConfigurationError
+from perlinsos.settings import Settings, SettingsError
+
+
+def _settings(database_url: str | None = None) -> Settings:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if database_url:
+        from dataclasses import replace
+
+        settings = replace(settings, database_url=database_url)
+    return settings
+
+
+def _plugins(settings: Settings):
+    from perlinsos.plugins import PluginManager
+
+    return PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins)
+
+
+def _fail(exc: Exception) -> None:
+    raise click.ClickException(str(exc)) from None
+
+
+database_option = click.option(
+    "--database-url", envvar="PERLINSOS_DATABASE_URL", default=None,
+    help="SQLAlchemy URL (default: sqlite:///perlinsos.db; env PERLINSOS_DATABASE_URL).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="perlinsos")
+def main() -> None:
+    """Perlinsos: the plugin-based GraphQL backend for digitised social assistance (bansos)."""
+
+
+# --- db ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@database_option
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+def db_upgrade(database_url: str | None, revision: str) -> None:
+    """Apply migrations up to REVISION (creates the SQLite file if needed)."""
+    settings = _settings(database_url)
+    try:
+        _check_reachable(settings)
+        from perlinsos.db import migrate
+
+        migrate.upgrade(settings.database_url, revision)
+    except ConfigurationError as exc:
+        _fail(exc)
+    click.echo(f"database upgraded to {revision}")
+
+
+@db.command("current")
+@database_option
+def db_current(database_url: str | None) -> None:
+    """Show the database's revision and whether it is the newest."""
+    from perlinsos.db import migrate
+    from perlinsos.db.engine import Database
+
+    settings = _settings(database_url)
+
+    async def run() -> tuple[str | None, str | None]:
+        database = Database(settings.database_url)
+        try:
+            await database.ping()
+            return await migrate.current_revision(database), migrate.head_revision()
+        finally:
+            await database.dispose()
+
+    try:
+        current, head = asyncio.run(run())
+    except ConfigurationError as exc:
+        _fail(exc)
+    click.echo(f"current: {current or '(none)'}  head: {head}  {'up to date' if current == head else 'UPGRADE NEEDED'}")
+
+
+def _check_reachable(settings: Settings) -> None:
+    from perlinsos.db.engine import Database
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            await database.ping()
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+@main.group()
+def schema() -> None:
+    """The published GraphQL contract."""
+
+
+@schema.command("export")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("schema/schema.graphql"), show_default=True)
+@click.option("--check", is_flag=True, help="Fail if the file differs from the code instead of writing.")
+def schema_export(output: Path, check: bool) -> None:
+    """Write the SDL of the schema (core + installed plugins) to OUTPUT."""
+    from perlinsos.graphql.schema import build_schema, export_sdl
+
+    settings = _settings()
+    try:
+        sdl = export_sdl(build_schema(_plugins(settings), settings))
+    except ConfigurationError as exc:
+        _fail(exc)
+    if check:
+        current = output.read_text(encoding="utf-8") if output.exists() else ""
+        if current != sdl:
+            raise click.ClickException(f"{output} is out of date; run `perlinsos schema export`")
+        click.echo(f"{output} is up to date")
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(sdl, encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
+# --- pilots -----------------------------------------------------------------------------------
+
+
+@main.group()
+def pilot() -> None:
+    """Pilots: regions, programmes, phases and plugin sets."""
+
+
+@pilot.command("load")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@database_option
+def pilot_load(file: Path, database_url: str | None) -> None:
+    """Validate pilot FILE (TOML) and store it (insert or update by its code)."""
+    from perlinsos.pilots.service import load_and_store
+
+    settings = _settings(database_url)
+    try:
+        code, created = asyncio.run(load_and_store(settings, _plugins(settings), file))
+    except ConfigurationError as exc:
+        _fail(exc)
+    click.echo(f"pilot {code} {'created' if created else 'updated'}")
+
+
+@pilot.command("list")
+@database_option
+def pilot_list(database_url: str | None) -> None:
+    """List stored pilots."""
+    from perlinsos.pilots.service import stored_pilots
+
+    settings = _settings(database_url)
+    try:
+        rows = asyncio.run(stored_pilots(settings))
+    except ConfigurationError as exc:
+        _fail(exc)
+    for row in rows:
+        click.echo(f"{row.code}\t{row.name}\tregions={','.join(row.region_codes)}\t"
+                   f"programmes={','.join(row.programmes)}\tplugins={','.join(sorted(row.plugins))}")
+
+
+# --- plugins ----------------------------------------------------------------------------------
+
+
+@main.command("plugins")
+@database_option
+def plugins_cmd(database_url: str | None) -> None:
+    """List installed plugins, the hooks each implements, and the pilots that enable it."""
+    settings = _settings(database_url)
+    try:
+        manager = _plugins(settings)
+    except ConfigurationError as exc:
+        _fail(exc)
+    enabled_by: dict[str, list[str]] = {}
+    try:
+        from perlinsos.pilots.service import stored_pilots
+
+        for row in asyncio.run(stored_pilots(settings)):
+            for name in row.plugins:
+                enabled_by.setdefault(name, []).append(row.code)
+    except Exception as exc:  # noqa: BLE001 - listing plugins must work without a database
+        click.echo(f"(pilots not shown: {exc})", err=True)
+    for name in manager.names():
+        click.echo(f"{name}  [{manager.sources[name]}]")
+        click.echo(f"  hooks:  {', '.join(manager.hooks_of(name)) or '(none)'}")
+        click.echo(f"  pilots: {', '.join(enabled_by.get(name, [])) or '(none)'}")
+
+
+# --- serve ------------------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="uvicorn worker processes.")
+@database_option
+def serve(host: str, port: int, workers: int, database_url: str | None) -> None:
+    """Serve the GraphQL API at /graphql (upgrades an embedded SQLite database first)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(database_url)
+    try:
+        prepare_database(settings)
+        _plugins(settings)  # fail fast, with the plugin named, before uvicorn starts
+    except ConfigurationError as exc:
+        _fail(exc)
+    if database_url:
+        os.environ["PERLINSOS_DATABASE_URL"] = database_url
+    click.echo(f"Perlinsos API at http://{host}:{port}/graphql")
+    uvicorn.run("perlinsos.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info")
+
+
+def prepare_database(settings: Settings) -> None:
+    """SQLite (embedded) is upgraded in place; PostgreSQL must already be current (ops decide)."""
+    from perlinsos.db import migrate
+    from perlinsos.db.engine import Database
+    from perlinsos.errors import DatabaseError
+
+    _check_reachable(settings)
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+        return
+
+    async def current() -> str | None:
+        database = Database(settings.database_url)
+        try:
+            return await migrate.current_revision(database)
+        finally:
+            await database.dispose()
+
+    if asyncio.run(current()) != migrate.head_revision():
+        raise DatabaseError("the PostgreSQL schema is not current: run `perlinsos db upgrade` first")
+
+
+@main.command("demo")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8600, show_default=True, type=int)
+@database_option
+def demo(host: str, port: int, database_url: str | None) -> None:
+    """Run the platform on its embedded defaults with the Banyuwangi pilot loaded."""
+    from perlinsos.pilots.files import bundled_pilot_file
+    from perlinsos.pilots.service import load_and_store
+
+    settings = _settings(database_url)
+    try:
+        prepare_database(settings)
+        code, _ = asyncio.run(load_and_store(settings, _plugins(settings), bundled_pilot_file()))
+    except ConfigurationError as exc:
+        _fail(exc)
+    click.echo(f"pilot {code} loaded")
+    ctx = click.get_current_context()
+    ctx.invoke(serve, host=host, port=port, workers=1, database_url=database_url)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Value types that cross the plugin contract (:mod:`perlinsos.hookspecs`).
+
+They are plain frozen dataclasses so plugins can build them without touching the database or
+GraphQL, and so the platform can validate what a plugin hands back.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol, runtime_checkable
+
+
+class Role(str, enum.Enum):
+    CITIZEN = "CITIZEN"
+    FACILITATOR = "FACILITATOR"
+    REVIEWER = "REVIEWER"
+    ADMIN = "ADMIN"
+
+
+@dataclass(frozen=True)
+class StaffScope:
+    """A staff role limited to a region (``35.10`` regency, ``35.10.15`` district, village)."""
+
+    role: Role
+    region_code: str
+    pilot_code: str | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a request, as an identity plugin established it.
+
+    ``subject`` is the identity provider's stable subject id. A citizen carries their ``nik``;
+    staff carry their role assignments (loaded from the database by the platform, so an identity
+    plugin only needs to say *who* signed in, not what they may do).
+    """
+
+    subject: str
+    kind: str  # "citizen" | "staff"
+    nik: str | None = None
+    name: str | None = None
+    issuer: str | None = None
+    auth_time: datetime | None = None
+    scopes: tuple[StaffScope, ...] = ()
+    claims: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_citizen(self) -> bool:
+        return self.kind == "citizen"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    def roles(self) -> set[Role]:
+        roles = {s.role for s in self.scopes}
+        if self.is_citizen:
+            roles.add(Role.CITIZEN)
+        return roles
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    """A live consent a plugin may act under (scopes, purpose, policy version)."""
+
+    nik: str
+    scopes: tuple[str, ...]
+    purpose: str
+    policy_version: str
+    given_at: datetime
+    expires_at: datetime | None = None
+    reference: str | None = None  # the identity provider's grant id, when it issues one
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+@dataclass(frozen=True)
+class HouseholdMember:
+    nik: str
+    name: str
+    birth_date: date | None = None
+    sex: str | None = None
+    relationship: str | None = None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """A population record (Dukcapil/IKD) for one NIK, with the household on its KK."""
+
+    nik: str
+    name: str
+    birth_date: date
+    sex: str
+    region_code: str  # village code, e.g. 35.10.15.2004
+    kk_number: str
+    phone: str | None = None
+    address: str | None = None
+    members: tuple[HouseholdMember, ...] = ()
+
+
+@dataclass(frozen=True)
+class RegistrantRef:
+    """One registrant handed to batch hooks: enough to look facts up, nothing more."""
+
+    registration_id: int
+    nik: str
+    kk_number: str
+    region_code: str
+    programme: str
+    member_niks: tuple[str, ...] = ()
+    consent: ConsentGrant | None = None
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One observed fact about a registrant, with where it came from and how fresh it is.
+
+    ``value`` is ``None`` with an ``error`` when the source could not answer: criteria then
+    evaluate to UNKNOWN and the outcome is PENDING, never a rejection.
+    """
+
+    registration_id: int
+    name: str  # e.g. "monthly_income", "electricity_va"
+    value: Any
+    source: str  # e.g. "BPJS Ketenagakerjaan"
+    as_of: date | None = None
+    error: str | None = None
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    code: str
+    verdict: Verdict
+    observed: Any = None
+    limit: Any = None
+    source: str | None = None
+    as_of: date | None = None
+    detail: str | None = None
+
+
+@runtime_checkable
+class Criterion(Protocol):
+    """An eligibility criterion: a reason code, a version and an ``evaluate`` over facts."""
+
+    code: str
+    version: str
+
+    def evaluate(self, facts: Mapping[str, Fact], registrant: RegistrantRef) -> CriterionResult: ...
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    notification_id: int
+    idempotency_key: str
+    recipient: str
+    template: str
+    language: str
+    params: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    ok: bool
+    provider_reference: str | None = None
+    error: str | None = None
+    permanent: bool = False  # e.g. an invalid phone number: retrying will not help
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A notification channel (SMS, e-mail, WhatsApp ...) that delivers outbox rows."""
+
+    name: str
+
+    def recipient_for(self, person: Mapping[str, Any]) -> str | None: ...
+
+    async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
+
+
+@dataclass(frozen=True)
+class AppealGround:
+    code: str  # e.g. NIK_MISUSE
+    disputable_reasons: tuple[str, ...]
+    required_evidence: tuple[str, ...] = ()
+    comparison_fields: Mapping[str, str] = field(default_factory=dict)  # field → type name
+    title: Mapping[str, str] = field(default_factory=dict)  # language → text
+
+
+@dataclass(frozen=True)
+class AppealDraft:
+    decision_id: int
+    ground: str
+    disputed_reasons: tuple[str, ...]
+    statement: str
+    comparison_data: Mapping[str, Any]
+    evidence_kinds: tuple[str, ...] = ()
+    appellant_nik: str | None = None
+    assisted_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AppealProblem:
+    """Why a plugin refuses an appeal: a machine code and a message per language."""
+
+    code: str
+    message: Mapping[str, str]
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class SchemaPart:
+    """GraphQL a plugin contributes: extra root fields and the types they need.
+
+    ``query_fields``/``mutation_fields`` map a field name to a ``strawberry.field`` /
+    ``strawberry.mutation``. A name contributed twice (by the core or another plugin) is a
+    start-up error.
+    """
+
+    query_fields: Mapping[str, Any] = field(default_factory=dict)
+    mutation_fields: Mapping[str, Any] = field(default_factory=dict)
+    types: Sequence[type] = ()
+
+
+@dataclass(frozen=True)
+class PilotContext:
+    """The pilot a hook runs for: its identity, scope and each enabled plugin's settings."""
+
+    id: int | None
+    code: str
+    name: str
+    region_codes: tuple[str, ...]
+    programmes: tuple[str, ...]
+    plugins: Mapping[str, Any]  # plugin name → validated settings (model instance or dict)
+    phases: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings_for(self, plugin: str) -> Any:
+        """The settings this pilot gives ``plugin`` (``None`` when the plugin is not enabled)."""
+        return self.plugins.get(plugin)
+
+    def enables(self, plugin: str) -> bool:
+        return plugin in self.plugins

@@ -1,0 +1,1 @@
+"""Database: engine and sessions (:mod:`.engine`), models (:mod:`.models`), migrations."""

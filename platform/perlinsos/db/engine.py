@@ -1,0 +1,127 @@
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL.
+
+SQLite is tuned for a web server with concurrent writers: WAL (readers never block the
+writer), a busy timeout, foreign keys on, and write transactions that ``BEGIN IMMEDIATE`` so two
+writers never both hold a read lock and deadlock on upgrade ("database is locked").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from perlinsos.errors import DatabaseError
+
+_WRITE = "perlinsos_write"
+SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg"}
+
+
+def normalise_url(url: str) -> str:
+    """Accept the common spellings (``sqlite:///x.db``, ``postgresql://…``) and pick async drivers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(
+            f"database URL is malformed: {redact(url)!r} (expected e.g. sqlite:///perlinsos.db "
+            "or postgresql://user@host:5432/dbname)"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername not in SUPPORTED:
+        raise DatabaseError(
+            f"database URL {redact(url)!r} uses {parsed.drivername!r}; supported: SQLite and PostgreSQL"
+        )
+    return parsed.render_as_string(hide_password=False)
+
+
+def redact(url: str) -> str:
+    """A URL safe to print: the password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+class Database:
+    """One engine, and session factories for reads and for writes."""
+
+    def __init__(self, url: str, *, busy_timeout_ms: int = 15_000, echo: bool = False):
+        self.url = normalise_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        kwargs: dict = {"echo": echo}
+        if self.is_sqlite:
+            path = make_url(self.url).database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+        else:
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        try:
+            self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        except (ArgumentError, NoSuchModuleError) as exc:
+            raise DatabaseError(f"cannot use database {redact(self.url)}: {exc}") from None
+        if self.is_sqlite:
+            _tune_sqlite(self.engine, busy_timeout_ms)
+        self.reader = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.writer = async_sessionmaker(
+            self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
+        )
+
+    @contextlib.asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self.reader() as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A session in one transaction: committed on success, rolled back on any exception."""
+        async with self.writer() as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        """Raise :class:`DatabaseError` with a clear message when the database is unreachable."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001 - driver errors vary; the message must not
+            raise DatabaseError(
+                f"cannot reach database {redact(self.url)}: {type(exc).__name__}: {_first_line(exc)}"
+            ) from None
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def _tune_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def on_connect(dbapi_conn, _record):
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")  # safe with WAL; fsync at checkpoints
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def on_begin(conn):
+        if conn.get_execution_options().get(_WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")

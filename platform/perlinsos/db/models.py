@@ -1,0 +1,316 @@
+"""SQLAlchemy models: the platform's records (ARCHITECTURE §4).
+
+Personal data (NIK, names, income and bank flags in decision reasons) lives only in these
+tables; what leaves through GraphQL is filtered by :mod:`perlinsos.policy`.
+Alembic migrations in ``db/migrations`` must match these models (a test compares them).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Date,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from perlinsos.db.types import BigId, Json, UTCDateTime, utcnow
+
+# Stable constraint names, so migrations can address them on both engines.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: Json, list[Any]: Json, datetime: UTCDateTime}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # VARCHAR + CHECK on both engines: adding a value is a plain migration, not an ALTER TYPE.
+    return Enum(cls, name=name, native_enum=False, create_constraint=True, length=20,
+                values_callable=lambda e: [m.value for m in e])
+
+
+class Channel(str, enum.Enum):
+    SELF = "SELF"
+    ASSISTED = "ASSISTED"
+
+
+class Outcome(str, enum.Enum):
+    ELIGIBLE = "ELIGIBLE"
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"
+    PENDING = "PENDING"
+
+
+class Verdict(str, enum.Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNKNOWN = "UNKNOWN"
+
+
+class NotificationStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    SENDING = "SENDING"
+    SENT = "SENT"
+    DELIVERED = "DELIVERED"
+    FAILED = "FAILED"
+    DEAD = "DEAD"
+    UNDELIVERABLE = "UNDELIVERABLE"
+
+
+class AppealStatus(str, enum.Enum):
+    SUBMITTED = "SUBMITTED"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    UPHELD = "UPHELD"
+    DISMISSED = "DISMISSED"
+    WITHDRAWN = "WITHDRAWN"
+
+
+class StaffRole(str, enum.Enum):
+    FACILITATOR = "FACILITATOR"
+    REVIEWER = "REVIEWER"
+    ADMIN = "ADMIN"
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Household(Timestamps, Base):
+    """A family as on its Kartu Keluarga (KK)."""
+
+    __tablename__ = "household"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kk_number: Mapped[str] = mapped_column(String(16), unique=True)
+    region_code: Mapped[str] = mapped_column(String(13), index=True)  # village, 35.10.15.2004
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Person(Timestamps, Base):
+    __tablename__ = "person"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    nik: Mapped[str] = mapped_column(String(16), unique=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    region_code: Mapped[str] = mapped_column(String(13), index=True)
+    relationship: Mapped[str | None] = mapped_column(String(40))
+    phone: Mapped[str | None] = mapped_column(String(16))  # E.164
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Pilot(Timestamps, Base):
+    """A rollout of programmes in a set of regions, with its phases and plugin set."""
+
+    __tablename__ = "pilot"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    region_codes: Mapped[list[Any]] = mapped_column()
+    programmes: Mapped[list[Any]] = mapped_column()
+    registration_opens_at: Mapped[datetime] = mapped_column()
+    registration_closes_at: Mapped[datetime] = mapped_column()
+    appeal_opens_at: Mapped[datetime | None] = mapped_column()
+    appeal_closes_at: Mapped[datetime | None] = mapped_column()
+    languages: Mapped[list[Any]] = mapped_column(default=lambda: ["id", "en"])
+    #: plugin name → settings as given in the pilot file (validated on load).
+    plugins: Mapped[dict[str, Any]] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Registration(Base):
+    """A household's registration for one programme of one pilot."""
+
+    __tablename__ = "registration"
+    __table_args__ = (
+        UniqueConstraint("pilot_id", "programme", "household_id", name="uq_registration_household"),
+        Index("ix_registration_pilot_region", "pilot_id", "region_code"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    pilot_id: Mapped[int] = mapped_column(ForeignKey("pilot.id"))
+    programme: Mapped[str] = mapped_column(String(20))
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    #: village at registration time (denormalised: selection partitions and stats group by it).
+    region_code: Mapped[str] = mapped_column(String(13))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "registration_channel"))
+    assisted_by: Mapped[str | None] = mapped_column(String(200), index=True)
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("consent.id"))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Consent(Base):
+    """A citizen's consent to access named scopes of their data for a purpose."""
+
+    __tablename__ = "consent"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    scopes: Mapped[list[Any]] = mapped_column()
+    purpose: Mapped[str] = mapped_column(String(100))
+    policy_version: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "consent_channel"))
+    actor: Mapped[str] = mapped_column(String(200))  # identity subject who gave it
+    assisted_by: Mapped[str | None] = mapped_column(String(200))
+    provider_reference: Mapped[str | None] = mapped_column(String(200))
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column()
+    withdrawn_at: Mapped[datetime | None] = mapped_column()
+
+
+class Decision(Base):
+    """One version of the selection outcome for a registration."""
+
+    __tablename__ = "decision"
+    __table_args__ = (
+        UniqueConstraint("registration_id", "version", name="uq_decision_version"),
+        Index("ix_decision_current", "registration_id", "is_current"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registration.id"))
+    version: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[Outcome] = mapped_column(_enum(Outcome, "decision_outcome"))
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    criteria_versions: Mapped[dict[str, Any]] = mapped_column()
+    inputs_digest: Mapped[str] = mapped_column(String(64))
+    cause: Mapped[str] = mapped_column(String(20), default="SELECTION")  # SELECTION | APPEAL
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    decided_at: Mapped[datetime] = mapped_column(default=utcnow)
+    superseded_at: Mapped[datetime | None] = mapped_column()
+
+
+class DecisionReason(Base):
+    """The result of one criterion in one decision: the "why" a citizen is shown."""
+
+    __tablename__ = "decision_reason"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    verdict: Mapped[Verdict] = mapped_column(_enum(Verdict, "reason_verdict"))
+    observed: Mapped[dict[str, Any] | None] = mapped_column(Json)  # {"value": ...}
+    limit: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    source: Mapped[str | None] = mapped_column(String(100))
+    as_of: Mapped[date | None] = mapped_column(Date)
+    criterion_version: Mapped[str] = mapped_column(String(20))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Notification(Base):
+    """An outbox row: written with the event that causes it, delivered at least once."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeal.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(40))  # "portal", "sms", ...
+    recipient: Mapped[str | None] = mapped_column(String(200))
+    template: Mapped[str] = mapped_column(String(60))
+    language: Mapped[str] = mapped_column(String(5), default="id")
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[NotificationStatus] = mapped_column(
+        _enum(NotificationStatus, "notification_status"), default=NotificationStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    provider_reference: Mapped[str | None] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    read_at: Mapped[datetime | None] = mapped_column()
+
+
+class Appeal(Base):
+    """A sanggah: the NIK owner's dispute of a decision, and its review."""
+
+    __tablename__ = "appeal"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    decision_id: Mapped[int] = mapped_column(ForeignKey("decision.id"), index=True)
+    appellant_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    channel: Mapped[Channel] = mapped_column(_enum(Channel, "appeal_channel"))
+    assisted_by: Mapped[str | None] = mapped_column(String(200))
+    ground: Mapped[str] = mapped_column(String(40))
+    disputed_reasons: Mapped[list[Any]] = mapped_column()
+    statement: Mapped[str] = mapped_column(Text)
+    comparison_data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[AppealStatus] = mapped_column(
+        _enum(AppealStatus, "appeal_status"), default=AppealStatus.SUBMITTED
+    )
+    reviewer: Mapped[str | None] = mapped_column(String(200))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    corrected_facts: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    resulting_decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"))
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    review_due_at: Mapped[datetime] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    resolved_at: Mapped[datetime | None] = mapped_column()
+    #: optimistic concurrency: two reviewers acting at once — one wins, one gets a conflict.
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    __mapper_args__ = {"version_id_col": row_version}
+
+
+class EvidenceFile(Base):
+    """A file attached to an appeal, stored by its sha256 outside any served directory."""
+
+    __tablename__ = "evidence_file"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeal.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # KTP, KK, ELECTRICITY_BILL, ...
+    filename: Mapped[str] = mapped_column(String(255))  # sanitised
+    content_type: Mapped[str] = mapped_column(String(100))  # sniffed from the content
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class StaffAssignment(Timestamps, Base):
+    """A staff member's role within a region (and optionally one pilot)."""
+
+    __tablename__ = "staff_assignment"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), index=True)  # identity provider subject
+    name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
+    region_code: Mapped[str] = mapped_column(String(13))
+    pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilot.id"))
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class AuditEvent(Base):
+    """Append-only log of state changes and reads of personal data, chained by hashes."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    actor_role: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(60))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(40))
+    #: whose personal data was touched, so a citizen can see who accessed it.
+    subject_person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    purpose: Mapped[str | None] = mapped_column(String(100))
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64))

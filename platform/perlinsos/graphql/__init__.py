@@ -1,0 +1,1 @@
+"""The GraphQL API, split per domain. Resolvers stay thin: they call the domain services."""

@@ -1,0 +1,100 @@
+"""GraphQL types for appeals (sanggah) and their evidence files."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from perlinsos.db import models
+from perlinsos.db.types import utcnow
+from perlinsos.graphql.context import ctx
+from perlinsos.graphql.loaders import peek
+from perlinsos.graphql.relay import to_global_id
+from perlinsos.graphql.util import then
+
+if TYPE_CHECKING:
+    from perlinsos.graphql.decisions import Decision
+
+DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.decisions")]
+
+
+AppealStatus = strawberry.enum(models.AppealStatus, name="AppealStatus")
+
+
+@strawberry.type(description="A file attached to an appeal as evidence (metadata only).")
+class EvidenceFile:
+    id: strawberry.ID
+    kind: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+
+    @classmethod
+    def from_row(cls, row) -> EvidenceFile:
+        return cls(
+            id=to_global_id("EvidenceFile", row.id),
+            kind=row.kind,
+            filename=row.filename,
+            content_type=row.content_type,
+            size_bytes=row.size_bytes,
+            sha256=row.sha256,
+            uploaded_at=row.uploaded_at,
+        )
+
+
+@strawberry.type(description="A dispute of a decision, filed by the owner of the NIK.")
+class Appeal:
+    id: strawberry.ID
+    status: AppealStatus
+    ground: str
+    disputed_reasons: list[str]
+    statement: str
+    comparison_data: JSON
+    channel: str
+    submitted_at: datetime
+    review_due_at: datetime
+    resolved_at: datetime | None
+    resolution_note: str | None
+    db_id: strawberry.Private[int]
+    decision_id: strawberry.Private[int]
+
+    @strawberry.field(description="Past its review deadline and not yet resolved.")
+    def overdue(self) -> bool:
+        open_ = self.status in (AppealStatus.SUBMITTED, AppealStatus.UNDER_REVIEW)
+        return open_ and utcnow() > self.review_due_at
+
+    @strawberry.field
+    def decision(self, info: Info) -> DecisionRef:
+        from perlinsos.graphql.decisions import Decision
+
+        return then(peek(ctx(info).loaders.decision, self.decision_id), Decision.from_row)
+
+    @strawberry.field
+    def evidence(self, info: Info) -> list[EvidenceFile]:
+        return then(peek(ctx(info).loaders.evidence, self.db_id), lambda rows: [EvidenceFile.from_row(r) for r in rows])
+
+    @classmethod
+    def from_row(cls, row) -> Appeal:
+        status = row.status.value if hasattr(row.status, "value") else row.status
+        channel = row.channel.value if hasattr(row.channel, "value") else row.channel
+        return cls(
+            id=to_global_id("Appeal", row.id),
+            status=AppealStatus(status),
+            ground=row.ground,
+            disputed_reasons=list(row.disputed_reasons),
+            statement=row.statement,
+            comparison_data=row.comparison_data,
+            channel=channel,
+            submitted_at=row.submitted_at,
+            review_due_at=row.review_due_at,
+            resolved_at=row.resolved_at,
+            resolution_note=row.resolution_note,
+            db_id=row.id,
+            decision_id=row.decision_id,
+        )

@@ -1,0 +1,57 @@
+"""The per-request context every resolver receives as ``info.context``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from strawberry.types import Info
+
+from perlinsos.contract import PilotContext, Principal
+from perlinsos.db.engine import Database
+from perlinsos.graphql.loaders import Loaders
+from perlinsos.plugins import PilotHooks, PluginManager
+from perlinsos.settings import Settings
+
+
+@dataclass
+class Context:
+    db: Database
+    plugins: PluginManager
+    settings: Settings
+    pilot: PilotContext | None
+    hooks: PilotHooks | None
+    principal: Principal | None
+    language: str
+    loaders: Loaders
+    request: Any = None
+    #: the signed-in citizen's own household (None for staff and anonymous viewers).
+    viewer_household_id: int | None = None
+    #: person ids whose personal data this request showed to someone other than the owner;
+    #: written to the audit log when the operation ends.
+    accessed_people: set[int] = field(default_factory=set)
+
+    def record_access(self, person_id: int) -> None:
+        self.accessed_people.add(person_id)
+
+
+def ctx(info: Info) -> Context:
+    return info.context
+
+
+def pick_language(accept_language: str | None, supported: tuple[str, ...] = ("id", "en")) -> str:
+    """Bahasa Indonesia unless the client prefers a language we have (``Accept-Language``)."""
+    if not accept_language:
+        return "id"
+    weighted = []
+    for part in accept_language.split(","):
+        tag, _, q = part.strip().partition(";q=")
+        try:
+            weight = float(q) if q else 1.0
+        except ValueError:
+            weight = 0.0
+        weighted.append((weight, tag.split("-")[0].lower()))
+    for _, lang in sorted(weighted, key=lambda w: -w[0]):
+        if lang in supported:
+            return lang
+    return "id"

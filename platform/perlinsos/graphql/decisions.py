@@ -1,0 +1,126 @@
+"""GraphQL types for decisions and their reasons (the "why" of every outcome)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from perlinsos.db import models
+from perlinsos.graphql.context import Context, ctx
+from perlinsos.graphql.loaders import peek
+from perlinsos.graphql.relay import to_global_id
+from perlinsos.graphql.util import then
+from perlinsos.messages import reason_message
+
+if TYPE_CHECKING:
+    from perlinsos.graphql.appeals import Appeal
+    from perlinsos.graphql.notifications import Notification
+    from perlinsos.graphql.registrations import Registration
+
+AppealRef = Annotated["Appeal", strawberry.lazy("perlinsos.graphql.appeals")]
+NotificationRef = Annotated["Notification", strawberry.lazy("perlinsos.graphql.notifications")]
+RegistrationRef = Annotated["Registration", strawberry.lazy("perlinsos.graphql.registrations")]
+
+
+Outcome = strawberry.enum(models.Outcome, name="Outcome")
+Verdict = strawberry.enum(
+    models.Verdict, name="Verdict",
+    description="A criterion's result: PASS, FAIL, or UNKNOWN when its data is missing.",
+)
+
+
+@strawberry.type(description="One criterion's result in a decision.")
+class DecisionReason:
+    code: str = strawberry.field(description="Reason code, e.g. ELECTRICITY_ABOVE_LIMIT.")
+    verdict: Verdict
+    passed: bool | None = strawberry.field(description="null when the verdict is UNKNOWN.")
+    observed: JSON | None
+    limit: JSON | None
+    source: str | None
+    as_of: date | None
+    criterion_version: str
+    message: str = strawberry.field(description="The reason in the viewer's language.")
+
+    @classmethod
+    def from_row(cls, row, language: str) -> DecisionReason:
+        verdict = row.verdict.value if hasattr(row.verdict, "value") else row.verdict
+        observed = (row.observed or {}).get("value")
+        limit = (row.limit or {}).get("value")
+        return cls(
+            code=row.code,
+            verdict=Verdict(verdict),
+            passed=None if verdict == "UNKNOWN" else verdict == "PASS",
+            observed=observed,
+            limit=limit,
+            source=row.source,
+            as_of=row.as_of,
+            criterion_version=row.criterion_version,
+            message=row.detail or reason_message(row.code, verdict, observed, limit, row.source, row.as_of, language),
+        )
+
+
+@strawberry.type(description="One version of a registration's selection outcome.")
+class Decision:
+    id: strawberry.ID
+    version: int
+    outcome: Outcome
+    is_current: bool
+    cause: str = strawberry.field(description="SELECTION, or APPEAL when an upheld appeal re-ran it.")
+    decided_at: datetime
+    superseded_at: datetime | None
+    criteria_versions: JSON
+    db_id: strawberry.Private[int]
+    registration_id: strawberry.Private[int]
+
+    @strawberry.field(description="Every criterion's result, failed ones first.")
+    def reasons(self, info: Info) -> list[DecisionReason]:
+        c = ctx(info)
+
+        def build(rows) -> list[DecisionReason]:
+            reasons = [DecisionReason.from_row(r, c.language) for r in rows]
+            order = {"FAIL": 0, "UNKNOWN": 1, "PASS": 2}
+            return sorted(reasons, key=lambda r: order[r.verdict.value])
+
+        return then(peek(c.loaders.reasons, self.db_id), build)
+
+    @strawberry.field
+    def registration(self, info: Info) -> RegistrationRef:
+        from perlinsos.graphql.registrations import Registration
+
+        return then(peek(ctx(info).loaders.registration, self.registration_id), Registration.from_row)
+
+    @strawberry.field(description="Appeals filed against this decision.")
+    def appeals(self, info: Info) -> list[AppealRef]:
+        from perlinsos.graphql.appeals import Appeal
+
+        c = ctx(info)
+        return then(peek(c.loaders.appeals, self.db_id), lambda rows: [Appeal.from_row(r) for r in rows])
+
+    @strawberry.field(description="Notifications this decision caused.")
+    def notifications(self, info: Info) -> list[NotificationRef]:
+        from perlinsos.graphql.notifications import Notification
+
+        c = ctx(info)
+        return then(peek(c.loaders.notifications, self.db_id), lambda rows: [Notification.from_row(r) for r in rows])
+
+    @classmethod
+    def from_row(cls, row, c: Context | None = None) -> Decision | None:
+        if row is None:
+            return None
+        outcome = row.outcome.value if hasattr(row.outcome, "value") else row.outcome
+        return cls(
+            id=to_global_id("Decision", row.id),
+            version=row.version,
+            outcome=Outcome(outcome),
+            is_current=row.is_current,
+            cause=row.cause,
+            decided_at=row.decided_at,
+            superseded_at=row.superseded_at,
+            criteria_versions=row.criteria_versions,
+            db_id=row.id,
+            registration_id=row.registration_id,
+        )

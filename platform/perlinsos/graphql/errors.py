@@ -1,0 +1,42 @@
+"""Errors that may reach a client, and the masking of every other error."""
+
+from __future__ import annotations
+
+import logging
+
+from graphql import GraphQLError
+
+log = logging.getLogger("perlinsos.graphql")
+
+MASKED_MESSAGE = "Terjadi kesalahan tak terduga. / An unexpected error occurred."
+
+
+class PublicError(GraphQLError):
+    """An error whose message is safe to show (no data, no internals), with a machine code."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message, extensions={"code": code})
+
+
+class BadInput(PublicError):
+    def __init__(self, message: str):
+        super().__init__(message, "BAD_USER_INPUT")
+
+
+class Forbidden(PublicError):
+    def __init__(self, message: str = "Anda tidak berhak melakukan ini. / You may not do this."):
+        super().__init__(message, "FORBIDDEN")
+
+
+class Unauthenticated(PublicError):
+    def __init__(self, message: str = "Silakan masuk terlebih dahulu. / Please sign in first."):
+        super().__init__(message, "UNAUTHENTICATED")
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask everything except parse/validation errors and :class:`PublicError` (and log it)."""
+    original = error.original_error
+    if original is None or isinstance(original, PublicError):
+        return False
+    log.error("unexpected error in %s", error.path, exc_info=original)
+    return True

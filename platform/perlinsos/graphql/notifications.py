@@ -1,0 +1,44 @@
+"""GraphQL type for notifications (outbox rows as a citizen or an admin sees them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+
+from perlinsos.db import models
+from perlinsos.graphql.relay import to_global_id
+
+
+NotificationStatus = strawberry.enum(models.NotificationStatus, name="NotificationStatus")
+
+
+@strawberry.type(description="A message to a citizen on one channel (portal inbox, SMS, ...).")
+class Notification:
+    id: strawberry.ID
+    channel: str
+    template: str
+    language: str
+    params: JSON
+    status: NotificationStatus
+    attempts: int
+    created_at: datetime
+    sent_at: datetime | None
+    read_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row) -> Notification:
+        status = row.status.value if hasattr(row.status, "value") else row.status
+        return cls(
+            id=to_global_id("Notification", row.id),
+            channel=row.channel,
+            template=row.template,
+            language=row.language,
+            params=row.params,
+            status=NotificationStatus(status),
+            attempts=row.attempts,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            read_at=row.read_at,
+        )

@@ -1,0 +1,80 @@
+"""GraphQL types and queries for pilots (public facts about a rollout; never plugin settings)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from perlinsos import regions
+from perlinsos.db.types import utcnow
+from perlinsos.graphql.context import ctx
+from perlinsos.pilots import store
+from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size, to_global_id
+
+
+@strawberry.type(description="A kode wilayah (Kemendagri region code) and its name.")
+class Region:
+    code: str
+    name: str | None
+    level: str | None
+
+
+def region(code: str) -> Region:
+    found = regions.get(code)
+    return Region(code=code, name=found.name if found else None, level=found.level if found else None)
+
+
+@strawberry.type(description="A rollout of programmes in a set of regions.")
+class Pilot:
+    id: strawberry.ID
+    code: str
+    name: str
+    regions: list[Region]
+    programmes: list[str]
+    languages: list[str]
+    registration_opens_at: datetime
+    registration_closes_at: datetime
+    appeal_opens_at: datetime | None
+    appeal_closes_at: datetime | None
+    enabled_plugins: list[str]
+
+    @strawberry.field(description="Whether registration is open now.")
+    def registration_open(self) -> bool:
+        return self.registration_opens_at <= utcnow() < self.registration_closes_at
+
+    @classmethod
+    def from_row(cls, row) -> Pilot:
+        return cls(
+            id=to_global_id("Pilot", row.id),
+            code=row.code,
+            name=row.name,
+            regions=[region(c) for c in row.region_codes],
+            programmes=list(row.programmes),
+            languages=list(row.languages),
+            registration_opens_at=row.registration_opens_at,
+            registration_closes_at=row.registration_closes_at,
+            appeal_opens_at=row.appeal_opens_at,
+            appeal_closes_at=row.appeal_closes_at,
+            enabled_plugins=sorted(row.plugins),
+        )
+
+
+@strawberry.type
+class PilotQueries:
+    @strawberry.field(description="Every pilot, oldest first.")
+    async def pilots(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Pilot]:
+        c = ctx(info)
+        size = page_size(first, c.settings.max_page_size)
+        after_id = decode_cursor("Pilot", after)
+        async with c.db.engine.connect() as conn:
+            rows = await store.pilot_rows(conn, after_id=after_id, limit=size + 1)
+        return build_connection("Pilot", rows, size, after_id, Pilot.from_row)
+
+    @strawberry.field(description="One pilot by its code, e.g. BWI-2025.")
+    async def pilot(self, info: Info, code: str) -> Pilot | None:
+        c = ctx(info)
+        async with c.db.engine.connect() as conn:
+            row = await store.pilot_row(conn, code)
+        return Pilot.from_row(row) if row else None

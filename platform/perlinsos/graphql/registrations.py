@@ -1,0 +1,193 @@
+"""GraphQL types and queries for registrants, households and registrations."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from strawberry.types import Info
+
+from perlinsos import policy, registration
+from perlinsos.db import models
+from perlinsos.graphql.context import Context, ctx
+from perlinsos.graphql.errors import Unauthenticated
+from perlinsos.graphql.loaders import peek, prime
+from perlinsos.graphql.pilots import Pilot, Region, region
+from perlinsos.graphql.relay import (
+    Connection,
+    build_connection,
+    decode_cursor,
+    from_global_id,
+    page_size,
+    to_global_id,
+)
+from perlinsos.graphql.util import selected_names, then
+from perlinsos.idnumbers import mask_kk
+
+if TYPE_CHECKING:
+    from perlinsos.graphql.decisions import Decision
+
+DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.decisions")]
+
+
+RegistrationChannel = strawberry.enum(models.Channel, name="RegistrationChannel",
+                                      description="How a registration was submitted.")
+
+
+@strawberry.type(description="A person as the population record (Dukcapil/IKD) has them.")
+class Registrant:
+    id: strawberry.ID
+    nik: str = strawberry.field(description="In full only for the owner and reviewers; else masked.")
+    name: str
+    birth_date: date | None
+    sex: str | None
+    region: Region
+    household_id: strawberry.Private[int | None]
+
+    @strawberry.field(description="The family on the registrant's Kartu Keluarga.")
+    def household(self, info: Info) -> Household | None:
+        if self.household_id is None:
+            return None
+        c = ctx(info)
+        return then(peek(c.loaders.household, self.household_id), lambda row: Household.from_row(row, c))
+
+    @classmethod
+    def from_row(cls, row, c: Context) -> Registrant:
+        if policy.records_access(c.principal, owner_nik=row.nik):
+            c.record_access(row.id)
+        return cls(
+            id=to_global_id("Registrant", row.id),
+            nik=policy.shown_nik(c.principal, nik=row.nik, region_code=row.region_code),
+            name=row.name,
+            birth_date=row.birth_date,
+            sex=row.sex,
+            region=region(row.region_code),
+            household_id=row.household_id,
+        )
+
+
+@strawberry.type(description="A family (Kartu Keluarga).")
+class Household:
+    id: strawberry.ID
+    kk_number: str = strawberry.field(description="Masked for everyone but reviewers of the region.")
+    region: Region
+    db_id: strawberry.Private[int]
+
+    @strawberry.field(description="Members on the KK (NIKs masked by the same rule as registrants).")
+    def members(self, info: Info) -> list[Registrant]:
+        c = ctx(info)
+        return then(peek(c.loaders.members, self.db_id), lambda rows: [Registrant.from_row(r, c) for r in rows])
+
+    @classmethod
+    def from_row(cls, row, c: Context) -> Household | None:
+        if row is None:
+            return None
+        full = policy.may_see_full_kk(
+            c.principal, region_code=row.region_code, own_household=row.id == c.viewer_household_id
+        )
+        return cls(
+            id=to_global_id("Household", row.id),
+            kk_number=row.kk_number if full else mask_kk(row.kk_number),
+            region=region(row.region_code),
+            db_id=row.id,
+        )
+
+
+@strawberry.type(description="A household's registration for one programme of one pilot.")
+class Registration:
+    id: strawberry.ID
+    programme: str
+    channel: RegistrationChannel
+    assisted_by: str | None = strawberry.field(description="The facilitator who assisted, if any.")
+    submitted_at: datetime
+    region: Region
+    row: strawberry.Private[Any]
+
+    @strawberry.field
+    def registrant(self, info: Info) -> Registrant:
+        c = ctx(info)
+        return then(peek(c.loaders.person, self.row.person_id), lambda row: Registrant.from_row(row, c))
+
+    @strawberry.field
+    def household(self, info: Info) -> Household | None:
+        c = ctx(info)
+        return then(peek(c.loaders.household, self.row.household_id), lambda row: Household.from_row(row, c))
+
+    @strawberry.field
+    def pilot(self, info: Info) -> Pilot:
+        return then(peek(ctx(info).loaders.pilot, self.row.pilot_id), Pilot.from_row)
+
+    @strawberry.field(description="The current decision (latest version), if selection has run.")
+    def decision(self, info: Info) -> DecisionRef | None:
+        from perlinsos.graphql.decisions import Decision
+
+        c = ctx(info)
+        return then(peek(c.loaders.current_decision, self.row.id), lambda row: Decision.from_row(row, c))
+
+    @strawberry.field(description="Every decision version, newest first.")
+    def decision_history(self, info: Info) -> list[DecisionRef]:
+        from perlinsos.graphql.decisions import Decision
+
+        c = ctx(info)
+        return then(peek(c.loaders.decision_history, self.row.id), lambda rows: [Decision.from_row(r, c) for r in rows])
+
+    @classmethod
+    def from_row(cls, row) -> Registration:
+        return cls(
+            id=to_global_id("Registration", row.id),
+            programme=row.programme,
+            channel=RegistrationChannel(row.channel),
+            assisted_by=row.assisted_by,
+            submitted_at=row.submitted_at,
+            region=region(row.region_code),
+            row=row,
+        )
+
+
+async def _prefetch(c: Context, rows: list, names: set[str]) -> None:
+    """Load the page's relations in one query per level, so child fields resolve from cache."""
+    if "registrant" in names:
+        await prime(c.loaders.person, (r.person_id for r in rows))
+    if "decision" in names:
+        decisions = await prime(c.loaders.current_decision, (r.id for r in rows))
+        if "reasons" in names:
+            await prime(c.loaders.reasons, (d.id for d in decisions if d is not None))
+
+
+@strawberry.type
+class RegistrationQueries:
+    @strawberry.field(description="Registrations of a pilot the viewer may see (staff only).")
+    async def registrations(
+        self,
+        info: Info,
+        pilot: str,
+        programme: str | None = None,
+        region_code: str | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Registration]:
+        c = ctx(info)
+        if c.principal is None:
+            raise Unauthenticated()
+        size = page_size(first, c.settings.max_page_size)
+        after_id = decode_cursor("Registration", after)
+        if not policy.can_list_registrations(c.principal):
+            rows = []  # a citizen's list is empty, exactly as if nothing existed
+        else:
+            async with c.db.engine.connect() as conn:
+                rows = await registration.registration_rows(
+                    conn, c.principal, pilot_code=pilot, programme=programme,
+                    region_code=region_code, after_id=after_id, limit=size + 1,
+                )
+            await _prefetch(c, rows[:size], selected_names(info))
+        return build_connection("Registration", rows, size, after_id, Registration.from_row)
+
+    @strawberry.field(description="One registration; null when it does not exist or is not yours to see.")
+    async def registration(self, info: Info, id: strawberry.ID) -> Registration | None:
+        c = ctx(info)
+        if c.principal is None:
+            raise Unauthenticated()
+        async with c.db.engine.connect() as conn:
+            row = await registration.registration_row(conn, c.principal, from_global_id("Registration", id))
+        return Registration.from_row(row) if row else None

@@ -1,0 +1,124 @@
+"""Assembling the schema: the core's queries plus every plugin's ``graphql_schema_parts``.
+
+A field name contributed twice — by the core and a plugin, or by two plugins — stops start-up
+with an error naming both contributors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import strawberry
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.types import Info
+from strawberry.utils.str_converters import to_camel_case
+
+from perlinsos.errors import PluginError
+from perlinsos.graphql.context import ctx
+from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
+from perlinsos.graphql.extensions import AccessLog
+from perlinsos.graphql.pilots import PilotQueries
+from perlinsos.graphql.registrations import RegistrationQueries
+from perlinsos.plugins import PluginManager
+from perlinsos.settings import Settings
+
+
+@strawberry.type(description="Who is asking: a frontend shows or hides features with this.")
+class Viewer:
+    subject: str | None
+    kind: str
+    roles: list[str]
+    language: str
+    pilot: str | None
+
+
+@strawberry.type
+class CoreQueries:
+    @strawberry.field(description="The signed-in principal (kind `anonymous` when signed out).")
+    def viewer(self, info: Info) -> Viewer:
+        c = ctx(info)
+        p = c.principal
+        return Viewer(
+            subject=p.subject if p else None,
+            kind=p.kind if p else "anonymous",
+            roles=sorted(r.value for r in p.roles()) if p else [],
+            language=c.language,
+            pilot=c.pilot.code if c.pilot else None,
+        )
+
+
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, PilotQueries, RegistrationQueries)
+CORE_MUTATION_TYPES: tuple[type, ...] = ()
+
+
+def _fields_of(types: Iterable[type]) -> dict[str, tuple[str, Any]]:
+    found: dict[str, tuple[str, Any]] = {}
+    for t in types:
+        for f in t.__strawberry_definition__.fields:
+            found[f.graphql_name or to_camel_case(f.python_name)] = ("core", f)
+    return found
+
+
+def _merge(kind: str, core: dict[str, tuple[str, Any]], parts: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    merged = dict(core)
+    for plugin, fields in parts:
+        for name, field in fields.items():
+            graphql_name = getattr(field, "graphql_name", None) or to_camel_case(name)
+            if graphql_name in merged:
+                other = merged[graphql_name][0]
+                raise PluginError(
+                    plugin,
+                    f"contributes {kind} field {graphql_name!r}, already contributed by "
+                    + ("the core" if other == "core" else f"plugin {other!r}"),
+                )
+            merged[graphql_name] = (plugin, field)
+    return merged
+
+
+def _root(name: str, bases: tuple[type, ...], merged: dict[str, tuple[str, Any]]) -> type | None:
+    extra = {
+        graphql_name: field for graphql_name, (owner, field) in merged.items() if owner != "core"
+    }
+    if not bases and not extra:
+        return None
+    # Plugin fields are resolver fields; their GraphQL names are fixed so the class attribute
+    # name does not matter.
+    namespace: dict[str, Any] = {}
+    for graphql_name, field in extra.items():
+        field.graphql_name = graphql_name
+        namespace[f"plugin__{graphql_name}"] = field
+    return strawberry.type(type(name, bases, namespace))
+
+
+def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schema:
+    parts = plugins.schema_parts()
+    query_fields = _merge("query", _fields_of(CORE_QUERY_TYPES), [(n, p.query_fields) for n, p in parts])
+    mutation_fields = _merge("mutation", _fields_of(CORE_MUTATION_TYPES), [(n, p.mutation_fields) for n, p in parts])
+    query = _root("Query", CORE_QUERY_TYPES, query_fields)
+    mutation = _root("Mutation", CORE_MUTATION_TYPES, mutation_fields)
+    extra_types = [t for _, p in parts for t in p.types]
+
+    extensions: list[Any] = [
+        lambda: ParserCache(maxsize=256),
+        lambda: ValidationCache(maxsize=256),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
+        AccessLog,
+    ]
+    if settings.production:
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    return strawberry.Schema(query=query, mutation=mutation, types=extra_types, extensions=extensions)
+
+
+def export_sdl(schema: strawberry.Schema) -> str:
+    return schema.as_str().rstrip() + "\n"

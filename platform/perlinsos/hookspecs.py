@@ -1,0 +1,208 @@
+"""The whole plugin contract of Perlinsos.
+
+Every hook a plugin may implement is declared here, grouped by family. Plugins implement them
+with ``@perlinsos.hookimpl`` (pluggy). Conventions that hold for every hook:
+
+* Hooks are called through the plugins **enabled for the pilot at hand** (see
+  :mod:`perlinsos.plugins`), except the *schema* family, which shapes the deployment as a whole.
+* An implementation may return an awaitable; the platform awaits it.
+* Hooks marked *first result* stop at the first implementation that returns something other
+  than ``None`` (after awaiting). All other hooks collect every implementation's result.
+* Hooks that touch many records take **batches** (sequences), never one record per call.
+* ``pilot`` is always a :class:`perlinsos.contract.PilotContext`; a plugin reads its own
+  settings with ``pilot.settings_for("<plugin name>")``.
+
+``docs/plugins.md`` has a section with an example for every hook; ``tests/core/test_hookspecs.py``
+fails when a hook lacks that section or its own test.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from perlinsos import PROJECT_NAME
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Spec functions carrying this attribute are "first result" hooks (see module docstring).
+FIRST_RESULT = "perlinsos_first_result"
+
+#: Family of each hook, in the order the docs list them.
+FAMILIES: dict[str, list[str]] = {}
+
+
+def _family(name: str, *, first_result: bool = False):
+    def mark(func):
+        FAMILIES.setdefault(name, []).append(func.__name__)
+        setattr(func, FIRST_RESULT, first_result)
+        return hookspec(func)
+
+    return mark
+
+
+# --- identity ---------------------------------------------------------------------------------
+
+
+@_family("identity", first_result=True)
+def authenticate(token, pilot):
+    """Turn a bearer token into a :class:`~perlinsos.contract.Principal`.
+
+    :param token: the raw token from ``Authorization: Bearer …`` (or the websocket's
+        ``connection_init`` payload).
+    :param pilot: the pilot the request is for.
+    :returns: a ``Principal``, or ``None`` when this plugin does not recognise the token.
+        A plugin that recognises the token but finds it invalid (bad signature, expired)
+        raises :class:`perlinsos.errors.AuthenticationFailed`.
+
+    First result wins.
+    """
+
+
+@_family("identity", first_result=True)
+def fetch_person(nik, consent, pilot):
+    """Fetch the population record for ``nik`` under a live consent grant.
+
+    :param nik: the 16-digit NIK, already validated.
+    :param consent: the :class:`~perlinsos.contract.ConsentGrant` that allows the access.
+    :param pilot: the pilot the access is for.
+    :returns: a :class:`~perlinsos.contract.PersonRecord`, or ``None`` when this plugin does not
+        know the NIK. Raise :class:`perlinsos.errors.SourceUnavailable` when the source is down.
+
+    First result wins.
+    """
+
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@_family("data")
+def collect_facts(registrants, pilot):
+    """Gather facts for a batch of registrants (one call per chunk, never per person).
+
+    :param registrants: a sequence of :class:`~perlinsos.contract.RegistrantRef`, each with the
+        consent under which its data may be read.
+    :param pilot: the pilot being selected.
+    :returns: an iterable of :class:`~perlinsos.contract.Fact`. A source that is down returns
+        facts with ``value=None`` and an ``error`` (or raises
+        :class:`perlinsos.errors.SourceUnavailable`); criteria then yield UNKNOWN.
+
+    All results are merged.
+    """
+
+
+# --- criteria ---------------------------------------------------------------------------------
+
+
+@_family("criteria")
+def eligibility_criteria(programme, pilot):
+    """The eligibility criteria for ``programme`` (e.g. ``"PKH"``) in ``pilot``.
+
+    :returns: an iterable of objects satisfying :class:`~perlinsos.contract.Criterion` (a
+        ``code``, a ``version`` and ``evaluate(facts, registrant)`` returning a
+        :class:`~perlinsos.contract.CriterionResult`). Every criterion is evaluated, so a citizen
+        learns every reason, not only the first.
+
+    All results are merged; two criteria with the same code are a configuration error.
+    """
+
+
+# --- notification -----------------------------------------------------------------------------
+
+
+@_family("notification")
+def notification_channels(pilot):
+    """The delivery channels this plugin offers in ``pilot`` (SMS, WhatsApp, e-mail …).
+
+    :returns: an iterable of :class:`~perlinsos.contract.Channel`. The portal inbox is built in
+        and needs no channel.
+
+    All results are merged; channel names must be unique within a pilot.
+    """
+
+
+# --- appeals ----------------------------------------------------------------------------------
+
+
+@_family("appeals")
+def appeal_grounds(pilot):
+    """The grounds on which a decision may be appealed (sanggah) in ``pilot``.
+
+    :returns: an iterable of :class:`~perlinsos.contract.AppealGround`.
+
+    All results are merged.
+    """
+
+
+@_family("appeals")
+def check_appeal(appeal, decision, principal, pilot):
+    """Check an appeal before it is filed.
+
+    :param appeal: the :class:`~perlinsos.contract.AppealDraft`.
+    :param decision: the decision appealed (a mapping of its outcome, reasons, registrant NIK).
+    :param principal: who is filing.
+    :param pilot: the pilot of the decision.
+    :returns: an iterable of :class:`~perlinsos.contract.AppealProblem` (empty when acceptable).
+
+    All results are merged; any problem refuses the appeal.
+    """
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+
+@_family("schema")
+def graphql_schema_parts():
+    """GraphQL fields and types this plugin adds to the deployment's schema.
+
+    Called once at start-up for every installed plugin (the schema is the same for every pilot;
+    resolvers check whether the pilot at hand enables the plugin).
+
+    :returns: a :class:`~perlinsos.contract.SchemaPart` or ``None``. A field name contributed
+        twice is a start-up error naming both contributors.
+
+    All results are merged.
+    """
+
+
+@_family("schema")
+def plugin_settings_schema():
+    """The settings this plugin accepts in a pilot file, as a pydantic model class.
+
+    Called on each plugin on its own. A pilot that enables the plugin has its settings validated
+    against the model when it is loaded; a wrong type or unknown key is refused with a message
+    naming the field. Return ``None`` (or omit the hook) for a plugin without settings.
+
+    First result wins.
+    """
+
+
+# --- events -----------------------------------------------------------------------------------
+
+
+@_family("events")
+def registrations_created(registrations, pilot):
+    """Registrations were committed (a batch: a mapping per registration).
+
+    :returns: ignored. Runs after commit; an exception is logged and never undoes the registration.
+    """
+
+
+@_family("events")
+def decisions_made(decisions, pilot):
+    """Decisions were committed (a batch from one selection chunk).
+
+    :param decisions: a sequence of mappings with the decision id, registration id, version,
+        outcome and reason codes — no personal data.
+    :returns: ignored. Runs after commit.
+    """
+
+
+@_family("events")
+def appeal_status_changed(appeal, old_status, new_status, pilot):
+    """An appeal moved through the review workflow (committed).
+
+    :param appeal: a mapping with the appeal id, decision id, ground and status.
+    :param old_status: the previous status (``None`` when just filed).
+    :param new_status: the status now.
+    :returns: ignored. Runs after commit.
+    """

@@ -1,0 +1,156 @@
+"""Pilot files: TOML in, a validated :class:`PilotSpec` out, or one clear error naming the field."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from perlinsos import regions
+from perlinsos.errors import ConfigurationError, PluginError
+from perlinsos.plugins import PluginManager, PluginSettingsError, UnknownPlugin
+
+PROGRAMMES = ("PKH", "SEMBAKO", "PBI_JK")
+LANGUAGES = ("id", "en")
+_REGION = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+
+
+class PilotFileError(ConfigurationError):
+    """A pilot file is unreadable or invalid. ``problems`` lists (field, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        detail = "; ".join(f"{f}: {m}" for f, m in problems)
+        super().__init__(f"pilot {source}: {detail}")
+        self.source = source
+        self.problems = problems
+
+
+class Phases(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    registration_opens: datetime
+    registration_closes: datetime
+    appeal_opens: datetime | None = None
+    appeal_closes: datetime | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone offset, e.g. 2025-08-01T00:00:00+07:00")
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Phases:
+        if self.registration_closes <= self.registration_opens:
+            raise ValueError("registration_closes must be after registration_opens")
+        if (self.appeal_opens is None) != (self.appeal_closes is None):
+            raise ValueError("give both appeal_opens and appeal_closes, or neither")
+        if self.appeal_opens and self.appeal_closes and self.appeal_closes <= self.appeal_opens:
+            raise ValueError("appeal_closes must be after appeal_opens")
+        return self
+
+
+class PilotSpec(BaseModel):
+    """A pilot as a file (or an admin) describes it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description="short stable code, e.g. BWI-2025")
+    name: str = Field(min_length=3, max_length=200)
+    regions: list[str] = Field(min_length=1, description="kode wilayah (Kemendagri) the pilot covers")
+    programmes: list[str] = Field(min_length=1)
+    languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
+    phases: Phases
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not _CODE.match(value):
+            raise ValueError("use 2-40 capital letters, digits and dashes, e.g. BWI-2025")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not _REGION.match(code):
+                raise ValueError(f"{code!r} is not a kode wilayah like 35.10 or 35.10.15.2004")
+            # Where the platform ships the region list (Banyuwangi), a code must exist in it.
+            if regions.get(code) is None and any(
+                regions.is_within(code, r.code) for r in regions.all_regions() if r.level == "regency"
+            ):
+                raise ValueError(f"{code!r} is not a known region")
+        if len(set(value)) != len(value):
+            raise ValueError("a region is listed twice")
+        return value
+
+    @field_validator("programmes")
+    @classmethod
+    def _programmes(cls, value: list[str]) -> list[str]:
+        unknown = [p for p in value if p not in PROGRAMMES]
+        if unknown:
+            raise ValueError(f"unknown programme {unknown[0]!r} (known: {', '.join(PROGRAMMES)})")
+        return value
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        unknown = [lang for lang in value if lang not in LANGUAGES]
+        if unknown:
+            raise ValueError(f"unknown language {unknown[0]!r} (known: {', '.join(LANGUAGES)})")
+        return value
+
+
+def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "<data>") -> PilotSpec:
+    """Validate pilot data, including each enabled plugin's settings against its own schema."""
+    try:
+        spec = PilotSpec.model_validate(data)
+    except ValidationError as exc:
+        problems = [(".".join(str(p) for p in e["loc"]) or "(file)", _msg(e)) for e in exc.errors()]
+        raise PilotFileError(source, problems) from None
+    problems: list[tuple[str, str]] = []
+    validated: dict[str, Any] = {}
+    for name, settings in spec.plugins.items():
+        try:
+            validated[name] = plugins.validate_settings(name, settings)
+        except PluginSettingsError as exc:
+            problems += [(f"plugins.{name}.{f}", m) for f, m in exc.problems]
+        except UnknownPlugin:
+            problems.append((f"plugins.{name}", f"unknown plugin (installed: {', '.join(plugins.names())})"))
+        except PluginError as exc:
+            problems.append((f"plugins.{name}", str(exc)))
+    if problems:
+        raise PilotFileError(source, problems)
+    return spec
+
+
+def _msg(error: dict[str, Any]) -> str:
+    if error["type"] == "missing":
+        return "required field is missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def load_pilot_file(path: str | Path, plugins: PluginManager) -> PilotSpec:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PilotFileError(str(path), [("(file)", "no such file")]) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PilotFileError(str(path), [("(file)", f"not valid TOML: {exc}")]) from None
+    return parse_pilot(data, plugins, source=str(path))
+
+
+def bundled_pilot_file(name: str = "banyuwangi") -> Path:
+    """A pilot file shipped with the platform (the Banyuwangi pilot)."""
+    return Path(str(resources.files("perlinsos") / "pilots" / f"{name}.toml"))

@@ -1,0 +1,120 @@
+"""Authorization: who may see and do what. The one place these rules live.
+
+Rules (ARCHITECTURE §5):
+
+* a citizen sees only their own records (a registration they applied for);
+* a facilitator sees the registrations they assisted, within their assigned villages;
+* a reviewer sees every registration of their region;
+* the national office (ADMIN) sees everything — and every access to personal data is recorded.
+
+A record the viewer may not see is answered exactly as a record that does not exist.
+NIKs are shown in full only to their owner and to reviewers of the region (who verify identity
+in appeals); everyone else sees them masked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, false, or_, select, true
+
+from perlinsos import regions
+from perlinsos.contract import Principal, Role, StaffScope
+from perlinsos.db.models import Person, Registration
+from perlinsos.idnumbers import mask_nik
+
+
+def _scopes(principal: Principal | None, role: Role, pilot_id: int | None = None) -> list[StaffScope]:
+    if principal is None:
+        return []
+    return [s for s in principal.scopes if s.role == role]
+
+
+def is_admin(principal: Principal | None) -> bool:
+    return bool(_scopes(principal, Role.ADMIN))
+
+
+def is_staff(principal: Principal | None) -> bool:
+    return principal is not None and bool(principal.scopes)
+
+
+def region_in_scopes(region_code: str, scopes: Iterable[StaffScope]) -> bool:
+    return any(regions.is_within(region_code, s.region_code) for s in scopes)
+
+
+def _region_clause(column, scopes: Iterable[StaffScope]) -> ColumnElement[bool]:
+    # Region codes are dotted; "35.10" covers "35.10" and "35.10.*" but not "35.100".
+    clauses = [or_(column == s.region_code, column.like(s.region_code + ".%")) for s in scopes]
+    return or_(*clauses) if clauses else false()
+
+
+def registration_filter(principal: Principal | None) -> ColumnElement[bool]:
+    """A WHERE clause limiting ``registration`` rows to those ``principal`` may see."""
+    if principal is None:
+        return false()
+    if is_admin(principal):
+        return true()
+    clauses: list[ColumnElement[bool]] = []
+    if principal.is_citizen and principal.nik:
+        own = select(Person.id).where(Person.nik == principal.nik).scalar_subquery()
+        clauses.append(Registration.person_id == own)
+    reviewer = _scopes(principal, Role.REVIEWER)
+    if reviewer:
+        clauses.append(_region_clause(Registration.region_code, reviewer))
+    facilitator = _scopes(principal, Role.FACILITATOR)
+    if facilitator:
+        clauses.append(
+            (Registration.assisted_by == principal.subject)
+            & _region_clause(Registration.region_code, facilitator)
+        )
+    return or_(*clauses) if clauses else false()
+
+
+def can_view_registration(
+    principal: Principal | None, *, applicant_nik: str, region_code: str, assisted_by: str | None
+) -> bool:
+    """The single-record twin of :func:`registration_filter`."""
+    if principal is None:
+        return False
+    if is_admin(principal):
+        return True
+    if principal.is_citizen and principal.nik == applicant_nik:
+        return True
+    if region_in_scopes(region_code, _scopes(principal, Role.REVIEWER)):
+        return True
+    return assisted_by == principal.subject and region_in_scopes(
+        region_code, _scopes(principal, Role.FACILITATOR)
+    )
+
+
+def can_list_registrations(principal: Principal | None) -> bool:
+    """Lists are for staff; a citizen reads their own records through ``me``."""
+    return is_staff(principal)
+
+
+def may_see_full_nik(principal: Principal | None, *, nik: str, region_code: str) -> bool:
+    if principal is None:
+        return False
+    if principal.is_citizen and principal.nik == nik:
+        return True
+    return region_in_scopes(region_code, _scopes(principal, Role.REVIEWER))
+
+
+def may_see_full_kk(principal: Principal | None, *, region_code: str, own_household: bool) -> bool:
+    if principal is None:
+        return False
+    return own_household or region_in_scopes(region_code, _scopes(principal, Role.REVIEWER))
+
+
+def shown_nik(principal: Principal | None, *, nik: str, region_code: str) -> str:
+    return nik if may_see_full_nik(principal, nik=nik, region_code=region_code) else mask_nik(nik)
+
+
+def can_administer(principal: Principal | None) -> bool:
+    """Pilot rollout, staff management, plugin settings: the national office."""
+    return is_admin(principal)
+
+
+def records_access(principal: Principal | None, *, owner_nik: str) -> bool:
+    """Whether reading this person's data must be written to the access log (not their own)."""
+    return principal is not None and principal.nik != owner_nik

@@ -1,0 +1,86 @@
+"""Deployment settings, read from ``PERLINSOS_*`` environment variables.
+
+Everything has an embedded default (a SQLite file in the working directory, development mode),
+so ``perlinsos serve`` runs on a fresh machine with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_SQLITE_FILE = "perlinsos.db"
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, value: str | None, default: int) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+
+
+class SettingsError(ValueError):
+    """A deployment setting is malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = f"sqlite+aiosqlite:///{DEFAULT_SQLITE_FILE}"
+    #: production switch: no GraphiQL, no introspection, no field suggestions.
+    production: bool = False
+    #: pilot used for requests that name none (header ``X-Perlinsos-Pilot``).
+    default_pilot: str | None = None
+    #: extra plugin modules (import paths) registered beside the entry points.
+    extra_plugins: tuple[str, ...] = field(default_factory=tuple)
+    #: plugin names (entry points) to leave unloaded, e.g. to run without a built-in.
+    disabled_plugins: tuple[str, ...] = field(default_factory=tuple)
+    max_page_size: int = 100
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_document_bytes: int = 20_000
+    sqlite_busy_timeout_ms: int = 15_000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        env = dict(os.environ if env is None else env)
+
+        def get(name: str) -> str | None:
+            return env.get(f"PERLINSOS_{name}")
+
+        def split(value: str | None) -> tuple[str, ...]:
+            return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+        settings = cls(
+            database_url=get("DATABASE_URL") or cls.database_url,
+            production=_bool(get("PRODUCTION"), False),
+            default_pilot=get("DEFAULT_PILOT") or None,
+            extra_plugins=split(get("EXTRA_PLUGINS")),
+            disabled_plugins=split(get("DISABLED_PLUGINS")),
+            max_page_size=_int("PERLINSOS_MAX_PAGE_SIZE", get("MAX_PAGE_SIZE"), cls.max_page_size),
+            max_query_depth=_int("PERLINSOS_MAX_QUERY_DEPTH", get("MAX_QUERY_DEPTH"), cls.max_query_depth),
+            max_aliases=_int("PERLINSOS_MAX_ALIASES", get("MAX_ALIASES"), cls.max_aliases),
+            max_document_bytes=_int(
+                "PERLINSOS_MAX_DOCUMENT_BYTES", get("MAX_DOCUMENT_BYTES"), cls.max_document_bytes
+            ),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of a SQLite URL (``None`` for in-memory or other engines)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[-1].split("?", 1)[0]
+        return None if path in {"", ":memory:"} else Path(path)
