@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route, WebSocketRoute
 
 from perlinsos import __version__
 from perlinsos.db import migrate
@@ -73,7 +73,11 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             await db.dispose()
 
     app = Starlette(
-        routes=[Route("/health", health), Mount("/graphql", graphql)],
+        routes=[
+            Route("/health", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
         lifespan=lifespan,
     )
     app.state.perlinsos = state
