@@ -11,9 +11,11 @@ with ``@perlinsos.hookimpl`` (pluggy). Conventions that hold for every hook:
 * Hooks that touch many records take **batches** (sequences), never one record per call.
 * ``pilot`` is always a :class:`perlinsos.contract.PilotContext`; a plugin reads its own
   settings with ``pilot.settings_for("<plugin name>")``.
+* Hook wrappers (``wrapper=True``/``hookwrapper=True``) are refused at start-up: the platform
+  calls implementations one by one so that it can await them.
 
-``docs/plugins.md`` has a section with an example for every hook; ``tests/core/test_hookspecs.py``
-fails when a hook lacks that section or its own test.
+``docs/plugins.md`` has a section with an example for every hook; ``tests/core/test_hookspecs_meta.py``
+fails when a hook lacks that section, this docstring, or its own test in ``tests/core/test_hooks.py``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ def collect_facts(registrants, pilot):
 def eligibility_criteria(programme, pilot):
     """The eligibility criteria for ``programme`` (e.g. ``"PKH"``) in ``pilot``.
 
+    :param programme: the programme code, one of the pilot's ``programmes``.
+    :param pilot: the pilot being selected.
     :returns: an iterable of objects satisfying :class:`~perlinsos.contract.Criterion` (a
         ``code``, a ``version`` and ``evaluate(facts, registrant)`` returning a
         :class:`~perlinsos.contract.CriterionResult`). Every criterion is evaluated, so a citizen
@@ -113,6 +117,7 @@ def eligibility_criteria(programme, pilot):
 def notification_channels(pilot):
     """The delivery channels this plugin offers in ``pilot`` (SMS, WhatsApp, e-mail …).
 
+    :param pilot: the pilot notifications are sent for.
     :returns: an iterable of :class:`~perlinsos.contract.Channel`. The portal inbox is built in
         and needs no channel.
 
@@ -127,6 +132,7 @@ def notification_channels(pilot):
 def appeal_grounds(pilot):
     """The grounds on which a decision may be appealed (sanggah) in ``pilot``.
 
+    :param pilot: the pilot of the decisions.
     :returns: an iterable of :class:`~perlinsos.contract.AppealGround`.
 
     All results are merged.
@@ -155,7 +161,7 @@ def graphql_schema_parts():
     """GraphQL fields and types this plugin adds to the deployment's schema.
 
     Called once at start-up for every installed plugin (the schema is the same for every pilot;
-    resolvers check whether the pilot at hand enables the plugin).
+    resolvers check whether the pilot at hand enables the plugin). Takes no arguments.
 
     :returns: a :class:`~perlinsos.contract.SchemaPart` or ``None``. A field name contributed
         twice is a start-up error naming both contributors.
@@ -164,15 +170,16 @@ def graphql_schema_parts():
     """
 
 
-@_family("schema")
+@_family("schema", first_result=True)
 def plugin_settings_schema():
     """The settings this plugin accepts in a pilot file, as a pydantic model class.
 
     Called on each plugin on its own. A pilot that enables the plugin has its settings validated
     against the model when it is loaded; a wrong type or unknown key is refused with a message
-    naming the field. Return ``None`` (or omit the hook) for a plugin without settings.
+    naming the field. Return ``None`` (or omit the hook) for a plugin without settings. Takes no
+    arguments; anything but a pydantic model class (or ``None``) is a start-up error.
 
-    First result wins.
+    First result wins (each plugin is asked on its own).
     """
 
 
@@ -181,9 +188,13 @@ def plugin_settings_schema():
 
 @_family("events")
 def registrations_created(registrations, pilot):
-    """Registrations were committed (a batch: a mapping per registration).
+    """Registrations were committed.
 
+    :param registrations: a batch: a sequence of mappings, one per registration.
+    :param pilot: the pilot registered for.
     :returns: ignored. Runs after commit; an exception is logged and never undoes the registration.
+
+    Every implementation runs; results are ignored.
     """
 
 
@@ -193,7 +204,10 @@ def decisions_made(decisions, pilot):
 
     :param decisions: a sequence of mappings with the decision id, registration id, version,
         outcome and reason codes — no personal data.
-    :returns: ignored. Runs after commit.
+    :param pilot: the pilot selected for.
+    :returns: ignored. Runs after commit; an exception is logged and never undoes the decisions.
+
+    Every implementation runs; results are ignored.
     """
 
 
@@ -204,5 +218,8 @@ def appeal_status_changed(appeal, old_status, new_status, pilot):
     :param appeal: a mapping with the appeal id, decision id, ground and status.
     :param old_status: the previous status (``None`` when just filed).
     :param new_status: the status now.
-    :returns: ignored. Runs after commit.
+    :param pilot: the pilot of the decision appealed.
+    :returns: ignored. Runs after commit; an exception is logged and never undoes the change.
+
+    Every implementation runs; results are ignored.
     """

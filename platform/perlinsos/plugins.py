@@ -72,13 +72,17 @@ class PluginManager:
             self._register(plugin, name, "extra")
         self._check_pending()
         self._subsets: dict[frozenset[str], PilotHooks] = {}
-        self._settings_models: dict[str, Any] | None = None
+        # Asked once at start-up, so a plugin with a broken settings schema fails here, named.
+        self._settings_models: dict[str, Any] = {n: self._load_settings_model(n) for n in self.names()}
 
     # --- loading and validation ----------------------------------------------------------------
 
     def _register(self, plugin: Any, name: str, origin: str) -> None:
         if self.pm.has_plugin(name):
             raise PluginError(name, f"registered twice ({self.sources[name]} and {origin})")
+        other = self.pm.get_name(plugin)
+        if other is not None:
+            raise PluginError(name, f"is the same plugin as {other!r} ({self.sources[other]}); register it once")
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
@@ -91,12 +95,18 @@ class PluginManager:
             plugin = self.pm.get_plugin(name)
             for attr in dir(plugin):
                 opts = self.pm.parse_hookimpl_opts(plugin, attr)
-                if opts is not None and attr not in known:
+                if opts is None:
+                    continue
+                if attr not in known and not opts.get("optionalhook"):
                     # pluggy would also catch this in check_pending(); we name the plugin clearly.
                     raise PluginError(
                         name,
                         f"implements unknown hook {attr!r} (known hooks: {', '.join(sorted(known))})",
                     )
+                if opts.get("wrapper") or opts.get("hookwrapper"):
+                    # The platform calls implementations one by one to await them; a wrapper
+                    # would be called as a plain implementation and silently do nothing.
+                    raise PluginError(name, f"hook {attr!r}: hook wrappers are not supported")
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:
@@ -113,6 +123,8 @@ class PluginManager:
     def hooks_of(self, name: str) -> list[str]:
         """The hooks plugin ``name`` implements, in contract order."""
         plugin = self.pm.get_plugin(name)
+        if plugin is None:
+            raise UnknownPlugin(name, self.names())
         implemented = {caller.name for caller in self.pm.get_hookcallers(plugin) or []}
         order = [n for names in hookspecs.FAMILIES.values() for n in names]
         return [n for n in order if n in implemented]
@@ -121,14 +133,17 @@ class PluginManager:
 
     def settings_model(self, name: str) -> Any:
         """The pydantic settings model plugin ``name`` declares (``None`` when it has none)."""
-        if self._settings_models is None:
-            self._settings_models = {}
-            for plugin_name in self.names():
-                others = [p for n, p in self.pm.list_name_plugin() if n != plugin_name]
-                caller = self.pm.subset_hook_caller("plugin_settings_schema", others)
-                results = [r for r in caller() if r is not None]
-                self._settings_models[plugin_name] = results[0] if results else None
         return self._settings_models.get(name)
+
+    def _load_settings_model(self, name: str) -> Any:
+        others = [p for n, p in self.pm.list_name_plugin() if n != name]
+        caller = self.pm.subset_hook_caller("plugin_settings_schema", others)
+        results = [r for r in caller() if r is not None]
+        model = results[0] if results else None
+        if model is not None and not _is_model_class(model):
+            _close([model])
+            raise PluginError(name, f"plugin_settings_schema must return a pydantic model class, not {model!r}")
+        return model
 
     def validate_settings(self, name: str, settings: Mapping[str, Any] | None) -> Any:
         """Validate a pilot's settings for plugin ``name``; raises ``PluginSettingsError``."""
@@ -145,7 +160,7 @@ class PluginManager:
         try:
             return model.model_validate(settings)
         except ValidationError as exc:
-            problems = [(".".join(str(p) for p in err["loc"]) or "(root)", err["msg"]) for err in exc.errors()]
+            problems = [(".".join(str(p) for p in err["loc"]) or "(root)", _setting_msg(err)) for err in exc.errors()]
             raise PluginSettingsError(name, problems) from None
 
     # --- calling ---------------------------------------------------------------------------------
@@ -189,8 +204,39 @@ class PluginSettingsError(PluginError):
         self.problems = problems
 
 
+def _setting_msg(error: Mapping[str, Any]) -> str:
+    # Same wording as pilot-file fields (perlinsos.pilots.files), so a pilot file reads one way.
+    if error["type"] == "missing":
+        return "required setting is missing"
+    if error["type"] == "extra_forbidden":
+        return "unknown setting"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+def _is_model_class(value: Any) -> bool:
+    from pydantic import BaseModel
+
+    return isinstance(value, type) and issubclass(value, BaseModel)
+
+
 async def _resolve(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
+
+
+def _close(values: Iterable[Any]) -> None:
+    """Close coroutines that will never be awaited (no "never awaited" warnings)."""
+    for value in values:
+        if inspect.iscoroutine(value):
+            value.close()
+
+
+#: Hooks with a ``pilot`` argument, which ``PilotHooks`` fills in (computed once, not per call).
+_TAKES_PILOT = frozenset(
+    name
+    for names in hookspecs.FAMILIES.values()
+    for name in names
+    if "pilot" in inspect.signature(getattr(hookspecs, name)).parameters
+)
 
 
 class PilotHooks:
@@ -214,45 +260,59 @@ class PilotHooks:
         return caller
 
     def _kwargs(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-        spec = getattr(hookspecs, name)
-        if "pilot" in inspect.signature(spec).parameters:
+        if name in _TAKES_PILOT:
             kwargs.setdefault("pilot", self.pilot)
         return kwargs
 
     def has_impls(self, name: str) -> bool:
         return bool(self.caller(name).get_hookimpls())
 
+    def _calls(self, name: str, kwargs: dict[str, Any]):
+        """Yield ``(plugin name, thunk)`` per enabled implementation, in pluggy's call order
+        (tryfirst first, then the latest registered). Calling one by one lets ``first`` stop early."""
+        kwargs = self._kwargs(name, kwargs)
+        for impl in reversed(self.caller(name).get_hookimpls()):
+            try:
+                args = [kwargs[a] for a in impl.argnames]
+            except KeyError as exc:
+                raise pluggy.HookCallError(f"hook {name} call must provide argument {exc.args[0]!r}") from None
+            extra = {k: kwargs[k] for k in getattr(impl, "kwargnames", ()) if k in kwargs}
+            yield impl.plugin_name, (lambda f=impl.function, a=args, k=extra: f(*a, **k))
+
     async def all(self, name: str, **kwargs: Any) -> list[Any]:
-        """Call every enabled implementation and await the awaitables (concurrently)."""
-        results = self.caller(name)(**self._kwargs(name, kwargs))
+        """Every enabled implementation's result (``None`` left out), awaitables awaited concurrently."""
+        results: list[Any] = []
+        try:
+            for _, call in self._calls(name, kwargs):
+                result = call()
+                if result is not None:
+                    results.append(result)
+        except BaseException:
+            _close(results)
+            raise
         if any(inspect.isawaitable(r) for r in results):
-            results = await asyncio.gather(*(_resolve(r) for r in results))
-        return list(results)
+            results = [r for r in await asyncio.gather(*(_resolve(r) for r in results)) if r is not None]
+        return results
 
     async def merged(self, name: str, **kwargs: Any) -> list[Any]:
         """``all`` flattened: for hooks whose implementations return iterables."""
         merged: list[Any] = []
         for result in await self.all(name, **kwargs):
-            if result is not None:
-                merged.extend(result)
+            merged.extend(result)
         return merged
 
     async def first(self, name: str, **kwargs: Any) -> Any:
-        """The first non-``None`` result, awaiting as it goes; later awaitables are closed."""
-        results = self.caller(name)(**self._kwargs(name, kwargs))
-        found = None
-        for result in results:
-            if found is not None:
-                if inspect.iscoroutine(result):
-                    result.close()  # not needed; avoid "never awaited" warnings
-                continue
-            found = await _resolve(result)
-        return found
+        """The first non-``None`` result, awaiting as it goes; later implementations are not called."""
+        for _, call in self._calls(name, kwargs):
+            result = await _resolve(call())
+            if result is not None:
+                return result
+        return None
 
     async def notify(self, name: str, **kwargs: Any) -> None:
-        """Run an event hook; a failing plugin is logged and never breaks the caller."""
-        for impl in self.caller(name).get_hookimpls():
+        """Run an event hook; a failing plugin is logged and never breaks the caller or the others."""
+        for plugin_name, call in self._calls(name, kwargs):
             try:
-                await _resolve(impl.function(**{k: v for k, v in self._kwargs(name, kwargs).items() if k in impl.argnames}))
+                await _resolve(call())
             except Exception:  # noqa: BLE001 - events must not undo committed work
-                log.exception("plugin %s failed in event hook %s", impl.plugin_name, name)
+                log.exception("plugin %s failed in event hook %s", plugin_name, name)

@@ -64,11 +64,11 @@ class GraphQLView(GraphQL):
     async def get_context(self, request: Request | WebSocket, response=None) -> Context:
         state = self.state
         code = request.headers.get(PILOT_HEADER) or await state.pilots.default_code(state.settings.default_pilot)
-        pilot = await state.pilots.get(code) if code else None
-        if code and pilot is None:
-            raise HTTPException(400, f"Unknown pilot {code!r} in the {PILOT_HEADER} header")
-        hooks = state.plugins.for_pilot(pilot) if pilot else None
         try:
+            pilot = await state.pilots.get(code) if code else None
+            if code and pilot is None:
+                raise HTTPException(400, f"Unknown pilot {code!r} in the {PILOT_HEADER} header")
+            hooks = state.plugins.for_pilot(pilot) if pilot else None
             token = auth.bearer_token(request.headers.get("authorization"))
             async with state.db.read() as session:
                 principal = await auth.authenticate(token, hooks, session)
