@@ -40,7 +40,52 @@ database_option = click.option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PerlinsosCLI(click.Group):
+    """The root group; installed plugins add commands through ``register_commands`` on first use.
+
+    Plugin commands are re-collected when the plugin settings change (tests invoke one group
+    object under different environments).
+    """
+
+    _plugin_key: tuple | None = None
+    _plugin_commands: tuple[str, ...] = ()
+    plugin_error: Exception | None = None
+
+    def _add_plugin_commands(self) -> None:
+        try:
+            settings = _settings()
+        except click.ClickException as exc:
+            self.plugin_error = exc
+            return
+        key = (settings.extra_plugins, settings.disabled_plugins)
+        if key == self._plugin_key:
+            return
+        for name in self._plugin_commands:
+            self.commands.pop(name, None)
+        self._plugin_key, self.plugin_error = key, None
+        core = set(self.commands)
+        try:
+            from perlinsos.plugins import add_plugin_commands
+
+            add_plugin_commands(self, _plugins(settings))
+        except ConfigurationError as exc:
+            # Core commands (e.g. `perlinsos plugins`) must still run to diagnose the problem.
+            self.plugin_error = exc
+        self._plugin_commands = tuple(n for n in self.commands if n not in core)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        self._add_plugin_commands()
+        command = super().get_command(ctx, name)
+        if command is None and self.plugin_error is not None:
+            raise click.ClickException(f"plugin commands unavailable: {self.plugin_error}")
+        return command
+
+
+@click.group(cls=PerlinsosCLI, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="perlinsos")
 def main() -> None:
     """Perlinsos: the plugin-based GraphQL backend for digitised social assistance (bansos)."""

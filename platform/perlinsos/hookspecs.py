@@ -33,10 +33,15 @@ FIRST_RESULT = "perlinsos_first_result"
 FAMILIES: dict[str, list[str]] = {}
 
 
-def _family(name: str, *, first_result: bool = False):
+#: Spec functions carrying this attribute are called for their effect; results are ignored.
+RESULTS_IGNORED = "perlinsos_results_ignored"
+
+
+def _family(name: str, *, first_result: bool = False, results_ignored: bool | None = None):
     def mark(func):
         FAMILIES.setdefault(name, []).append(func.__name__)
         setattr(func, FIRST_RESULT, first_result)
+        setattr(func, RESULTS_IGNORED, name == "events" if results_ignored is None else results_ignored)
         return hookspec(func)
 
     return mark
@@ -71,6 +76,37 @@ def fetch_person(nik, consent, pilot):
         know the NIK. Raise :class:`perlinsos.errors.SourceUnavailable` when the source is down.
 
     First result wins.
+    """
+
+
+@_family("identity", first_result=True)
+def grant_consent(token, nik, scopes, purpose, policy_version, pilot):
+    """Obtain a consent grant from the identity provider, given by the citizen themselves.
+
+    :param token: the citizen's own bearer token (on a facilitator's phone, still theirs).
+    :param nik: the citizen's NIK (from their verified token).
+    :param scopes: the data scopes consented to, e.g. ``("person", "facts:income")``.
+    :param purpose: why the data is needed, e.g. ``"bansos-selection"``.
+    :param policy_version: the privacy notice version the citizen was shown.
+    :param pilot: the pilot the consent is for.
+    :returns: a :class:`~perlinsos.contract.ConsentGrant` whose ``reference`` is the provider's
+        grant id, or ``None`` when this plugin does not handle the token's identity provider.
+        Raise :class:`perlinsos.errors.SourceUnavailable` when the provider is down or slow.
+
+    First result wins.
+    """
+
+
+@_family("identity", results_ignored=True)
+def revoke_consent(consent, pilot):
+    """Tell the identity provider that a consent was withdrawn on the platform.
+
+    :param consent: the withdrawn :class:`~perlinsos.contract.ConsentGrant`.
+    :param pilot: the pilot the consent was for.
+    :returns: ignored. The withdrawal already holds on the platform (nothing is fetched under a
+        withdrawn consent); a failing plugin is logged and does not undo it.
+
+    Every implementation runs; results are ignored.
     """
 
 
@@ -180,6 +216,19 @@ def plugin_settings_schema():
     arguments; anything but a pydantic model class (or ``None``) is a start-up error.
 
     First result wins (each plugin is asked on its own).
+    """
+
+
+@_family("schema", results_ignored=True)
+def register_commands(cli):
+    """Add commands to the ``perlinsos`` command line (e.g. ``perlinsos ikd-sim``).
+
+    :param cli: the root :class:`click.Group`; call ``cli.command()`` or ``cli.add_command()``.
+        A command name already taken (by the core or another plugin) is a start-up error naming
+        the plugin.
+
+    Called once when the command line starts, for every installed plugin.
+    Every implementation runs; results are ignored.
     """
 
 

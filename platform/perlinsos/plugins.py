@@ -316,3 +316,46 @@ class PilotHooks:
                 await _resolve(call())
             except Exception:  # noqa: BLE001 - events must not undo committed work
                 log.exception("plugin %s failed in event hook %s", plugin_name, name)
+
+
+def add_plugin_commands(cli: Any, manager: PluginManager) -> None:
+    """Let every installed plugin add CLI commands; a name taken twice names the plugin."""
+    for name in manager.names():
+        others = [p for n, p in manager.pm.list_name_plugin() if n != name]
+        caller = manager.pm.subset_hook_caller("register_commands", others)
+        if not caller.get_hookimpls():
+            continue
+        caller(cli=_CommandProbe(cli, name))
+
+
+class _CommandProbe:
+    """Stands in for the root group while one plugin registers, to catch name clashes."""
+
+    def __init__(self, group: Any, plugin: str):
+        self._group, self._plugin = group, plugin
+
+    def add_command(self, command: Any, name: str | None = None) -> None:
+        name = name or command.name
+        if name in self._group.commands:
+            raise PluginError(self._plugin, f"adds command {name!r}, which already exists")
+        self._group.add_command(command, name)
+
+    def command(self, *args: Any, **kwargs: Any):
+        def decorator(func):
+            import click
+
+            command = click.command(*args, **kwargs)(func)
+            self.add_command(command)
+            return command
+
+        return decorator
+
+    def group(self, *args: Any, **kwargs: Any):
+        def decorator(func):
+            import click
+
+            group = click.group(*args, **kwargs)(func)
+            self.add_command(group)
+            return group
+
+        return decorator

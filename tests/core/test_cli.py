@@ -68,3 +68,23 @@ def test_malformed_environment_setting_is_named(monkeypatch):
     monkeypatch.setenv("PERLINSOS_MAX_PAGE_SIZE", "lots")
     result = CliRunner().invoke(main, ["plugins"])
     assert result.exit_code == 1 and "PERLINSOS_MAX_PAGE_SIZE" in result.output
+
+
+def test_hook_register_commands(monkeypatch):
+    runner = CliRunner()
+    monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", "fixtures.cli_plugin")
+    result = runner.invoke(main, ["sapa", "Kemiren"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Halo, Kemiren!\n"
+    assert "sapa" in runner.invoke(main, ["--help"]).output
+
+    # Without the plugin, the command is gone again.
+    monkeypatch.delenv("PERLINSOS_EXTRA_PLUGINS")
+    assert runner.invoke(main, ["sapa", "x"]).exit_code == 2
+
+    # A plugin taking a core command's name is refused, named; core commands still work.
+    monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", "fixtures.cli_clash_plugin")
+    result = runner.invoke(main, ["no-such-command"])
+    assert result.exit_code == 1
+    assert "fixtures.cli_clash_plugin" in result.output and "'serve'" in result.output
+    assert "Serve the GraphQL API" in runner.invoke(main, ["serve", "--help"]).output
