@@ -53,3 +53,7 @@ class Problem(PerlinsosError):
 
     def message(self, lang: str = "id") -> str:
         return self.messages.get(lang) or self.messages.get("id") or str(self)
+
+
+class ConsentInvalid(PerlinsosError):
+    """The identity provider no longer honours a consent grant (revoked or expired there)."""
