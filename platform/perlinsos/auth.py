@@ -13,8 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos.contract import Principal, Role, StaffScope
 from perlinsos.db.models import Pilot, StaffAssignment
-from perlinsos.errors import AuthenticationFailed
+from perlinsos.consent import Actor
+from perlinsos.db.engine import Database
+from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.plugins import PilotHooks
+from perlinsos.problems import problem
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -54,4 +57,32 @@ async def with_staff_roles(principal: Principal, session: AsyncSession) -> Princ
     return replace(principal, scopes=principal.scopes + scopes) if scopes else principal
 
 
-__all__ = ["authenticate", "bearer_token", "with_staff_roles"]
+async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | None, token: str | None,
+                 citizen_token: str | None) -> Actor:
+    """Who acts in a citizen flow: the signed-in citizen, or a facilitator with the citizen's own
+    IKD token (the citizen authenticated on the facilitator's phone)."""
+    if principal is None or token is None:
+        raise problem("UNAUTHENTICATED")
+    if hooks is None:
+        raise problem("PILOT_REQUIRED")
+    if citizen_token is None:
+        if not principal.is_citizen or not principal.nik:
+            raise problem("CITIZEN_TOKEN_REQUIRED" if principal.is_staff else "NOT_A_CITIZEN")
+        return Actor(citizen=principal, citizen_token=token)
+    if not any(s.role == Role.FACILITATOR for s in principal.scopes):
+        raise problem("NOT_A_FACILITATOR")
+    try:
+        async with db.read() as session:
+            citizen = await authenticate(citizen_token, hooks, session)
+    except AuthenticationFailed:
+        raise problem("CITIZEN_TOKEN_INVALID", field="citizenToken") from None
+    except SourceUnavailable:
+        raise problem("IDENTITY_PROVIDER_UNAVAILABLE") from None
+    if citizen is None or not citizen.is_citizen or not citizen.nik:
+        raise problem("CITIZEN_TOKEN_INVALID", field="citizenToken")
+    if citizen.subject == principal.subject:
+        return Actor(citizen=citizen, citizen_token=citizen_token)  # a facilitator registering themselves
+    return Actor(citizen=citizen, citizen_token=citizen_token, facilitator=principal)
+
+
+__all__ = ["acting", "authenticate", "bearer_token", "with_staff_roles"]

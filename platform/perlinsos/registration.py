@@ -1,17 +1,23 @@
-"""Stage 1 — registration: reading registrations within what a viewer may see.
-
-(The registration flow itself — IKD sign-in, consent, self and assisted registration — builds on
-these reads.)
+"""Stage 1 — registration: a citizen (alone, or on a facilitator's phone) registers their
+household for a programme; and reading registrations within what a viewer may see.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from perlinsos import policy
+from perlinsos import audit, consent, idnumbers, people, policy, regions
+from perlinsos.consent import Actor
 from perlinsos.contract import Principal
+from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot, Registration
+from perlinsos.db.types import utcnow
+from perlinsos.plugins import PilotHooks
+from perlinsos.problems import problem
 
 
 async def registration_rows(
@@ -47,3 +53,90 @@ async def registration_row(conn: AsyncConnection, principal: Principal | None, r
     table = Registration.__table__
     stmt = select(table).where(table.c.id == registration_id, policy.registration_filter(principal))
     return (await conn.execute(stmt)).first()
+
+
+# --- registering ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Registered:
+    registration: Registration
+    created: bool
+
+
+async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: str) -> Registered:
+    """Register the actor's household for ``programme`` of the hook's pilot.
+
+    Checks run before anything is written: programme and window, a live consent, the population
+    record (through ``fetch_person``, outside any write transaction), the pilot's regions, the
+    facilitator's villages. Re-submitting returns the existing registration and creates nothing.
+    """
+    pilot = hooks.pilot
+    if programme not in pilot.programmes:
+        raise problem("PROGRAMME_NOT_IN_PILOT", field="programme")
+    now = utcnow()
+    if not pilot.phases["registration_opens"] <= now < pilot.phases["registration_closes"]:
+        raise problem("REGISTRATION_CLOSED")
+    citizen = actor.citizen
+    try:
+        idnumbers.parse_nik(citizen.nik or "")
+    except idnumbers.InvalidNik:
+        raise problem("NIK_INVALID") from None
+    async with db.read() as session:
+        person = await people.person_by_nik(session, citizen.nik)
+        consent_row = await consent.live_consent(session, person.id, consent.PERSON_SCOPE) if person else None
+    if consent_row is None:
+        raise problem("CONSENT_REQUIRED")
+    record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
+    try:
+        idnumbers.parse_kk(record.kk_number)
+    except idnumbers.InvalidKk:
+        raise problem("KK_INVALID") from None
+    if not any(regions.is_within(record.region_code, code) for code in pilot.region_codes):
+        raise problem("OUTSIDE_PILOT_REGION")
+    if actor.facilitator is not None:
+        scopes = [s for s in actor.facilitator.scopes if s.role.value == "FACILITATOR"
+                  and (s.pilot_code is None or s.pilot_code == pilot.code)]
+        if not scopes:
+            raise problem("NOT_A_FACILITATOR")
+        if not policy.region_in_scopes(record.region_code, scopes):
+            raise problem("FACILITATOR_OUT_OF_AREA")
+    for attempt in range(2):
+        try:
+            return await _store(db, hooks, actor, record, consent_row.id, programme)
+        except IntegrityError:
+            # A concurrent identical submission won the race (PostgreSQL): answer with its row.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _store(db: Database, hooks: PilotHooks, actor: Actor, record, consent_id: int,
+                 programme: str) -> Registered:
+    pilot = hooks.pilot
+    async with db.write() as session:
+        person = await people.upsert_person(session, record)
+        existing = (
+            await session.execute(
+                select(Registration).where(Registration.pilot_id == pilot.id, Registration.programme == programme,
+                                           Registration.household_id == person.household_id)
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            if existing.person_id != person.id:
+                raise problem("ALREADY_REGISTERED_BY_HOUSEHOLD")
+            return Registered(existing, created=False)
+        row = Registration(
+            pilot_id=pilot.id, programme=programme, person_id=person.id, household_id=person.household_id,
+            region_code=record.region_code, channel=actor.channel, assisted_by=actor.assisted_by,
+            consent_id=consent_id, submitted_at=utcnow(),
+        )
+        session.add(row)
+        await session.flush()
+        await audit.record_change(session, actor.facilitator or actor.citizen, action="REGISTRATION_CREATED",
+                                  entity_type="registration", entity_id=row.id, subject_person_id=person.id,
+                                  details={"programme": programme, "channel": actor.channel.value})
+    await hooks.notify("registrations_created", registrations=[{
+        "id": row.id, "programme": programme, "channel": row.channel.value, "region_code": row.region_code,
+    }])
+    return Registered(row, created=True)

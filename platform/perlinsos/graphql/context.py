@@ -25,6 +25,8 @@ class Context:
     language: str
     loaders: Loaders
     request: Any = None
+    #: the request's own bearer token (a citizen's IKD token is passed on to consent grants).
+    token: str | None = None
     #: the signed-in citizen's own household (None for staff and anonymous viewers).
     viewer_household_id: int | None = None
     #: person ids whose personal data this request showed to someone other than the owner;

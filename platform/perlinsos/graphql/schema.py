@@ -26,8 +26,12 @@ from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
 from perlinsos.graphql.extensions import AccessLog
+from perlinsos.graphql.consents import ConsentMutations
+from perlinsos.graphql.me import MeQueries
 from perlinsos.graphql.pilots import PilotQueries
+from perlinsos.graphql.registering import RegistrationMutations
 from perlinsos.graphql.registrations import RegistrationQueries
+from perlinsos.graphql.staff import StaffMutations, StaffQueries
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
@@ -56,8 +60,8 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, PilotQueries, RegistrationQueries)
-CORE_MUTATION_TYPES: tuple[type, ...] = ()
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, PilotQueries, RegistrationQueries, StaffQueries)
+CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, RegistrationMutations, StaffMutations)
 
 
 def _fields_of(types: Iterable[type]) -> dict[str, tuple[str, Any]]:

@@ -13,7 +13,7 @@ from strawberry.asgi import GraphQL
 
 from perlinsos import auth
 from perlinsos.db.models import Person
-from perlinsos.errors import AuthenticationFailed, ConfigurationError
+from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context, pick_language
 from perlinsos.graphql.loaders import Loaders
 from perlinsos.pilots import store
@@ -82,6 +82,10 @@ class GraphQLView(GraphQL):
             raise HTTPException(401, "Token tidak sah atau kedaluwarsa. / Invalid or expired token.") from None
         except ConfigurationError as exc:
             raise HTTPException(503, f"Pilot misconfigured: {exc}") from None
+        except SourceUnavailable:
+            raise HTTPException(
+                503, "Layanan identitas tidak dapat dihubungi. / The identity provider cannot be reached."
+            ) from None
         return Context(
             db=state.db,
             plugins=state.plugins,
@@ -92,5 +96,6 @@ class GraphQLView(GraphQL):
             language=pick_language(request.headers.get("accept-language")),
             loaders=Loaders(state.db),
             request=request,
+            token=token,
             viewer_household_id=household_id,
         )

@@ -1,0 +1,82 @@
+"""GraphQL for consent: the type, and giving and withdrawing it (errors as data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from perlinsos import auth, consent
+from perlinsos.errors import Problem
+from perlinsos.graphql.context import ctx
+from perlinsos.graphql.payloads import UserError
+from perlinsos.graphql.relay import from_global_id, to_global_id
+from perlinsos.problems import problem
+
+
+@strawberry.type(description="A citizen's consent to the platform reading their data for a purpose.")
+class Consent:
+    id: strawberry.ID
+    scopes: list[str]
+    purpose: str
+    policy_version: str
+    channel: str
+    assisted_by: str | None
+    given_at: datetime
+    expires_at: datetime | None
+    withdrawn_at: datetime | None
+    live: bool
+
+    @classmethod
+    def from_row(cls, row) -> Consent:
+        return cls(
+            id=to_global_id("Consent", row.id), scopes=list(row.scopes), purpose=row.purpose,
+            policy_version=row.policy_version, channel=getattr(row.channel, "value", row.channel),
+            assisted_by=row.assisted_by, given_at=row.given_at, expires_at=row.expires_at,
+            withdrawn_at=row.withdrawn_at, live=consent.is_live(row),
+        )
+
+
+@strawberry.input(description="Consent a citizen gives; on a facilitator's phone add `citizenToken`.")
+class GiveConsentInput:
+    scopes: list[str] = strawberry.field(description=f"Any of: {', '.join(consent.SCOPES)}.")
+    purpose: str = consent.DEFAULT_PURPOSE
+    policy_version: str = strawberry.field(description="Version of the privacy notice shown.")
+    citizen_token: str | None = strawberry.field(
+        default=None, description="The assisted citizen's own IKD token (facilitators only)."
+    )
+
+
+@strawberry.type
+class ConsentPayload:
+    consent: Consent | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class ConsentMutations:
+    @strawberry.mutation(description="Give consent to data access (the citizen's own IKD identity).")
+    async def give_consent(self, info: Info, input: GiveConsentInput) -> ConsentPayload:
+        c = ctx(info)
+        try:
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
+            row = await consent.give(c.db, c.hooks, actor, scopes=input.scopes, purpose=input.purpose,
+                                     policy_version=input.policy_version)
+        except Problem as p:
+            return ConsentPayload(consent=None, errors=[UserError.of(p, c.language)])
+        return ConsentPayload(consent=Consent.from_row(row), errors=[])
+
+    @strawberry.mutation(description="Withdraw a consent; nothing is read under it afterwards.")
+    async def withdraw_consent(self, info: Info, id: strawberry.ID) -> ConsentPayload:
+        c = ctx(info)
+        try:
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, None)
+            try:
+                consent_id = from_global_id("Consent", id)
+            except Exception:  # noqa: BLE001 - a malformed id is just "not found" for the user
+                raise problem("CONSENT_NOT_FOUND") from None
+            row = await consent.withdraw(c.db, c.hooks, actor.citizen, consent_id)
+        except Problem as p:
+            return ConsentPayload(consent=None, errors=[UserError.of(p, c.language)])
+        return ConsentPayload(consent=Consent.from_row(row), errors=[])

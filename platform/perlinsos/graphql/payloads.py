@@ -1,0 +1,18 @@
+"""Errors as data: what a user can get wrong comes back in the payload, typed and translated."""
+
+from __future__ import annotations
+
+import strawberry
+
+from perlinsos.errors import Problem
+
+
+@strawberry.type(description="Something the user can correct: a machine code and a message in their language.")
+class UserError:
+    code: str
+    message: str
+    field: str | None = None
+
+    @classmethod
+    def of(cls, problem: Problem, language: str) -> UserError:
+        return cls(code=problem.code, message=problem.message(language), field=problem.field)

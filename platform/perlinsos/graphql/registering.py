@@ -1,0 +1,42 @@
+"""GraphQL for registering a household (self or assisted), errors as data."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.types import Info
+
+from perlinsos import auth, registration
+from perlinsos.errors import Problem
+from perlinsos.graphql.context import ctx
+from perlinsos.graphql.payloads import UserError
+from perlinsos.graphql.registrations import Registration
+
+
+@strawberry.input(description="Register the signed-in citizen's household in the request's pilot.")
+class RegisterHouseholdInput:
+    programme: str = strawberry.field(description="PKH, SEMBAKO or PBI_JK (as the pilot offers).")
+    citizen_token: str | None = strawberry.field(
+        default=None, description="On a facilitator's phone: the citizen's own IKD token."
+    )
+
+
+@strawberry.type
+class RegisterHouseholdPayload:
+    registration: Registration | None
+    created: bool = strawberry.field(description="False when this returns an earlier, identical registration.")
+    errors: list[UserError]
+
+
+@strawberry.type
+class RegistrationMutations:
+    @strawberry.mutation(description="Register a household; re-submitting returns the same registration.")
+    async def register_household(self, info: Info, input: RegisterHouseholdInput) -> RegisterHouseholdPayload:
+        c = ctx(info)
+        try:
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
+            result = await registration.register(c.db, c.hooks, actor, programme=input.programme)
+        except Problem as p:
+            return RegisterHouseholdPayload(registration=None, created=False, errors=[UserError.of(p, c.language)])
+        return RegisterHouseholdPayload(
+            registration=Registration.from_row(result.registration), created=result.created, errors=[]
+        )

@@ -1,0 +1,63 @@
+"""The user errors of the flows, each with a code and a message in Bahasa Indonesia and English.
+
+GraphQL mutations return them as typed errors (errors as data); messages never contain a NIK
+or any other personal data.
+"""
+
+from __future__ import annotations
+
+from perlinsos.errors import Problem
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    "UNAUTHENTICATED": ("Silakan masuk dengan IKD terlebih dahulu.", "Please sign in with IKD first."),
+    "FORBIDDEN": ("Anda tidak berhak melakukan ini.", "You may not do this."),
+    "NOT_A_CITIZEN": ("Hanya warga yang masuk dengan IKD-nya sendiri yang dapat melakukan ini.",
+                      "Only a citizen signed in with their own IKD can do this."),
+    "CITIZEN_TOKEN_REQUIRED": ("Pendamping harus menyertakan token IKD warga yang didampingi.",
+                               "A facilitator must include the assisted citizen's own IKD token."),
+    "CITIZEN_TOKEN_INVALID": ("Token IKD warga tidak sah atau kedaluwarsa; minta warga masuk ulang.",
+                              "The citizen's IKD token is invalid or expired; ask them to sign in again."),
+    "NOT_A_FACILITATOR": ("Hanya pendamping yang dapat mendaftarkan warga lain.",
+                          "Only a facilitator may register another citizen."),
+    "FACILITATOR_OUT_OF_AREA": ("Warga ini tinggal di luar desa/kelurahan tugas Anda.",
+                                "This citizen lives outside the villages assigned to you."),
+    "NIK_INVALID": ("NIK tidak valid.", "The NIK is not valid."),
+    "KK_INVALID": ("Nomor KK tidak valid.", "The family card (KK) number is not valid."),
+    "PERSON_UNKNOWN": ("Data kependudukan untuk NIK ini tidak ditemukan.",
+                       "No population record was found for this NIK."),
+    "IDENTITY_PROVIDER_UNAVAILABLE": ("Layanan IKD sedang tidak dapat dihubungi. Silakan coba lagi nanti.",
+                                      "The IKD service cannot be reached. Please try again later."),
+    "IDENTITY_PROVIDER_UNSUPPORTED": ("Penyedia identitas ini tidak mendukung persetujuan data.",
+                                      "This identity provider does not support data consent."),
+    "CONSENT_REQUIRED": ("Berikan persetujuan akses data terlebih dahulu.",
+                         "Please give consent to data access first."),
+    "CONSENT_INVALID": ("Persetujuan akses data sudah tidak berlaku; berikan persetujuan lagi.",
+                        "Your consent to data access is no longer valid; please give it again."),
+    "CONSENT_NOT_FOUND": ("Persetujuan tidak ditemukan.", "Consent not found."),
+    "SCOPE_UNKNOWN": ("Cakupan data tidak dikenal.", "Unknown data scope."),
+    "PURPOSE_INVALID": ("Tujuan penggunaan data tidak dikenal.", "Unknown purpose of data use."),
+    "PROGRAMME_NOT_IN_PILOT": ("Program ini tidak dibuka dalam uji coba ini.",
+                               "This programme is not part of this pilot."),
+    "REGISTRATION_CLOSED": ("Masa pendaftaran tidak sedang dibuka.", "Registration is not open."),
+    "OUTSIDE_PILOT_REGION": ("Domisili Anda di luar wilayah uji coba ini.",
+                             "Your residence is outside this pilot's region."),
+    "ALREADY_REGISTERED_BY_HOUSEHOLD": (
+        "Keluarga Anda sudah didaftarkan untuk program ini oleh anggota keluarga lain.",
+        "Your household is already registered for this programme by another member."),
+    "PILOT_REQUIRED": ("Pilih uji coba (header X-Perlinsos-Pilot).",
+                       "Choose a pilot (X-Perlinsos-Pilot header)."),
+    "REGION_UNKNOWN": ("Kode wilayah tidak dikenal.", "Unknown region code."),
+    "ROLE_UNKNOWN": ("Peran tidak dikenal.", "Unknown role."),
+    "PILOT_UNKNOWN": ("Uji coba tidak ditemukan.", "Pilot not found."),
+    "ASSIGNMENT_NOT_FOUND": ("Penugasan tidak ditemukan.", "Assignment not found."),
+    "INPUT_INVALID": ("Isian tidak valid.", "The input is not valid."),
+}
+
+
+def problem(code: str, field: str | None = None, **detail: str) -> Problem:
+    """A :class:`Problem` from the catalogue; ``detail`` is appended (it must hold no personal data)."""
+    id_text, en_text = MESSAGES[code]
+    if detail:
+        extra = "; ".join(f"{v}" for v in detail.values())
+        id_text, en_text = f"{id_text} ({extra})", f"{en_text} ({extra})"
+    return Problem(code, {"id": id_text, "en": en_text}, field=field)
