@@ -88,3 +88,20 @@ def test_hook_register_commands(monkeypatch):
     assert result.exit_code == 1
     assert "fixtures.cli_clash_plugin" in result.output and "'serve'" in result.output
     assert "Serve the GraphQL API" in runner.invoke(main, ["serve", "--help"]).output
+
+
+def test_staff_commands_assign_list_and_revoke(database_url):
+    runner = CliRunner()
+    env = {"PERLINSOS_DATABASE_URL": database_url}
+    result = runner.invoke(main, ["staff", "assign", "--subject", "admin-1", "--role", "ADMIN", "--region", "35"],
+                           env=env)
+    assert result.exit_code == 0 and "admin-1 ADMIN in 35" in result.output, result.output
+    bad = runner.invoke(main, ["staff", "assign", "--subject", "x", "--role", "REVIEWER", "--region", "35.10.99"],
+                        env=env)
+    assert bad.exit_code == 1 and "Unknown region code" in bad.output
+    assert "admin-1\tADMIN\t35" in runner.invoke(main, ["staff", "list"], env=env).output
+    assert runner.invoke(main, ["staff", "revoke", "1"], env=env).exit_code == 0
+    assert runner.invoke(main, ["staff", "list"], env=env).output == ""
+    assert "revoked" in runner.invoke(main, ["staff", "list", "--all"], env=env).output
+    missing = runner.invoke(main, ["staff", "revoke", "99"], env=env)
+    assert missing.exit_code == 1 and "Assignment not found" in missing.output
