@@ -212,8 +212,13 @@ async def test_oversized_document_is_refused(client, pilot):
     assert "larger than" in response.text
 
 
-async def test_mutations_over_get_are_refused(client, pilot):
-    response = await client.http.get("/graphql", params={"query": "mutation { __typename }"},
-                                     headers={"X-Perlinsos-Pilot": pilot})
-    assert response.status_code in (400, 405)
-    assert response.status_code != 500
+async def test_mutations_over_get_are_refused(client, db, pilot):
+    """GET requests can be triggered cross-site (links, images): they never change anything."""
+    await seed.staff(db, "admin", "ADMIN", "35")
+    mutation = 'mutation { assignStaff(input: {subject: "x", role: ADMIN, regionCode: "35"}) { errors { code } } }'
+    response = await client.http.get("/graphql", params={"query": mutation},
+                                     headers={"X-Perlinsos-Pilot": pilot, "Authorization": "Bearer staff:admin"})
+    assert response.status_code == 400
+    assert "mutations are not allowed when using get" in response.text.lower()
+    data = await client.query("{ staffAssignments { nodes { subject } } }", token="staff:admin")
+    assert [n["subject"] for n in data["data"]["staffAssignments"]["nodes"]] == ["admin"]
