@@ -30,8 +30,10 @@ async def record_reads(
         return
     actor, role = _actor(principal)
     now = utcnow()
-    await session.execute(
-        insert(AuditEvent),
+    # Core insert on the session's connection: the ORM bulk path costs more and returns nothing we use.
+    conn = await session.connection()
+    await conn.execute(
+        insert(AuditEvent.__table__),
         [
             {
                 "occurred_at": now, "actor": actor, "actor_role": role, "action": "READ_PERSONAL_DATA",

@@ -7,6 +7,7 @@ shipping their own message with the result (``CriterionResult.detail``).
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 MONTHS = {
@@ -82,10 +83,24 @@ def format_date(value: date, lang: str) -> str:
     return f"{value.day} {MONTHS[lang][value.month - 1]} {value.year}"
 
 
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
 def reason_message(code: str, verdict: str, observed: Any, limit: Any, source: str | None,
                    as_of: date | None, lang: str = "id") -> str:
     """E.g. "Daya listrik rumah tercatat 2.200 VA, di atas batas 1.300 VA (sumber: PLN, per 1
-    Agustus 2025)"."""
+    Agustus 2025)". Cached: a page repeats the same few texts hundreds of times."""
+    return _cached(code, verdict, _freeze(observed), _freeze(limit), source, as_of, lang)
+
+
+@lru_cache(maxsize=8192)
+def _cached(code: str, verdict: str, observed: Any, limit: Any, source: str | None,
+            as_of: date | None, lang: str) -> str:
     lang = lang if lang in MONTHS else "id"
     if verdict == "UNKNOWN":
         text = UNKNOWN[lang].format(code=code)

@@ -48,6 +48,8 @@ class Settings:
     max_aliases: int = 30
     max_document_bytes: int = 20_000
     sqlite_busy_timeout_ms: int = 15_000
+    #: complete plain fields inline (perlinsos.graphql.execution); off = graphql-core's own path.
+    fast_execution: bool = True
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -62,6 +64,7 @@ class Settings:
         settings = cls(
             database_url=get("DATABASE_URL") or cls.database_url,
             production=_bool(get("PRODUCTION"), False),
+            fast_execution=_bool(get("FAST_EXECUTION"), True),
             default_pilot=get("DEFAULT_PILOT") or None,
             extra_plugins=split(get("EXTRA_PLUGINS")),
             disabled_plugins=split(get("DISABLED_PLUGINS")),

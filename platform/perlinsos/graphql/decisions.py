@@ -33,6 +33,9 @@ Verdict = strawberry.enum(
 )
 
 
+_ORDER = {models.Verdict.FAIL: 0, models.Verdict.UNKNOWN: 1, models.Verdict.PASS: 2}
+
+
 @strawberry.type(description="One criterion's result in a decision.")
 class DecisionReason:
     code: str = strawberry.field(description="Reason code, e.g. ELECTRICITY_ABOVE_LIMIT.")
@@ -47,19 +50,20 @@ class DecisionReason:
 
     @classmethod
     def from_row(cls, row, language: str) -> DecisionReason:
-        verdict = row.verdict.value if hasattr(row.verdict, "value") else row.verdict
-        observed = (row.observed or {}).get("value")
-        limit = (row.limit or {}).get("value")
+        verdict = row.verdict  # already a Verdict member (the column type converts it)
+        observed = row.observed["value"] if row.observed else None
+        limit = row.limit["value"] if row.limit else None
         return cls(
             code=row.code,
-            verdict=Verdict(verdict),
-            passed=None if verdict == "UNKNOWN" else verdict == "PASS",
+            verdict=verdict,
+            passed=None if verdict is Verdict.UNKNOWN else verdict is Verdict.PASS,
             observed=observed,
             limit=limit,
             source=row.source,
             as_of=row.as_of,
             criterion_version=row.criterion_version,
-            message=row.detail or reason_message(row.code, verdict, observed, limit, row.source, row.as_of, language),
+            message=row.detail
+            or reason_message(row.code, verdict.value, observed, limit, row.source, row.as_of, language),
         )
 
 
@@ -82,8 +86,7 @@ class Decision:
 
         def build(rows) -> list[DecisionReason]:
             reasons = [DecisionReason.from_row(r, c.language) for r in rows]
-            order = {"FAIL": 0, "UNKNOWN": 1, "PASS": 2}
-            return sorted(reasons, key=lambda r: order[r.verdict.value])
+            return sorted(reasons, key=lambda r: _ORDER[r.verdict])
 
         return then(peek(c.loaders.reasons, self.db_id), build)
 

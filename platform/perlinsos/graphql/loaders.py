@@ -7,6 +7,7 @@ number of SQL statements stays the same for 1 and for 100 items either way.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
@@ -57,9 +58,24 @@ class Loaders:
         self.notifications = self._many(Notification.__table__, Notification.__table__.c.decision_id)
         self.members = self._many(Person.__table__, Person.__table__.c.household_id)
 
+    #: a connection lent for a prefetch, so a page's loader queries share one checkout.
+    _conn: Any = None
+
     async def _rows(self, stmt) -> list[Any]:
+        if self._conn is not None:
+            return list((await self._conn.execute(stmt)).all())
         async with self.db.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
+
+    @contextlib.asynccontextmanager
+    async def one_connection(self):
+        """Run a prefetch's sequential loader queries on one connection (not one per query)."""
+        async with self.db.engine.connect() as conn:
+            self._conn = conn
+            try:
+                yield
+            finally:
+                self._conn = None
 
     def _one(self, table: Table, column=None, *where) -> DataLoader:
         column = table.c.id if column is None else column

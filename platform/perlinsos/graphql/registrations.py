@@ -147,12 +147,13 @@ class Registration:
 
 async def _prefetch(c: Context, rows: list, names: set[str]) -> None:
     """Load the page's relations in one query per level, so child fields resolve from cache."""
-    if "registrant" in names:
-        await prime(c.loaders.person, (r.person_id for r in rows))
-    if "decision" in names:
-        decisions = await prime(c.loaders.current_decision, (r.id for r in rows))
-        if "reasons" in names:
-            await prime(c.loaders.reasons, (d.id for d in decisions if d is not None))
+    async with c.loaders.one_connection():
+        if "registrant" in names:
+            await prime(c.loaders.person, (r.person_id for r in rows))
+        if "decision" in names:
+            decisions = await prime(c.loaders.current_decision, (r.id for r in rows))
+            if "reasons" in names:
+                await prime(c.loaders.reasons, (d.id for d in decisions if d is not None))
 
 
 @strawberry.type

@@ -25,6 +25,7 @@ from strawberry.utils.str_converters import to_camel_case
 from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
+from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog
 from perlinsos.graphql.consents import ConsentMutations
 from perlinsos.graphql.me import MeQueries
@@ -111,17 +112,25 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     mutation = _root("Mutation", CORE_MUTATION_TYPES, mutation_fields)
     extra_types = [t for _, p in parts for t in p.types]
 
+    # Validation rules are built once: ValidationCache keys on the rule classes, and the limiter
+    # extensions create new classes per instance, so per-request limiters never hit the cache.
+    rules = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
+    if settings.production:
+        rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(rules),
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         AccessLog,
     ]
-    if settings.production:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    return strawberry.Schema(query=query, mutation=mutation, types=extra_types, extensions=extensions)
+    schema = strawberry.Schema(query=query, mutation=mutation, types=extra_types, extensions=extensions)
+    if settings.fast_execution:
+        schema.execution_context_class = fast_context_for(schema._schema)
+    return schema
 
 
 def export_sdl(schema: strawberry.Schema) -> str:
