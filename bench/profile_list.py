@@ -1,7 +1,6 @@
 """Where the list query's time goes: both apps in-process, one request at a time.
 
     .venv/bin/python bench/profile_list.py [--items 100] [--requests 80] [--cprofile out.prof]
-    BENCH_CANDIDATES=fastexec,vrules .venv/bin/python bench/profile_list.py   # with candidates.py patches
 
 Same database, query and answers as ``graphql_list.py`` (SQLite), but no HTTP server and no
 concurrency: requests go through ``httpx.ASGITransport``, so the figures are per-request costs
@@ -32,7 +31,6 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import candidates  # noqa: E402
 import graphql_list as gl  # noqa: E402
 from perlinsos.db import migrate  # noqa: E402
 from perlinsos.settings import Settings  # noqa: E402
@@ -99,8 +97,6 @@ def instrument() -> None:
 
 
 async def run(args, url: str) -> None:
-    chosen = candidates.selected()
-    candidates.apply(chosen)
     instrument()
     pilot = await gl.seed(url, max(1000, args.items))
     import baseline_list
@@ -146,7 +142,7 @@ async def run(args, url: str) -> None:
         if name == "platform":
             platform_phases = dict(PHASES)
     p, b = (statistics.median(times[k]) * 1000 for k in ("platform", "baseline"))
-    print(f"{args.items} items, SQLite, sequential, in-process; candidates: {', '.join(sorted(chosen)) or 'none'}"
+    print(f"{args.items} items, SQLite, sequential, in-process"
           + (" (cProfile on: times inflated)" if args.cprofile else ""))
     print(f"median per request: platform {p:.1f} ms, baseline {b:.1f} ms, ratio {b / p:.2f}x")
     print("platform, mean per request:")
