@@ -1,10 +1,29 @@
 """IKD (Identitas Kependudukan Digital) identity plugin.
 
-Signs citizens and staff in with IKD-issued OpenID Connect tokens and fetches population records
-under consent. Token verification and the IKD simulator arrive with the registration stage; at
-this stage the plugin declares its settings so pilots can be configured and validated.
+Signs citizens and staff in with IKD-issued OpenID Connect tokens (verified with PyJWT against
+the issuer's JWKS), obtains and revokes consent grants, and fetches population records under a
+live grant. ``perlinsos ikd-sim`` runs a local IKD simulator over a synthetic population.
+
+The entry point (``ikd = "perlinsos_ikd"``) names this package, so the hook implementations are
+attributes of it.
 """
 
-from perlinsos_ikd.plugin import plugin_settings_schema
+from perlinsos_ikd.plugin import (
+    authenticate,
+    fetch_person,
+    grant_consent,
+    plugin_settings_schema,
+    register_commands,
+    revoke_consent,
+)
+from perlinsos_ikd.settings import IkdSettings
 
-__all__ = ["plugin_settings_schema"]
+__all__ = [
+    "IkdSettings",
+    "authenticate",
+    "fetch_person",
+    "grant_consent",
+    "plugin_settings_schema",
+    "register_commands",
+    "revoke_consent",
+]

@@ -1,28 +1,123 @@
-"""Hook implementations of the IKD plugin."""
+"""Hook implementations of the IKD plugin: sign-in, consent and the consented person data."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from typing import Any
 
 from perlinsos import hookimpl
+from perlinsos.contract import ConsentGrant, HouseholdMember, PersonRecord, Principal
+from perlinsos.errors import AuthenticationFailed, ConsentInvalid, SourceUnavailable
+from perlinsos_ikd import client, tokens
+from perlinsos_ikd.settings import IkdSettings
+
+NAME = "ikd"
 
 
-class IkdSettings(BaseModel):
-    """Settings a pilot gives the IKD plugin (``[plugins.ikd]`` in the pilot file)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    issuer: HttpUrl = Field(description="OIDC issuer URL; tokens must carry exactly this `iss`")
-    audience: str = Field(min_length=1, description="expected `aud` of tokens issued to the portal")
-    jwks_url: HttpUrl | None = Field(
-        default=None, description="JWKS location; discovered from the issuer when absent"
-    )
-    person_api_url: HttpUrl | None = Field(default=None, description="consented person-data API")
-    algorithms: list[str] = Field(default_factory=lambda: ["RS256", "ES256"])
-    leeway_seconds: int = Field(default=30, ge=0, le=300)
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+def settings_of(pilot: Any) -> IkdSettings | None:
+    settings = pilot.settings_for(NAME) if pilot is not None else None
+    if isinstance(settings, Mapping):  # a PilotContext built by hand may carry the raw table
+        settings = IkdSettings.model_validate(settings)
+    return settings
 
 
 @hookimpl
 def plugin_settings_schema():
     return IkdSettings
+
+
+@hookimpl
+async def authenticate(token, pilot) -> Principal | None:
+    settings = settings_of(pilot)
+    if settings is None:
+        return None
+    return await tokens.authenticate(token, settings)
+
+
+def _check_consent(nik: str, consent: ConsentGrant | None, scope: str) -> None:
+    now = datetime.now(UTC)
+    if (consent is None or consent.nik != nik or not consent.allows(scope)
+            or (consent.expires_at is not None and _aware(consent.expires_at) <= now)):
+        raise ConsentInvalid(f"no live consent with scope {scope!r} for this person")
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@hookimpl
+async def fetch_person(nik, consent, pilot) -> PersonRecord | None:
+    settings = settings_of(pilot)
+    if settings is None:
+        return None
+    _check_consent(nik, consent, "person")  # never ask IKD without a live grant
+    if not consent.reference:
+        return None  # a consent no identity provider issued a grant for: not IKD's to serve
+    response = await client.request(
+        "GET", f"{settings.api_base}/persons/{nik}", settings,
+        headers=client.secret_headers(settings, **{"X-Consent-Grant": consent.reference}),
+    )
+    if response.status_code == 404:
+        return None
+    if response.status_code == 403:
+        raise ConsentInvalid("IKD does not honour the consent grant (revoked or expired)")
+    if response.status_code != 200:
+        raise SourceUnavailable(client.SOURCE, f"person API: HTTP {response.status_code}")
+    body = client.json_body(response)
+    with client.malformed("person record"):
+        if body["nik"] != nik:
+            raise ValueError("another person's record")
+        members = tuple(
+            HouseholdMember(nik=m["nik"], name=m["name"], birth_date=date.fromisoformat(m["birth_date"]),
+                            sex=m["sex"], relationship=m.get("relationship"))
+            for m in body.get("members", ())
+        )
+        return PersonRecord(
+            nik=body["nik"], name=body["name"], birth_date=date.fromisoformat(body["birth_date"]),
+            sex=body["sex"], region_code=body["region_code"], kk_number=body["kk_number"],
+            phone=body.get("phone"), address=body.get("address"), members=members,
+        )
+
+
+@hookimpl
+async def grant_consent(token, nik, scopes, purpose, policy_version, pilot) -> ConsentGrant | None:
+    settings = settings_of(pilot)
+    if settings is None or tokens.unverified_issuer(token) != settings.issuer:
+        return None  # another identity provider's citizen
+    response = await client.request(
+        "POST", f"{settings.api_base}/consents", settings, headers={"Authorization": f"Bearer {token}"},
+        json={"scopes": list(scopes), "purpose": purpose, "policy_version": policy_version},
+    )
+    if response.status_code == 401:
+        raise AuthenticationFailed(tokens.INVALID)
+    if response.status_code not in (200, 201):
+        raise SourceUnavailable(client.SOURCE, f"consent refused: HTTP {response.status_code}")
+    grant = client.json_body(response)
+    with client.malformed("consent grant"):
+        if grant["nik"] != nik:
+            raise ConsentInvalid("the consent was given by another person")
+        expires = grant.get("expires_at")
+        return ConsentGrant(
+            nik=nik, scopes=tuple(grant["scopes"]), purpose=grant["purpose"], policy_version=policy_version,
+            given_at=datetime.fromisoformat(grant["granted_at"]),
+            expires_at=datetime.fromisoformat(expires) if expires else None, reference=grant["grant_id"],
+        )
+
+
+@hookimpl
+async def revoke_consent(consent, pilot) -> None:
+    settings = settings_of(pilot)
+    if settings is None or not consent.reference:
+        return
+    response = await client.request("DELETE", f"{settings.api_base}/consents/{consent.reference}", settings,
+                                    headers=client.secret_headers(settings))
+    if response.status_code not in (204, 404):  # 404: unknown there, so nothing left to revoke
+        raise SourceUnavailable(client.SOURCE, f"consent revocation: HTTP {response.status_code}")
+
+
+@hookimpl
+def register_commands(cli):
+    from perlinsos_ikd.commands import ikd_sim
+
+    cli.add_command(ikd_sim)
