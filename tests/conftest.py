@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import tomllib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -19,11 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from fixtures import static_auth
+from fixtures.pilots import pilot_data
 from perlinsos.app import create_app
 from perlinsos.db import migrate
 from perlinsos.db.engine import Database, normalise_url
 from perlinsos.db.models import Base
-from perlinsos.pilots.files import bundled_pilot_file, parse_pilot
+from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
@@ -82,21 +82,14 @@ async def db(database_url) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def settings(database_url) -> Settings:
-    return Settings(database_url=database_url)
+    # Pilots are re-read on every request, so a test that edits a pilot sees it at once.
+    return Settings(database_url=database_url, pilot_cache_seconds=0)
 
 
 @pytest.fixture(scope="session")
 def plugin_manager() -> PluginManager:
     """The installed plugins (entry points) plus the test identity plugin."""
     return PluginManager(extra_plugins=[(static_auth.NAME, static_auth)])
-
-
-def pilot_data(**overrides: Any) -> dict[str, Any]:
-    """The bundled Banyuwangi pilot, with the test identity plugin enabled."""
-    data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
-    data["plugins"][static_auth.NAME] = {}
-    data.update(overrides)
-    return data
 
 
 @pytest.fixture
@@ -139,6 +132,47 @@ async def app(settings, plugin_manager):
 
 @pytest.fixture
 async def client(app, pilot) -> AsyncIterator[GraphQLClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://perlinsos.test") as http:
+        yield GraphQLClient(http)
+    await app.state.perlinsos.db.dispose()
+
+
+# --- the IKD simulator (a real HTTP server in a subprocess) -----------------------------------
+
+
+@pytest.fixture(scope="session")
+def ikd_sim():
+    from fixtures.ikd import IkdSimulator
+
+    with IkdSimulator(people=200, seed=2025) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def ikd(ikd_sim):
+    """The session's simulator, with faults and counters cleared around the test."""
+    from perlinsos_ikd import tokens
+
+    ikd_sim.reset()
+    tokens.reset()
+    yield ikd_sim
+    ikd_sim.reset()
+
+
+def ikd_pilot_data(ikd, **overrides: Any) -> dict[str, Any]:
+    """The Banyuwangi pilot with its IKD settings pointing at the simulator."""
+    data = pilot_data(**overrides)
+    data["plugins"]["ikd"] = {"issuer": ikd.issuer, "audience": ikd.audience, "client_secret": ikd.client_secret,
+                              "timeout_seconds": 2.0}
+    return data
+
+
+@pytest.fixture
+async def ikd_client(app, db, plugin_manager, ikd) -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client for a pilot whose identity provider is the IKD simulator."""
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(ikd_pilot_data(ikd), plugin_manager))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://perlinsos.test") as http:
         yield GraphQLClient(http)

@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
     settings = settings or Settings.from_env()
     plugins = plugins or PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins)
     db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
-    state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins))
+    state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)
     graphql = GraphQLView(
         schema,

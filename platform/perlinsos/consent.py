@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import audit, people
+from perlinsos import audit, idnumbers, people
 from perlinsos.contract import ConsentGrant, PersonRecord, Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Channel, Consent, Person
@@ -83,6 +83,13 @@ async def fetch_person(hooks: PilotHooks, nik: str, grant: ConsentGrant) -> Pers
         raise problem("CONSENT_INVALID") from None
     if record is None:
         raise problem("PERSON_UNKNOWN")
+    # A record that does not fit the rules is refused before anything of it is stored.
+    if record.nik != nik:
+        raise problem("NIK_INVALID")
+    try:
+        idnumbers.parse_kk(record.kk_number)
+    except idnumbers.InvalidKk:
+        raise problem("KK_INVALID") from None
     return record
 
 

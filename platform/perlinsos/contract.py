@@ -40,12 +40,13 @@ class Principal:
 
     subject: str
     kind: str  # "citizen" | "staff"
-    nik: str | None = None
-    name: str | None = None
+    # Kept out of repr(): a principal in a log line or traceback must not leak a NIK or claims.
+    nik: str | None = field(default=None, repr=False)
+    name: str | None = field(default=None, repr=False)
     issuer: str | None = None
     auth_time: datetime | None = None
     scopes: tuple[StaffScope, ...] = ()
-    claims: Mapping[str, Any] = field(default_factory=dict)
+    claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def is_citizen(self) -> bool:

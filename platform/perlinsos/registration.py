@@ -88,10 +88,6 @@ async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: 
     if consent_row is None:
         raise problem("CONSENT_REQUIRED")
     record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
-    try:
-        idnumbers.parse_kk(record.kk_number)
-    except idnumbers.InvalidKk:
-        raise problem("KK_INVALID") from None
     if not any(regions.is_within(record.region_code, code) for code in pilot.region_codes):
         raise problem("OUTSIDE_PILOT_REGION")
     if actor.facilitator is not None:

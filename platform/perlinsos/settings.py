@@ -48,6 +48,8 @@ class Settings:
     max_aliases: int = 30
     max_document_bytes: int = 20_000
     sqlite_busy_timeout_ms: int = 15_000
+    #: seconds a pilot's settings are reused before re-reading them (admin edits show this fast).
+    pilot_cache_seconds: float = 5.0
     #: complete plain fields inline (perlinsos.graphql.execution); off = graphql-core's own path.
     fast_execution: bool = True
 

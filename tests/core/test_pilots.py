@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from conftest import pilot_data
+from fixtures.pilots import pilot_data
 from perlinsos.cli import main
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot
 from perlinsos.pilots import store
-from perlinsos.pilots.files import PilotFileError, bundled_pilot_file, parse_pilot
+from perlinsos.pilots.files import bundled_pilot_file, parse_pilot
 
 
 def toml_dump(data: dict) -> str:

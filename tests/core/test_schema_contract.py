@@ -14,7 +14,8 @@ from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-OPERATIONS = sorted((ROOT / "schema" / "operations").glob("*.graphql"))
+OPS_DIR = ROOT / "schema" / "operations"
+OPERATIONS = sorted(OPS_DIR.glob("*.graphql"))
 
 
 def test_checked_in_schema_matches_the_code():
@@ -30,21 +31,52 @@ def test_every_operation_file_holds_one_operation_named_like_the_file():
         assert op.name and op.name.value == path.stem
 
 
-async def _variables(client, name: str) -> dict:
-    if name == "RegistrationDetail":
-        data = await client.query('{ registrations(pilot: "BWI-2025", first: 1) { nodes { id } } }',
-                                  token="staff:rev")
-        return {"id": data["data"]["registrations"]["nodes"][0]["id"]}
+SCOPES = ["person", "facts:income", "facts:electricity", "facts:welfare"]
+
+
+async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
+    """Set the stage for one operation as a frontend would meet it; returns (token, variables)."""
+    person = ikd.people(limit=1, role="HEAD")[0]
+    citizen = ikd.sign_in(person["nik"])
+    await seed.staff(db, "rev", "REVIEWER", "35.10")
+    await seed.staff(db, "admin", "ADMIN", "35")
+    reviewer, admin = ikd.sign_in_staff("rev"), ikd.sign_in_staff("admin")
+    consent_op = (OPS_DIR / "GiveConsent.graphql").read_text()
+    if name == "GiveConsent":
+        return citizen, {"scopes": SCOPES, "policyVersion": "2025-08"}
+    given = await client.query(consent_op, {"scopes": SCOPES, "policyVersion": "2025-08"}, token=citizen)
+    consent_id = given["data"]["giveConsent"]["consent"]["id"]
+    if name == "WithdrawConsent":
+        return citizen, {"id": consent_id}
+    if name == "RegisterHousehold":
+        return citizen, {"programme": "PKH"}
+    await client.query((OPS_DIR / "RegisterHousehold.graphql").read_text(), {"programme": "PKH"}, token=citizen)
+    if name == "MyPortal":
+        return citizen, {}
+    if name == "AssignStaff":
+        return admin, {"subject": "pendamping-baru", "role": "FACILITATOR", "regionCode": person["region_code"]}
+    if name == "StaffAssignments":
+        return admin, {"first": 10}
     if name == "RegistrationsWithDecisions":
-        return {"pilot": "BWI-2025", "first": 5}
-    return {}
+        return reviewer, {"pilot": "BWI-2025", "first": 5}
+    if name == "RegistrationDetail":
+        data = await client.query('{ registrations(pilot: "BWI-2025", first: 1) { nodes { id } } }', token=reviewer)
+        return reviewer, {"id": data["data"]["registrations"]["nodes"][0]["id"]}
+    return reviewer, {}
+
+
+def _no_user_errors(value) -> bool:
+    if isinstance(value, dict):
+        return value.get("errors", []) == [] and all(_no_user_errors(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_user_errors(v) for v in value)
+    return True
 
 
 @pytest.mark.parametrize("path", OPERATIONS, ids=lambda p: p.stem)
-async def test_operation_runs(path, client, db, pilot):
-    await seed.registrations(db, pilot, 3)
-    await seed.staff(db, "rev", "REVIEWER", "35.10")
-    variables = await _variables(client, path.stem)
-    data = await client.query(path.read_text(), variables, token="staff:rev")
+async def test_operation_runs(path, ikd_client, ikd, db):
+    token, variables = await _scenario(path.stem, ikd_client, ikd, db)
+    data = await ikd_client.query(path.read_text(), variables, token=token)
     assert "errors" not in data, data
-    assert all(value is not None for value in data["data"].values())
+    assert all(value is not None for value in data["data"].values()), data
+    assert _no_user_errors(data["data"]), data

@@ -20,19 +20,16 @@ from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
 
 PILOT_HEADER = "x-perlinsos-pilot"
-_PILOT_TTL = 5.0  # seconds a pilot's context is reused before it is re-read (admin edits show quickly)
-
-
 class PilotCache:
     """Pilot contexts by code, re-read every few seconds (several processes may edit pilots)."""
 
-    def __init__(self, db, plugins: PluginManager):
-        self.db, self.plugins = db, plugins
+    def __init__(self, db, plugins: PluginManager, ttl: float = 5.0):
+        self.db, self.plugins, self.ttl = db, plugins, ttl
         self._cache: dict[str, tuple[float, Any]] = {}
 
     async def get(self, code: str):
         hit = self._cache.get(code)
-        if hit and time.monotonic() - hit[0] < _PILOT_TTL:
+        if hit and time.monotonic() - hit[0] < self.ttl:
             return hit[1]
         async with self.db.read() as session:
             row = await store.get_pilot(session, code)

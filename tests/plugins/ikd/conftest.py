@@ -1,4 +1,4 @@
-"""Fixtures for the IKD plugin: one simulator subprocess per session, hooks through the real
+"""Fixtures for the IKD plugin (the session's simulator, `ikd_sim`, is in tests/conftest.py): hooks through the real
 plugin manager (entry points), and clean caches and faults around every test."""
 
 from __future__ import annotations
@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from fixtures.ikd import IkdSimulator
 from perlinsos.contract import PilotContext
 from perlinsos.plugins import PilotHooks, PluginManager
 from perlinsos_ikd import tokens
-
-
-@pytest.fixture(scope="session")
-def ikd_sim() -> Iterator[IkdSimulator]:
-    with IkdSimulator(people=200, seed=2025) as simulator:
-        yield simulator
 
 
 @pytest.fixture(autouse=True)
