@@ -384,9 +384,12 @@ def prepare_database(settings: Settings) -> None:
 @main.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--people", default=2000, show_default=True, type=int, help="Size of the synthetic population.")
+@click.option("--no-simulators", is_flag=True, help="Do not start the IKD/SMS simulators.")
 @database_option
-def demo(host: str, port: int, database_url: str | None) -> None:
-    """Run the platform on its embedded defaults with the Banyuwangi pilot loaded."""
+def demo(host: str, port: int, people: int, no_simulators: bool, database_url: str | None) -> None:
+    """Run the platform on its embedded defaults: SQLite, the simulators, the Banyuwangi pilot."""
+    from perlinsos.demo import start_simulators
     from perlinsos.pilots.files import bundled_pilot_file
     from perlinsos.pilots.service import load_and_store
 
@@ -397,6 +400,12 @@ def demo(host: str, port: int, database_url: str | None) -> None:
     except ConfigurationError as exc:
         _fail(exc)
     click.echo(f"pilot {code} loaded")
+    if not no_simulators:
+        ctx = click.get_current_context()
+        try:
+            start_simulators(set(main.list_commands(ctx)), people=people, echo=click.echo)
+        except RuntimeError as exc:
+            _fail(exc)
     ctx = click.get_current_context()
     ctx.invoke(serve, host=host, port=port, workers=1, database_url=database_url)
 

@@ -64,7 +64,7 @@ def test_serve_creates_the_embedded_database_and_answers(run, tmp_path):
 
 
 def test_demo_serves_the_banyuwangi_pilot(run):
-    proc, port = run("demo")
+    proc, port = run("demo", "--no-simulators")
     wait_healthy(f"http://127.0.0.1:{port}/health", proc)
     answer = httpx.post(f"http://127.0.0.1:{port}/graphql",
                         json={"query": "{ pilots { nodes { code registrationOpen regions { name } } } }"})
@@ -73,3 +73,32 @@ def test_demo_serves_the_banyuwangi_pilot(run):
     assert answer.json()["data"]["pilots"]["nodes"] == [
         {"code": "BWI-2025", "registrationOpen": node["registrationOpen"], "regions": [{"name": "Kabupaten Banyuwangi"}]}
     ]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.skipif(not _port_free(8601), reason="port 8601 (the bundled pilot's IKD issuer) is in use")
+def test_demo_runs_the_ikd_simulator_and_a_citizen_registers(run):
+    proc, port = run("demo", "--people", "50")
+    wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout=60)
+    ikd = "http://127.0.0.1:8601"
+    person = httpx.get(f"{ikd}/sim/people", params={"limit": 1, "role": "HEAD"}).json()["people"][0]
+    token = httpx.post(f"{ikd}/sim/sign-in", json={"nik": person["nik"]}).json()["access_token"]
+    api = f"http://127.0.0.1:{port}/graphql"
+    headers = {"Authorization": f"Bearer {token}"}
+    consent = httpx.post(api, headers=headers, json={"query": 'mutation { giveConsent(input: {scopes: ["person"], '
+                                                              'policyVersion: "2025-08"}) { errors { code } } }'})
+    assert consent.json() == {"data": {"giveConsent": {"errors": []}}}
+    registered = httpx.post(api, headers=headers, json={"query": 'mutation { registerHousehold(input: '
+                                                                 '{programme: "PKH"}) { created errors { code } } }'})
+    assert registered.json() == {"data": {"registerHousehold": {"created": True, "errors": []}}}
+    # stopping the demo stops its simulator too (no orphan holding the port)
+    proc.terminate()
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while not _port_free(8601) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _port_free(8601)
