@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import audit, idnumbers, people
+from perlinsos import audit, idnumbers, people, policy
 from perlinsos.contract import ConsentGrant, PersonRecord, Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Channel, Consent, Person
@@ -93,6 +93,12 @@ async def fetch_person(hooks: PilotHooks, nik: str, grant: ConsentGrant) -> Pers
     return record
 
 
+def check_facilitator(actor: Actor, region_code: str, pilot_code: str) -> None:
+    """An assisting facilitator acts only inside the villages assigned to them."""
+    if actor.facilitator is not None and not policy.facilitator_covers(actor.facilitator, region_code, pilot_code):
+        raise problem("FACILITATOR_OUT_OF_AREA")
+
+
 async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequence[str], purpose: str,
                policy_version: str) -> Consent:
     """Obtain a grant from the identity provider, read the person under it, record both.
@@ -122,6 +128,10 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
     if grant is None:
         raise problem("IDENTITY_PROVIDER_UNSUPPORTED")
     record = await fetch_person(hooks, nik, grant) if PERSON_SCOPE in scopes else None
+    if actor.facilitator is not None:
+        if record is None:
+            raise problem("CONSENT_REQUIRED", field="scopes")
+        check_facilitator(actor, record.region_code, hooks.pilot.code)
     async with db.write() as session:
         person = await people.upsert_person(session, record) if record else await people.person_by_nik(session, nik)
         if person is None:

@@ -87,6 +87,12 @@ def can_view_registration(
     )
 
 
+def facilitator_covers(principal: Principal, region_code: str, pilot_code: str | None) -> bool:
+    """Whether ``principal`` is a facilitator for the village ``region_code`` (in this pilot)."""
+    scopes = [s for s in _scopes(principal, Role.FACILITATOR) if s.pilot_code in (None, pilot_code)]
+    return region_in_scopes(region_code, scopes)
+
+
 def can_list_registrations(principal: Principal | None) -> bool:
     """Lists are for staff; a citizen reads their own records through ``me``."""
     return is_staff(principal)

@@ -90,13 +90,7 @@ async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: 
     record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
     if not any(regions.is_within(record.region_code, code) for code in pilot.region_codes):
         raise problem("OUTSIDE_PILOT_REGION")
-    if actor.facilitator is not None:
-        scopes = [s for s in actor.facilitator.scopes if s.role.value == "FACILITATOR"
-                  and (s.pilot_code is None or s.pilot_code == pilot.code)]
-        if not scopes:
-            raise problem("NOT_A_FACILITATOR")
-        if not policy.region_in_scopes(record.region_code, scopes):
-            raise problem("FACILITATOR_OUT_OF_AREA")
+    consent.check_facilitator(actor, record.region_code, pilot.code)
     for attempt in range(2):
         try:
             return await _store(db, hooks, actor, record, consent_row.id, programme)

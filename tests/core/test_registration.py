@@ -116,7 +116,11 @@ async def test_a_facilitator_acts_only_inside_their_villages(ikd_client, ikd, db
     other_village = next(p["region_code"] for p in ikd.people(limit=200) if p["region_code"] != person["region_code"])
     await seed.staff(db, "pendamping-2", "FACILITATOR", other_village)
     staff_token, citizen_token = ikd.sign_in_staff("pendamping-2"), ikd.sign_in(person["nik"])
-    await consent(ikd_client, citizen_token)  # the citizen consented on their own phone earlier
+    before = await counts(db)
+    assisted = await consent(ikd_client, staff_token, citizenToken=citizen_token)
+    assert [e["code"] for e in assisted["errors"]] == ["FACILITATOR_OUT_OF_AREA"]
+    assert await counts(db) == before
+    await consent(ikd_client, citizen_token)  # the citizen consents on their own phone
     before = await counts(db)
     result = await register(ikd_client, staff_token, citizenToken=citizen_token)
     assert [e["code"] for e in result["errors"]] == ["FACILITATOR_OUT_OF_AREA"]
