@@ -223,6 +223,44 @@ def pilot_list(database_url: str | None) -> None:
                    f"programmes={','.join(row.programmes)}\tplugins={','.join(sorted(row.plugins))}")
 
 
+# --- selection --------------------------------------------------------------------------------
+
+
+@main.command("select")
+@click.option("--pilot", "pilot_code", required=True, help="Pilot code, e.g. BWI-2025.")
+@click.option("--programme", default=None, help="Only this programme (default: all of the pilot's).")
+@click.option("--chunk-size", default=500, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress bar.")
+@database_option
+def select_cmd(pilot_code: str, programme: str | None, chunk_size: int, progress: bool,
+               database_url: str | None) -> None:
+    """Decide every registration of a pilot, with every reason; resumes an interrupted run."""
+    from perlinsos.selection.service import run_for_cli
+
+    settings = _settings(database_url)
+    try:
+        summary = asyncio.run(run_for_cli(settings, _plugins(settings), pilot_code, programme, chunk_size, progress))
+    except ConfigurationError as exc:
+        _fail(exc)
+    click.echo(summary_table(summary))
+
+
+def summary_table(summary) -> str:
+    lines = [f"selection run {summary.run_id}{' (resumed)' if summary.resumed else ''}",
+             f"  registrations processed  {summary.processed:>9,}",
+             f"  new decisions            {summary.decided:>9,}",
+             f"  unchanged (no new version){summary.unchanged:>8,}", "", "  outcome              count"]
+    for outcome in ("ELIGIBLE", "NOT_ELIGIBLE", "PENDING"):
+        lines.append(f"  {outcome:<18} {summary.outcomes.get(outcome, 0):>7,}")
+    if summary.failed_reasons:
+        lines += ["", "  reason (not eligible)       count"]
+        lines += [f"  {code:<26} {n:>7,}" for code, n in summary.failed_reasons.most_common()]
+    if summary.pending_reasons:
+        lines += ["", "  reason (pending)            count"]
+        lines += [f"  {code:<26} {n:>7,}" for code, n in summary.pending_reasons.most_common()]
+    return "\n".join(lines)
+
+
 # --- staff ------------------------------------------------------------------------------------
 
 

@@ -47,9 +47,21 @@ REASONS: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {
     "OWNS_CAR": ("plain", {"id": "Anggota keluarga tercatat memiliki mobil",
                            "en": "A household member is recorded as owning a car"},
                  {"id": "Tidak tercatat memiliki mobil", "en": "No car ownership recorded"}),
+    "CONSENT_MISSING": ("plain", {"id": "Persetujuan akses data tidak berlaku", "en": "No consent to data access"},
+                        {"id": "Persetujuan akses data berlaku", "en": "Consent to data access is in force"}),
     "ALREADY_REGISTERED": ("plain", {"id": "NIK sudah terdaftar untuk program ini di tempat lain",
                                      "en": "The NIK is already registered for this programme elsewhere"},
                            {"id": "Belum terdaftar di tempat lain", "en": "Not registered elsewhere"}),
+}
+
+#: UNKNOWN texts that say more than "data not yet available"
+UNKNOWN_BY_CODE = {
+    "CONSENT_MISSING": {
+        "id": "Persetujuan akses data tidak berlaku (dicabut atau kedaluwarsa); keputusan ditunda sampai "
+              "persetujuan diberikan lagi",
+        "en": "Consent to data access is not in force (withdrawn or expired); the decision waits until "
+              "consent is given again",
+    },
 }
 
 UNKNOWN = {
@@ -103,7 +115,7 @@ def _cached(code: str, verdict: str, observed: Any, limit: Any, source: str | No
             as_of: date | None, lang: str) -> str:
     lang = lang if lang in MONTHS else "id"
     if verdict == "UNKNOWN":
-        text = UNKNOWN[lang].format(code=code)
+        text = UNKNOWN_BY_CODE.get(code, UNKNOWN)[lang].format(code=code)
     else:
         kind, failed, passed = REASONS.get(code, ("plain", {"id": code, "en": code}, {"id": code, "en": code}))
         template = (failed if verdict == "FAIL" else passed)[lang]

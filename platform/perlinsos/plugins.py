@@ -294,6 +294,18 @@ class PilotHooks:
             results = [r for r in await asyncio.gather(*(_resolve(r) for r in results)) if r is not None]
         return results
 
+    async def settled(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin name, result or exception)`` per enabled implementation: one failing plugin
+        does not take the others' results with it (selection keeps going for everyone else)."""
+
+        async def one(plugin: str, call) -> tuple[str, Any]:
+            try:
+                return plugin, await _resolve(call())
+            except Exception as exc:  # noqa: BLE001 - reported to the caller, per plugin
+                return plugin, exc
+
+        return list(await asyncio.gather(*(one(p, c) for p, c in self._calls(name, kwargs))))
+
     async def merged(self, name: str, **kwargs: Any) -> list[Any]:
         """``all`` flattened: for hooks whose implementations return iterables."""
         merged: list[Any] = []

@@ -192,6 +192,8 @@ class Decision(Base):
     inputs_digest: Mapped[str] = mapped_column(String(64))
     cause: Mapped[str] = mapped_column(String(20), default="SELECTION")  # SELECTION | APPEAL
     run_id: Mapped[str | None] = mapped_column(String(36))
+    #: the facts and registrant data the decision was made from (reproducible; what-if previews).
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
     decided_at: Mapped[datetime] = mapped_column(default=utcnow)
     superseded_at: Mapped[datetime | None] = mapped_column()
 
@@ -210,6 +212,34 @@ class DecisionReason(Base):
     as_of: Mapped[date | None] = mapped_column(Date)
     criterion_version: Mapped[str] = mapped_column(String(20))
     detail: Mapped[str | None] = mapped_column(Text)
+    #: the texts the citizen was given, per language, as rendered when the decision was made.
+    messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+
+
+class SelectionRun(Base):
+    """One selection pass over a pilot's registrations; chunks commit with its progress, so a
+    crashed run resumes after the last committed chunk."""
+
+    __tablename__ = "selection_run"
+    __table_args__ = (Index("ix_selection_run_pilot", "pilot_id", "status"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    pilot_id: Mapped[int] = mapped_column(ForeignKey("pilot.id"))
+    programme: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "selection_run_status"), default=RunStatus.RUNNING)
+    started_by: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    last_registration_id: Mapped[int] = mapped_column(BigId, default=0)
+    #: processed, decided, unchanged, outcomes {...}, failed reasons {...}
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class Notification(Base):

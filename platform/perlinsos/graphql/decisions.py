@@ -62,7 +62,8 @@ class DecisionReason:
             source=row.source,
             as_of=row.as_of,
             criterion_version=row.criterion_version,
-            message=row.detail
+            # The text given when the decision was made, in the viewer's language if it was rendered.
+            message=(row.messages or {}).get(language)
             or reason_message(row.code, verdict.value, observed, limit, row.source, row.as_of, language),
         )
 

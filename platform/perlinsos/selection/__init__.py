@@ -1,0 +1,11 @@
+"""Stage 2 — selection (seleksi): facts through consent, every criterion, explainable decisions.
+
+* :mod:`.chunks` reads registrations with what selection needs,
+* :mod:`.evaluate` runs the criteria and computes outcome, texts and the inputs' digest,
+* :mod:`.engine` streams a pilot in chunks and writes decisions (with their notifications),
+* :mod:`.preview` evaluates stored inputs under proposed limits, writing nothing.
+"""
+
+from perlinsos.selection.engine import DEFAULT_CHUNK, Summary, run_selection
+
+__all__ = ["DEFAULT_CHUNK", "Summary", "run_selection"]

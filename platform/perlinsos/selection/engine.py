@@ -1,0 +1,224 @@
+"""Stage 2 — selection: stream a pilot's registrations in chunks, gather facts with one hook call
+per chunk, evaluate every criterion, and write each chunk's decisions, reasons, notifications and
+progress in one transaction. A crashed run resumes after its last committed chunk; re-running
+with unchanged inputs and criteria writes nothing."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from perlinsos.contract import Fact, PilotContext
+from perlinsos.db.engine import Database
+from perlinsos.db.models import Decision, DecisionReason, Notification, RunStatus, SelectionRun
+from perlinsos.db.types import utcnow
+from perlinsos.plugins import PilotHooks
+from perlinsos.selection import evaluate as ev
+from perlinsos.selection.chunks import Chunk, load_chunk
+
+log = logging.getLogger(__name__)
+DEFAULT_CHUNK = 500
+
+
+@dataclass
+class Summary:
+    run_id: str
+    processed: int = 0
+    decided: int = 0
+    unchanged: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    failed_reasons: Counter = field(default_factory=Counter)
+    pending_reasons: Counter = field(default_factory=Counter)
+    resumed: bool = False
+
+    def add(self, other: Summary) -> None:
+        self.processed += other.processed
+        self.decided += other.decided
+        self.unchanged += other.unchanged
+        self.outcomes.update(other.outcomes)
+        self.failed_reasons.update(other.failed_reasons)
+        self.pending_reasons.update(other.pending_reasons)
+
+    def as_counts(self) -> dict[str, Any]:
+        return {"processed": self.processed, "decided": self.decided, "unchanged": self.unchanged,
+                "outcomes": dict(self.outcomes), "failed_reasons": dict(self.failed_reasons),
+                "pending_reasons": dict(self.pending_reasons)}
+
+    @classmethod
+    def from_counts(cls, run_id: str, counts: dict[str, Any]) -> Summary:
+        return cls(run_id, counts.get("processed", 0), counts.get("decided", 0), counts.get("unchanged", 0),
+                   Counter(counts.get("outcomes", {})), Counter(counts.get("failed_reasons", {})),
+                   Counter(counts.get("pending_reasons", {})), resumed=True)
+
+
+async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | None = None, started_by: str = "cli",
+                        chunk_size: int = DEFAULT_CHUNK, progress: Callable[[Summary, int], None] | None = None,
+                        registration_ids: list[int] | None = None) -> Summary:
+    """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run."""
+    pilot = hooks.pilot
+    summary, after_id = await _start(db, pilot, programme, started_by, resumable=registration_ids is None)
+    criteria: dict[str, list] = {}
+    try:
+        while True:
+            async with db.engine.connect() as conn:
+                chunk = await load_chunk(conn, pilot.id, programme, after_id, chunk_size, registration_ids)
+            if chunk is None:
+                break
+            await _select_chunk(db, hooks, chunk, criteria, summary)
+            after_id = chunk.last_id
+            if progress:
+                progress(summary, len(chunk.refs))
+    except BaseException as exc:
+        # The counts stay those of the last committed chunk, where a resumed run continues.
+        await _finish(db, summary, RunStatus.FAILED, repr(exc)[:2000], keep_counts=True)
+        raise
+    await _finish(db, summary, RunStatus.FINISHED)
+    return summary
+
+
+async def _start(db: Database, pilot: PilotContext, programme: str | None, started_by: str,
+                 resumable: bool) -> tuple[Summary, int]:
+    async with db.write() as session:
+        if resumable:
+            same_scope = (SelectionRun.programme.is_(None) if programme is None
+                          else SelectionRun.programme == programme)
+            latest = (await session.execute(
+                select(SelectionRun).where(SelectionRun.pilot_id == pilot.id, same_scope)
+                .order_by(SelectionRun.started_at.desc()).limit(1)
+            )).scalars().first()
+            # A run that did not finish (killed: RUNNING; or failed) is resumed after its last chunk.
+            unfinished = latest if latest is not None and latest.status != RunStatus.FINISHED else None
+            if unfinished is not None:
+                unfinished.status = RunStatus.RUNNING
+                unfinished.error = None
+                log.info("resuming selection run %s after registration %s", unfinished.id,
+                         unfinished.last_registration_id)
+                unfinished.heartbeat_at = utcnow()
+                return Summary.from_counts(unfinished.id, unfinished.counts), unfinished.last_registration_id
+        run = SelectionRun(id=str(uuid.uuid4()), pilot_id=pilot.id, programme=programme, started_by=started_by,
+                           status=RunStatus.RUNNING, counts={}, last_registration_id=0)
+        session.add(run)
+    return Summary(run.id), 0
+
+
+async def _finish(db: Database, summary: Summary, status: RunStatus, error: str | None = None,
+                  keep_counts: bool = False) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
+    if not keep_counts:
+        values["counts"] = summary.as_counts()
+    async with db.write() as session:
+        await session.execute(update(SelectionRun).where(SelectionRun.id == summary.run_id).values(**values))
+
+
+async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
+    """One ``collect_facts`` call per plugin for the whole chunk; a failing plugin costs only its
+    own facts (its criteria then answer UNKNOWN: PENDING, never a rejection)."""
+    facts: dict[int, dict[str, Fact]] = {rid: dict(pf) for rid, pf in chunk.platform_facts.items()}
+    for plugin, result in await hooks.settled("collect_facts", registrants=chunk.refs):
+        if isinstance(result, Exception):
+            log.warning("plugin %s: collect_facts failed for a chunk of %d: %r", plugin, len(chunk.refs), result)
+            continue
+        for fact in result or ():
+            if isinstance(fact, Fact) and fact.registration_id in facts and not fact.name.startswith("platform."):
+                facts[fact.registration_id][fact.name] = fact
+    return facts
+
+
+async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria: dict[str, list],
+                        summary: Summary) -> None:
+    facts = await _facts(hooks, chunk)
+    evaluations = {}
+    for ref in chunk.refs:
+        if ref.programme not in criteria:
+            criteria[ref.programme] = await ev.criteria_for(hooks, ref.programme)
+        evaluations[ref.registration_id] = ev.evaluate(criteria[ref.programme], facts[ref.registration_id], ref)
+    channels = await _channels(hooks)
+    made: list[dict[str, Any]] = []
+    delta = Summary(summary.run_id)  # counted into `summary` only once the chunk is committed
+    async with db.write() as session:
+        conn = await session.connection()
+        current = {r.registration_id: r for r in (await conn.execute(
+            select(Decision.id, Decision.registration_id, Decision.version, Decision.inputs_digest)
+            .where(Decision.registration_id.in_(list(evaluations)), Decision.is_current.is_(True))
+        ))}
+        now = utcnow()
+        new = {rid: e for rid, e in evaluations.items()
+               if rid not in current or current[rid].inputs_digest != e.digest}
+        delta.processed += len(evaluations)
+        delta.unchanged += len(evaluations) - len(new)
+        if new:
+            superseded = [current[rid].id for rid in new if rid in current]
+            if superseded:
+                await conn.execute(update(Decision.__table__).where(Decision.__table__.c.id.in_(superseded))
+                                   .values(is_current=False, superseded_at=now))
+            rows = [{"registration_id": rid, "version": (current[rid].version + 1) if rid in current else 1,
+                     "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
+                     "inputs_digest": e.digest, "cause": "SELECTION", "run_id": summary.run_id,
+                     "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
+            ids = (await conn.execute(insert(Decision.__table__).returning(Decision.__table__.c.id,
+                                                                           sort_by_parameter_order=True), rows)).scalars().all()
+            reasons, notes = [], []
+            for decision_id, (rid, e), row in zip(ids, new.items(), rows, strict=True):
+                for result, texts in zip(e.results, e.messages, strict=True):
+                    reasons.append({"decision_id": decision_id, "code": result.code, "verdict": result.verdict.value,
+                                    "observed": None if result.observed is None else {"value": ev._plain(result.observed)},
+                                    "limit": None if result.limit is None else {"value": ev._plain(result.limit)},
+                                    "source": result.source, "as_of": result.as_of,
+                                    "criterion_version": e.versions[result.code], "detail": result.detail,
+                                    "messages": texts})
+                notes += _notifications(decision_id, chunk.person_ids[rid], e, row, channels, now)
+                made.append({"decision_id": decision_id, "registration_id": rid, "version": row["version"],
+                             "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict.value == "FAIL"]})
+                _count(delta, e)
+            await conn.execute(insert(DecisionReason.__table__), reasons)
+            if notes:
+                await conn.execute(insert(Notification.__table__), notes)
+            delta.decided += len(new)
+        after = Summary.from_counts(summary.run_id, summary.as_counts())
+        after.add(delta)
+        await conn.execute(update(SelectionRun.__table__).where(SelectionRun.__table__.c.id == summary.run_id)
+                           .values(last_registration_id=chunk.last_id, heartbeat_at=now, counts=after.as_counts()))
+    summary.add(delta)
+    if made:
+        await hooks.notify("decisions_made", decisions=made)
+
+
+def _count(summary: Summary, e: ev.Evaluation) -> None:
+    summary.outcomes[e.outcome] += 1
+    for r in e.results:
+        if r.verdict.value == "FAIL":
+            summary.failed_reasons[r.code] += 1
+        elif r.verdict.value == "UNKNOWN":
+            summary.pending_reasons[r.code] += 1
+
+
+async def _channels(hooks: PilotHooks) -> list[Any]:
+    channels = []
+    for plugin, result in await hooks.settled("notification_channels"):
+        if isinstance(result, Exception):
+            log.warning("plugin %s: notification_channels failed: %r", plugin, result)
+            continue
+        channels.extend(result or ())
+    return channels
+
+
+def _notifications(decision_id: int, person_id: int, e: ev.Evaluation, row: dict[str, Any], channels: list[Any],
+                   now) -> list[dict[str, Any]]:
+    """The outbox rows a decision causes: the portal inbox always, plus each enabled channel."""
+    params = {"outcome": e.outcome, "version": row["version"],
+              "reasons": [r.code for r in e.results if r.verdict.value != "PASS"]}
+    template = f"DECISION_{e.outcome}"
+    names = ["portal", *(getattr(c, "name", None) for c in channels)]
+    return [{"person_id": person_id, "decision_id": decision_id, "channel": name, "recipient": None,
+             "template": template, "language": "id", "params": params, "status": "PENDING", "attempts": 0,
+             "next_attempt_at": now, "idempotency_key": f"decision-{decision_id}-{name}", "created_at": now}
+            for name in dict.fromkeys(n for n in names if n)]
+
+
+__all__ = ["DEFAULT_CHUNK", "Summary", "run_selection"]

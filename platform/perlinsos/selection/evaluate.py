@@ -1,0 +1,130 @@
+"""Evaluating every criterion for a registrant, the outcome, the messages and the input digest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from perlinsos.contract import Criterion, CriterionResult, Fact, RegistrantRef, Verdict
+from perlinsos.errors import ConfigurationError
+from perlinsos.messages import reason_message
+from perlinsos.plugins import PilotHooks
+
+log = logging.getLogger(__name__)
+CORE_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class ConsentCriterion:
+    """The platform's own rule: without a live consent to the facts, nothing can be decided."""
+
+    code: str = "CONSENT_MISSING"
+    version: str = CORE_VERSION
+
+    def evaluate(self, facts: Mapping[str, Fact], registrant: RegistrantRef) -> CriterionResult:
+        fact = facts.get("platform.consent_live")
+        live = bool(fact and fact.value)
+        return CriterionResult(self.code, Verdict.PASS if live else Verdict.UNKNOWN, observed=live,
+                               source=fact.source if fact else None, as_of=fact.as_of if fact else None,
+                               detail=None if live else "NO_LIVE_CONSENT")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    outcome: str
+    results: list[CriterionResult]
+    messages: list[dict[str, str]]
+    versions: dict[str, str]
+    inputs: dict[str, Any]
+    digest: str
+
+
+async def criteria_for(hooks: PilotHooks, programme: str) -> list[Criterion]:
+    """Every enabled plugin's criteria; a duplicate code is a configuration error naming both."""
+    found: dict[str, tuple[str, Criterion]] = {"CONSENT_MISSING": ("core", ConsentCriterion())}
+    for plugin, result in await hooks.settled("eligibility_criteria", programme=programme):
+        if isinstance(result, Exception):
+            raise ConfigurationError(f"plugin {plugin!r}: eligibility_criteria failed: {result!r}")
+        for criterion in result or ():
+            if not isinstance(criterion, Criterion):
+                raise ConfigurationError(f"plugin {plugin!r}: {criterion!r} is not a criterion")
+            if criterion.code in found:
+                raise ConfigurationError(f"plugins {found[criterion.code][0]!r} and {plugin!r} both define "
+                                         f"criterion {criterion.code!r}")
+            found[criterion.code] = (plugin, criterion)
+    return [c for _, c in found.values()]
+
+
+def outcome_of(results: Sequence[CriterionResult]) -> str:
+    verdicts = {r.verdict for r in results}
+    if Verdict.FAIL in verdicts:
+        return "NOT_ELIGIBLE"
+    if Verdict.UNKNOWN in verdicts:
+        return "PENDING"  # a missing source never rejects anyone
+    return "ELIGIBLE"
+
+
+def evaluate(criteria: Sequence[Criterion], facts: Mapping[str, Fact], ref: RegistrantRef) -> Evaluation:
+    results, messages = [], []
+    for criterion in criteria:
+        try:
+            result = criterion.evaluate(facts, ref)
+            if not isinstance(result, CriterionResult):
+                raise TypeError(f"returned {type(result).__name__}, not a CriterionResult")
+            result = _verdict(result)
+        except Exception as exc:  # noqa: BLE001 - one broken criterion must not stop the run
+            log.warning("criterion %s failed for registration %s: %r", criterion.code, ref.registration_id, exc)
+            result = CriterionResult(criterion.code, Verdict.UNKNOWN, detail="CRITERION_ERROR")
+        results.append(result)
+        messages.append(_messages(criterion, result))
+    versions = {c.code: str(c.version) for c in criteria}
+    inputs = {
+        "registrant": {"region_code": ref.region_code, "programme": ref.programme, "members": len(ref.member_niks)},
+        "facts": {name: {"value": f.value, "source": f.source, "as_of": f.as_of, "error": f.error}
+                  for name, f in sorted(facts.items())},
+    }
+    inputs = json.loads(json.dumps(inputs, default=_json_default))  # JSON-clean, as stored
+    digest_doc = {"inputs": inputs, "versions": versions,
+                  "results": [[r.code, r.verdict.value, r.observed, r.limit] for r in results]}
+    digest = hashlib.sha256(json.dumps(digest_doc, sort_keys=True, default=_json_default).encode()).hexdigest()
+    return Evaluation(outcome_of(results), results, messages, versions, inputs, digest)
+
+
+def _verdict(result: CriterionResult) -> CriterionResult:
+    if isinstance(result.verdict, Verdict):
+        return result
+    from dataclasses import replace
+
+    return replace(result, verdict=Verdict(str(result.verdict)))
+
+
+def _messages(criterion: Criterion, result: CriterionResult) -> dict[str, str]:
+    custom = getattr(criterion, "messages", None)
+    if callable(custom):
+        try:
+            texts = custom(result)
+            if isinstance(texts, Mapping) and texts.get("id"):
+                return {"id": str(texts["id"]), "en": str(texts.get("en") or texts["id"])}
+        except Exception:  # noqa: BLE001 - fall back to the platform's texts
+            log.warning("criterion %s: messages() failed", criterion.code, exc_info=True)
+    return {lang: reason_message(result.code, result.verdict.value, _plain(result.observed), _plain(result.limit),
+                                 result.source, result.as_of, lang) for lang in ("id", "en")}
+
+
+def _plain(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default)) if value is not None else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value) if isinstance(value, set | frozenset) else list(value)
+    if hasattr(value, "value"):
+        return value.value
+    return str(value)
