@@ -50,6 +50,12 @@ OPS = {
                     "{ assignment { subject } errors { code } } }", {}),
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
+    "selectionRun": ('{ selectionRun(id: "00000000-0000-0000-0000-000000000000") { status } }', {}),
+    "selectionPreview": ('{ selectionPreview(pilot: "BWI-2025", settings: {}) { preview { total } errors { code } } }',
+                         {}),
+    # programme BLT is not in the pilot: an admin passes authorization and stops at that check
+    "runSelection": ('mutation { runSelection(pilot: "BWI-2025", programme: "BLT") { run { id } errors { code } } }',
+                     {}),
 }
 
 FULL_A, MASKED_A = A, A[:4] + "********" + A[-4:]
@@ -78,6 +84,12 @@ EXPECT = {
     "assignStaff": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "revokeStaff": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "selectionRun": {"anonymous": "unauth", "admin": "none"}
+    | {r: "forbidden" for r in ALL if r not in ("anonymous", "admin")},
+    "selectionPreview": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "runSelection": {"anonymous": "UNAUTHENTICATED", "admin": "PROGRAMME_NOT_IN_PILOT"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
 }
 

@@ -180,3 +180,60 @@ def test_cli_select_prints_the_summary(database_url, monkeypatch):
     bad = CliRunner().invoke(main, ["select", "--pilot", "NOPE-1", "--no-progress"])
     assert bad.exit_code == 1 and "pilot 'NOPE-1' not found" in bad.output
     fc.reset()
+
+
+@pytest.fixture
+async def admin_client(app, db, hooks, plugins):
+    """A client whose app knows the fixture criteria plugin, with an admin and a reviewer."""
+    import httpx
+
+    from conftest import GraphQLClient
+    from perlinsos.app import create_app
+
+    await seed.staff(db, "admin", "ADMIN", "35")
+    await seed.staff(db, "rev", "REVIEWER", "35.10")
+    selection_app = create_app(app.state.perlinsos.settings, plugins)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=selection_app), base_url="http://t") as http:
+        yield GraphQLClient(http)
+    await selection_app.state.perlinsos.db.dispose()
+
+
+RUN = """mutation($p: String!) { runSelection(pilot: $p) { run { id status } errors { code } } }"""
+STATUS = """query($id: ID!) { selectionRun(id: $id) { status processed decided
+  outcomes { outcome count } failedReasons { code count } } }"""
+PREVIEW = """query($s: JSON!) { selectionPreview(pilot: "BWI-2025", settings: $s) {
+  preview { total outcomes { outcome count } failedReasons { code count } } errors { code message field } } }"""
+
+
+async def test_run_selection_through_graphql_and_watch_it(admin_client, db):
+    import asyncio
+
+    await make(db, 9)
+    started = (await admin_client.query(RUN, {"p": "BWI-2025"}, token="staff:admin"))["data"]["runSelection"]
+    assert started["errors"] == [] and started["run"]["status"] == "RUNNING"
+    for _ in range(100):
+        run = (await admin_client.query(STATUS, {"id": started["run"]["id"]}, token="staff:admin"))["data"]["selectionRun"]
+        if run["status"] != "RUNNING":
+            break
+        await asyncio.sleep(0.05)
+    assert run["status"] == "FINISHED" and run["processed"] == run["decided"] == 9
+    assert {o["outcome"]: o["count"] for o in run["outcomes"]} == {"ELIGIBLE": 6, "NOT_ELIGIBLE": 3}
+    refused = await admin_client.query(RUN, {"p": "BWI-2025"}, token="staff:rev")
+    assert [e["code"] for e in refused["data"]["runSelection"]["errors"]] == ["FORBIDDEN"]
+    unknown = await admin_client.query(RUN, {"p": "NOPE-1"}, token="staff:admin")
+    assert [e["code"] for e in unknown["data"]["runSelection"]["errors"]] == ["PILOT_UNKNOWN"]
+
+
+async def test_preview_counts_under_a_proposed_limit_and_writes_nothing(admin_client, db, hooks):
+    await make(db, 9)
+    await run_selection(db, hooks)
+    decisions = await table_count(db, Decision)
+    # the fixture criterion has no settings: the preview refuses an unknown setting, naming it
+    bad = await admin_client.query(PREVIEW, {"s": {"fixture_criteria": {"limit": 2500}}}, token="staff:admin")
+    error = bad["data"]["selectionPreview"]["errors"][0]
+    assert error["code"] == "SETTINGS_INVALID" and "limit" in error["message"]
+    same = await admin_client.query(PREVIEW, {"s": {}}, token="staff:admin")
+    preview = same["data"]["selectionPreview"]["preview"]
+    assert preview["total"] == 9
+    assert {o["outcome"]: o["count"] for o in preview["outcomes"]} == {"ELIGIBLE": 6, "NOT_ELIGIBLE": 3}
+    assert await table_count(db, Decision) == decisions

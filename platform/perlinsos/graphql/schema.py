@@ -32,6 +32,7 @@ from perlinsos.graphql.me import MeQueries
 from perlinsos.graphql.pilots import PilotQueries
 from perlinsos.graphql.registering import RegistrationMutations
 from perlinsos.graphql.registrations import RegistrationQueries
+from perlinsos.graphql.selection import SelectionMutations, SelectionQueries
 from perlinsos.graphql.staff import StaffMutations, StaffQueries
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
@@ -61,8 +62,10 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, PilotQueries, RegistrationQueries, StaffQueries)
-CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, RegistrationMutations, StaffMutations)
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, PilotQueries, RegistrationQueries, SelectionQueries,
+                                      StaffQueries)
+CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, RegistrationMutations, SelectionMutations,
+                                         StaffMutations)
 
 
 def _fields_of(types: Iterable[type]) -> dict[str, tuple[str, Any]]:

@@ -59,10 +59,15 @@ class Summary:
 
 async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | None = None, started_by: str = "cli",
                         chunk_size: int = DEFAULT_CHUNK, progress: Callable[[Summary, int], None] | None = None,
-                        registration_ids: list[int] | None = None) -> Summary:
-    """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run."""
+                        registration_ids: list[int] | None = None,
+                        begun: tuple[Summary, int] | None = None) -> Summary:
+    """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run.
+
+    ``begun`` is what :func:`begin` returned, for callers that need the run id before the run
+    proceeds (the API answers with it and runs the rest in the background)."""
+    summary, after_id = begun or await begin(db, hooks.pilot, programme, started_by,
+                                             resumable=registration_ids is None)
     pilot = hooks.pilot
-    summary, after_id = await _start(db, pilot, programme, started_by, resumable=registration_ids is None)
     criteria: dict[str, list] = {}
     try:
         while True:
@@ -82,8 +87,9 @@ async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | Non
     return summary
 
 
-async def _start(db: Database, pilot: PilotContext, programme: str | None, started_by: str,
-                 resumable: bool) -> tuple[Summary, int]:
+async def begin(db: Database, pilot: PilotContext, programme: str | None, started_by: str,
+                resumable: bool = True) -> tuple[Summary, int]:
+    """Create the run row (or take over the pilot's unfinished run): (summary so far, resume point)."""
     async with db.write() as session:
         if resumable:
             same_scope = (SelectionRun.programme.is_(None) if programme is None
@@ -221,4 +227,4 @@ def _notifications(decision_id: int, person_id: int, e: ev.Evaluation, row: dict
             for name in dict.fromkeys(n for n in names if n)]
 
 
-__all__ = ["DEFAULT_CHUNK", "Summary", "run_selection"]
+__all__ = ["DEFAULT_CHUNK", "Summary", "begin", "run_selection"]
