@@ -23,13 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import difflib
 import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,14 +36,12 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import insert
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import Server, alternate, diff, engine_name, fresh_database, load, print_table, server_env  # noqa: E402
 from perlinsos.db import migrate  # noqa: E402
-from perlinsos.db.engine import Database, normalise_url  # noqa: E402
+from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import (  # noqa: E402
     Decision, DecisionReason, Household, Person, Registration, StaffAssignment, StaffRole,
 )
@@ -152,137 +147,12 @@ async def seed(url: str, count: int) -> str:
         await db.dispose()
 
 
-async def _admin(url: str, sql: str) -> None:
-    engine = create_async_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(sql)
-    finally:
-        await engine.dispose()
-
-
-# --- servers -------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, name: str, factory: str, env: dict[str, str], logdir: Path):
-        self.name, self.port = name, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = logdir / f"{name}.log"
-        cmd = [sys.executable, "-m", "uvicorn", "--factory", factory, "--host", "127.0.0.1",
-               "--port", str(self.port), "--log-level", "warning", "--no-access-log"]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=logdir)
-
-    async def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        async with httpx.AsyncClient() as client:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"{self.name} exited ({self.proc.returncode}):\n{self.tail()}")
-                try:
-                    if (await client.get(self.url + "/health")).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s:\n{self.tail()}")
-
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the server process so far (Linux /proc)."""
-        try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-# --- load ----------------------------------------------------------------------------------------
-
-
-class Stats:
-    def __init__(self) -> None:
-        self.requests = self.errors = 0
-        self.elapsed = self.cpu = 0.0
-        self.latencies: list[float] = []
-        self.rounds: list[float] = []
-
-    def pct(self, q: float) -> float:
-        xs = sorted(self.latencies)
-        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000 if xs else float("nan")
-
-    @property
-    def rate(self) -> float:
-        return self.requests / self.elapsed if self.elapsed else 0.0
-
-
-async def load(client: httpx.AsyncClient, server: Server, body: bytes, headers: dict, *, seconds: float,
-               concurrency: int, max_requests: int, stats: Stats | None) -> None:
-    issued = 0
-    deadline = time.perf_counter() + seconds
-    requests = errors = 0
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        nonlocal issued, requests, errors
-        while issued < max_requests and time.perf_counter() < deadline:
-            issued += 1
-            t0 = time.perf_counter()
-            try:
-                r = await client.post(server.url + "/graphql", content=body, headers=headers)
-                ok = r.status_code == 200 and b'"errors"' not in r.content
-            except httpx.HTTPError:
-                ok = False
-            latencies.append(time.perf_counter() - t0)
-            requests += 1
-            errors += not ok
-
-    cpu0, t0 = server.cpu_seconds(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed, cpu1 = time.perf_counter() - t0, server.cpu_seconds()
-    if stats is not None:
-        stats.requests += requests
-        stats.errors += errors
-        stats.elapsed += elapsed
-        stats.latencies += latencies
-        stats.rounds.append(requests / elapsed if elapsed else 0.0)
-        if cpu0 is not None and cpu1 is not None:
-            stats.cpu += cpu1 - cpu0
-
-
-def _diff(a: object, b: object) -> str:
-    dump = lambda x: json.dumps(x, indent=1, sort_keys=True, ensure_ascii=False).splitlines()  # noqa: E731
-    return "\n".join(list(difflib.unified_diff(dump(a), dump(b), "platform", "baseline", lineterm=""))[:80])
-
-
 async def bench(args, url: str, workdir: Path) -> int:
     t = time.perf_counter()
     pilot = await seed(url, args.registrations)
     print(f"seeded {args.registrations} registrations (7 reasons per decision) in {time.perf_counter() - t:.1f}s")
-    env = {**os.environ, "PERLINSOS_DATABASE_URL": url, "PERLINSOS_EXTRA_PLUGINS": "bench_auth",
-           "PERLINSOS_PRODUCTION": "1", "PERLINSOS_MAX_PAGE_SIZE": str(max(100, args.items)),
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))}
+    env = server_env(PERLINSOS_DATABASE_URL=url, PERLINSOS_EXTRA_PLUGINS="bench_auth", PERLINSOS_PRODUCTION="1",
+                     PERLINSOS_MAX_PAGE_SIZE=str(max(100, args.items)))
     servers: list[Server] = []
     try:
         servers.append(Server("platform", args.platform_factory, env, workdir))
@@ -302,22 +172,29 @@ async def bench(args, url: str, workdir: Path) -> int:
                     return 1
                 answers.append(r.json())
             if answers[0] != answers[1]:
-                print("DIFFERENT ANSWERS — nothing measured:\n" + _diff(*answers))
+                print("DIFFERENT ANSWERS — nothing measured:\n" + diff(*answers))
                 return 2
             edges = answers[0].get("data", {}).get("registrations", {}).get("edges", [])
             if len(edges) != min(args.items, args.registrations):
                 print(f"expected {args.items} items, got {len(edges)}")
                 return 2
             print(f"answers equal: {len(edges)} registrations, {len(json.dumps(answers[0]))} bytes of JSON")
+
+            def request(server: Server):
+                async def one() -> bool:
+                    r = await client.post(server.url + "/graphql", content=body, headers=headers)
+                    return r.status_code == 200 and b'"errors"' not in r.content
+                return one
+
             for s in servers:  # warm-up: caches, pools, the first collections
-                await load(client, s, body, headers, seconds=args.warmup, concurrency=args.concurrency,
+                await load(s, request(s), seconds=args.warmup, concurrency=args.concurrency,
                            max_requests=args.max_requests, stats=None)
-            stats = {s.name: Stats() for s in servers}
-            per_round = args.seconds / args.rounds
-            for i in range(args.rounds):  # A B, B A, A B ... evens out drift
-                for s in servers if i % 2 == 0 else servers[::-1]:
-                    await load(client, s, body, headers, seconds=per_round, concurrency=args.concurrency,
-                               max_requests=args.max_requests, stats=stats[s.name])
+
+            async def run_round(s: Server, stats) -> None:
+                await load(s, request(s), seconds=args.seconds / args.rounds, concurrency=args.concurrency,
+                           max_requests=args.max_requests, stats=stats)
+
+            stats = await alternate(servers, run_round, args.rounds)
         report(args, url, stats)
         return 0
     finally:
@@ -325,31 +202,21 @@ async def bench(args, url: str, workdir: Path) -> int:
             s.stop()
 
 
-def report(args, url: str, stats: dict[str, Stats]) -> None:
-    engine = "PostgreSQL" if url.startswith("postgresql") else "SQLite (WAL)"
-    print(f"\ngraphql_list: {args.items} registrations/request, {engine}, {args.concurrency} concurrent, "
+def report(args, url: str, stats) -> None:
+    print(f"\ngraphql_list: {args.items} registrations/request, {engine_name(url)}, {args.concurrency} concurrent, "
           f"{args.rounds} alternating rounds, {args.seconds:.0f}s per server, 1 uvicorn worker each")
     print("both servers write one audit_event row per person shown (the platform's AccessLog), "
           "one bulk insert per request")
     if args.platform_factory != "perlinsos.app:create_app":
         print(f"platform side: {args.platform_factory} (BENCH_CANDIDATES={os.environ.get('BENCH_CANDIDATES', '')!r})")
-    print(f"{'server':<9} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'cpu ms/req':>10}  per-round req/s")
-    for name, s in stats.items():
-        cpu = f"{s.cpu / s.requests * 1000:10.1f}" if s.requests and s.cpu else f"{'n/a':>10}"
-        rounds = " ".join(f"{r:.1f}" for r in s.rounds)
-        print(f"{name:<9} {s.requests:>8} {s.errors:>6} {s.rate:>8.1f} {s.pct(0.5):>7.1f} {s.pct(0.99):>7.1f} "
-              f"{cpu}  {rounds}")
-    p, b = stats["platform"], stats["baseline"]
-    ratio = p.rate / b.rate if b.rate else float("nan")
-    cpu_ratio = (b.cpu / b.requests) / (p.cpu / p.requests) if p.cpu and b.cpu and p.requests and b.requests else None
+    ratio, cpu_ratio = print_table(stats)
     print(f"ratio platform/baseline = {ratio:.2f}x   (target >= {TARGET}x, goal >= {GOAL}x)"
           + (f"   cpu-per-request ratio = {cpu_ratio:.2f}x" if cpu_ratio else ""))
     if ratio < TARGET:
         print(f"BELOW TARGET: {ratio:.3f}x < {TARGET}x")
     elif ratio < GOAL:
         print(f"meets the target ({TARGET}x), below the goal ({GOAL}x)")
-    if p.errors or b.errors:
+    if stats["platform"].errors or stats["baseline"].errors:
         print("WARNING: errors during measurement; see the figures above")
 
 
@@ -370,28 +237,17 @@ def main() -> int:
     args = ap.parse_args()
     args.registrations = max(args.registrations, args.items)
     workdir = Path(tempfile.mkdtemp(prefix="perlinsos-bench-"))
-    admin_url = None
     try:
-        if args.database_url:
-            parsed = make_url(normalise_url(args.database_url))
-            if parsed.get_backend_name() != "postgresql":
-                ap.error("--database-url must be a postgresql:// URL (SQLite is the default)")
-            name = f"perlinsos_bench_{os.getpid()}"
-            admin_url = args.database_url
-            asyncio.run(_admin(admin_url, f'CREATE DATABASE "{name}"'))
-            url = parsed.set(database=name).render_as_string(hide_password=False)
-        else:
-            url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        migrate.upgrade(url)
-        return asyncio.run(bench(args, url, workdir))
+        with fresh_database(args.database_url, workdir) as url:
+            migrate.upgrade(url)
+            return asyncio.run(bench(args, url, workdir))
+    except ValueError as exc:
+        ap.error(str(exc))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if admin_url:
-            asyncio.run(_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         shutil.rmtree(workdir, ignore_errors=True)
-
 
 if __name__ == "__main__":
     sys.exit(main())

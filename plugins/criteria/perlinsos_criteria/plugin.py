@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from perlinsos import hookimpl
+from perlinsos_criteria import criteria, sources
+from perlinsos_criteria.settings import UMK_BANYUWANGI_2025, CriteriaSettings
 
-#: UMK Kabupaten Banyuwangi 2025 (regional minimum wage), the default income limit.
-UMK_BANYUWANGI_2025 = 2_810_139
-
-
-class CriteriaSettings(BaseModel):
-    """Limits a pilot sets for the criteria (``[plugins.criteria]`` in the pilot file)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    income_limit: int = Field(default=UMK_BANYUWANGI_2025, gt=0, description="monthly income, Rupiah")
-    electricity_limit_va: int = Field(default=1300, gt=0, description="household capacity, VA")
-    decile_limits: dict[str, int] = Field(
-        default_factory=lambda: {"PKH": 4, "SEMBAKO": 5, "PBI_JK": 5},
-        description="highest DTSEN welfare decile admitted, per programme",
-    )
-    disabled: list[str] = Field(default_factory=list, description="reason codes not applied")
+__all__ = ["UMK_BANYUWANGI_2025", "CriteriaSettings", "collect_facts", "eligibility_criteria",
+           "plugin_settings_schema"]
 
 
 @hookimpl
 def plugin_settings_schema():
     return CriteriaSettings
+
+
+@hookimpl
+async def collect_facts(registrants, pilot):
+    """The registrants' facts from IKD's consented facts API, one request per ``batch_size``.
+    Never raises for a failing source: its facts come back with ``value=None`` and an ``error``."""
+    return await sources.collect(registrants, pilot)
+
+
+@hookimpl
+def eligibility_criteria(programme, pilot):
+    """One criterion per DOMAIN.md reason code, limits from the pilot's settings."""
+    return criteria.criteria_for(programme, pilot)
