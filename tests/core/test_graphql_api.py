@@ -222,3 +222,38 @@ async def test_mutations_over_get_are_refused(client, db, pilot):
     assert "mutations are not allowed when using get" in response.text.lower()
     data = await client.query("{ staffAssignments { nodes { subject } } }", token="staff:admin")
     assert [n["subject"] for n in data["data"]["staffAssignments"]["nodes"]] == ["admin"]
+
+
+class _Leaky:
+    """A plugin whose resolver fails with personal data and SQL in the exception message."""
+
+    from perlinsos import hookimpl
+
+    @hookimpl
+    def graphql_schema_parts(self):
+        import strawberry
+
+        from perlinsos.contract import SchemaPart
+
+        def explode(info: strawberry.Info) -> int:
+            raise RuntimeError("SELECT * FROM person WHERE nik = '3510151203800001' -- boom")
+
+        return SchemaPart(query_fields={"explode": strawberry.field(resolver=explode)})
+
+
+async def test_unexpected_errors_are_masked_with_no_data_sql_or_trace(settings, db, pilot):
+    import httpx
+
+    from fixtures import static_auth
+    from perlinsos.app import create_app
+    from perlinsos.plugins import PluginManager
+
+    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        response = await http.post("/graphql", json={"query": "{ explode }"}, headers={"X-Perlinsos-Pilot": pilot})
+    await app.state.perlinsos.db.dispose()
+    assert response.status_code == 200
+    body = response.text
+    assert response.json()["errors"][0]["message"] == "Terjadi kesalahan tak terduga. / An unexpected error occurred."
+    for leak in ("3510151203800001", "SELECT", "Traceback", "RuntimeError", "person"):
+        assert leak not in body
