@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             Route("/health", health),
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],
         lifespan=lifespan,
     )

@@ -161,12 +161,19 @@ class Criterion(Protocol):
 
 @dataclass(frozen=True)
 class OutgoingMessage:
+    """One outbox row, rendered for a channel. ``idempotency_key`` is the same on every attempt:
+    a gateway that saw it already must not send again."""
+
     notification_id: int
     idempotency_key: str
-    recipient: str
-    template: str
+    recipient: str  # the channel's address, from ``Channel.recipient_for`` (e.g. +6281234567890)
+    template: str  # DECISION_ELIGIBLE, DECISION_NOT_ELIGIBLE, DECISION_PENDING, APPEAL_* ...
     language: str
-    params: Mapping[str, Any]
+    title: str
+    body: str  # the full text (every reason)
+    short: str  # outcome and main reason, masked NIK, where to read more: sized for an SMS
+    params: Mapping[str, Any] = field(default_factory=dict)
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
@@ -174,16 +181,21 @@ class DeliveryResult:
     ok: bool
     provider_reference: str | None = None
     error: str | None = None
-    permanent: bool = False  # e.g. an invalid phone number: retrying will not help
+    permanent: bool = False  # e.g. a number the gateway refuses: retrying will not help
 
 
 @runtime_checkable
 class Channel(Protocol):
-    """A notification channel (SMS, e-mail, WhatsApp ...) that delivers outbox rows."""
+    """A notification channel (SMS, WhatsApp, e-mail ...) that delivers outbox rows.
+
+    ``recipient_for`` raises :class:`perlinsos.errors.Undeliverable` when the person has no
+    usable address (the portal inbox still gets the message); ``send`` returns a
+    :class:`DeliveryResult` — raising counts as a temporary failure, retried with back-off.
+    """
 
     name: str
 
-    def recipient_for(self, person: Mapping[str, Any]) -> str | None: ...
+    def recipient_for(self, person: Mapping[str, Any]) -> str: ...
 
     async def send(self, message: OutgoingMessage) -> DeliveryResult: ...
 

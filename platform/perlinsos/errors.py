@@ -57,3 +57,7 @@ class Problem(PerlinsosError):
 
 class ConsentInvalid(PerlinsosError):
     """The identity provider no longer honours a consent grant (revoked or expired there)."""
+
+
+class Undeliverable(PerlinsosError):
+    """A channel cannot reach a person at all (no valid phone number, ...): not worth retrying."""

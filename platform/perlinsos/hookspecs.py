@@ -219,6 +219,21 @@ def plugin_settings_schema():
     """
 
 
+@_family("schema")
+def register_routes():
+    """HTTP routes this plugin serves beside the API, e.g. a gateway's delivery-report callback.
+
+    Takes no arguments.
+
+    :returns: an iterable of :class:`starlette.routing.Route`; every path must start with
+        ``/plugins/<plugin name>/`` (anything else is a start-up error naming the plugin). A
+        handler reaches the platform through ``request.app.state.perlinsos`` (``.db``,
+        ``.plugins``) and must authenticate its caller itself (a signature, a token).
+
+    Called once at start-up for every installed plugin. All results are merged.
+    """
+
+
 @_family("schema", results_ignored=True)
 def register_commands(cli):
     """Add commands to the ``perlinsos`` command line (e.g. ``perlinsos ikd-sim``).

@@ -192,6 +192,22 @@ class PluginManager:
         return parts
 
 
+    def routes(self) -> list[Any]:
+        """Every installed plugin's HTTP routes, each under ``/plugins/<plugin name>/``."""
+        routes = []
+        for name in self.names():
+            others = [p for n, p in self.pm.list_name_plugin() if n != name]
+            caller = self.pm.subset_hook_caller("register_routes", others)
+            for result in caller():
+                for route in result or ():
+                    prefix = f"/plugins/{name}/"
+                    path = getattr(route, "path", None)
+                    if not isinstance(path, str) or not path.startswith(prefix):
+                        raise PluginError(name, f"route {path!r} must start with {prefix!r}")
+                    routes.append(route)
+        return routes
+
+
 class UnknownPlugin(PluginError):
     def __init__(self, name: str, known: Iterable[str]):
         super().__init__(name, f"is not installed (installed plugins: {', '.join(known) or 'none'})")

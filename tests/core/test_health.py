@@ -32,3 +32,19 @@ async def test_unreachable_database(plugin_manager):
     assert response.status_code == 503
     assert response.json()["database"] == "unreachable"
     assert "pw" not in response.text
+
+
+async def test_hook_register_routes(settings):
+    import pytest
+
+    from fixtures.route_plugins import Callback, Shadow
+    from perlinsos.errors import PluginError
+    from perlinsos.plugins import PluginManager
+
+    app = create_app(settings, PluginManager(extra_plugins=[("callback", Callback())]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        assert (await http.post("/plugins/callback/ping")).json() == {"pong": True}
+    await app.state.perlinsos.db.dispose()
+    with pytest.raises(PluginError) as info:
+        create_app(settings, PluginManager(extra_plugins=[("shadow", Shadow())]))
+    assert "'shadow'" in str(info.value) and "/plugins/shadow/" in str(info.value)
