@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -18,6 +19,7 @@ from perlinsos.db.engine import Database
 from perlinsos.errors import DatabaseError
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import GraphQLView, PilotCache
+from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
@@ -67,9 +69,18 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
         gc.collect()
         gc.freeze()
         gc.set_threshold(50_000, 50, 100)
+        stop, worker = asyncio.Event(), None
+        if settings.dispatcher_in_process:
+            # The embedded default delivers notifications itself; larger deployments run
+            # `perlinsos notify run` workers and switch this off.
+            dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url)
+            worker = asyncio.create_task(dispatcher.run_forever(stop))
         try:
             yield
         finally:
+            stop.set()
+            if worker is not None:
+                await worker
             await db.dispose()
 
     app = Starlette(

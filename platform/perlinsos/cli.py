@@ -261,6 +261,33 @@ def summary_table(summary) -> str:
     return "\n".join(lines)
 
 
+# --- notifications ----------------------------------------------------------------------------
+
+
+@main.group()
+def notify() -> None:
+    """The notification outbox."""
+
+
+@notify.command("run")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
+@database_option
+def notify_run(once: bool, batch: int, concurrency: int, database_url: str | None) -> None:
+    """Deliver due notifications (a worker; several may run against PostgreSQL)."""
+    from perlinsos.notification.service import run_worker
+
+    settings = _settings(database_url)
+    try:
+        counts = asyncio.run(run_worker(settings, _plugins(settings), once=once, batch=batch,
+                                        concurrency=concurrency))
+    except ConfigurationError as exc:
+        _fail(exc)
+    if once:
+        click.echo("delivered: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due"))
+
+
 # --- staff ------------------------------------------------------------------------------------
 
 

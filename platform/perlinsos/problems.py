@@ -51,6 +51,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PILOT_UNKNOWN": ("Uji coba tidak ditemukan.", "Pilot not found."),
     "ASSIGNMENT_NOT_FOUND": ("Penugasan tidak ditemukan.", "Assignment not found."),
     "INPUT_INVALID": ("Isian tidak valid.", "The input is not valid."),
+    "NOTIFICATION_NOT_REQUEUEABLE": ("Notifikasi tidak ditemukan atau tidak berstatus DEAD/FAILED.",
+                                     "Notification not found, or not DEAD or FAILED."),
     "SETTINGS_INVALID": ("Pengaturan yang diusulkan tidak valid.", "The proposed settings are not valid."),
     "SELECTION_ALREADY_RUNNING": ("Seleksi untuk uji coba ini sedang berjalan.",
                                   "Selection for this pilot is already running."),

@@ -48,6 +48,11 @@ class Settings:
     max_aliases: int = 30
     max_document_bytes: int = 20_000
     sqlite_busy_timeout_ms: int = 15_000
+    #: where citizens read their full results (notifications point there)
+    portal_url: str = "http://127.0.0.1:8600"
+    #: run the outbox dispatcher inside `perlinsos serve` (the embedded default; off when separate
+    #: `perlinsos notify run` workers deliver)
+    dispatcher_in_process: bool = True
     #: seconds a pilot's settings are reused before re-reading them (admin edits show this fast).
     pilot_cache_seconds: float = 5.0
     #: complete plain fields inline (perlinsos.graphql.execution); off = graphql-core's own path.
@@ -67,6 +72,8 @@ class Settings:
             database_url=get("DATABASE_URL") or cls.database_url,
             production=_bool(get("PRODUCTION"), False),
             fast_execution=_bool(get("FAST_EXECUTION"), True),
+            portal_url=get("PORTAL_URL") or cls.portal_url,
+            dispatcher_in_process=_bool(get("DISPATCHER_IN_PROCESS"), True),
             default_pilot=get("DEFAULT_PILOT") or None,
             extra_plugins=split(get("EXTRA_PLUGINS")),
             disabled_plugins=split(get("DISABLED_PLUGINS")),

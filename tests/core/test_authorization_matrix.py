@@ -50,6 +50,9 @@ OPS = {
                     "{ assignment { subject } errors { code } } }", {}),
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
+    "outbox": ("{ outbox(status: DEAD) { nodes { id } } }", {}),
+    "markNotificationsRead": ("mutation { markNotificationsRead(ids: []) { marked errors { code } } }", {}),
+    "requeueNotification": ('mutation { requeueNotification(id: "Tm90aWZpY2F0aW9uOjk5") { errors { code } } }', {}),
     "selectionRun": ('{ selectionRun(id: "00000000-0000-0000-0000-000000000000") { status } }', {}),
     "selectionPreview": ('{ selectionPreview(pilot: "BWI-2025", settings: {}) { preview { total } errors { code } } }',
                          {}),
@@ -84,6 +87,10 @@ EXPECT = {
     "assignStaff": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "revokeStaff": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "outbox": {"anonymous": "unauth", "admin": "ok"} | {r: "forbidden" for r in ALL if r not in ("anonymous", "admin")},
+    "markNotificationsRead": {"anonymous": "unauth"} | {r: "ok" for r in ALL if r != "anonymous"},
+    "requeueNotification": {"anonymous": "UNAUTHENTICATED", "admin": "NOTIFICATION_NOT_REQUEUEABLE"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "selectionRun": {"anonymous": "unauth", "admin": "none"}
     | {r: "forbidden" for r in ALL if r not in ("anonymous", "admin")},

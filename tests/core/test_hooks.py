@@ -224,7 +224,9 @@ async def test_hook_notification_channels():
     assert all(isinstance(c, Channel) for c in channels)
     by_name = {c.name: c for c in channels}
     assert by_name["whatsapp"].recipient_for({"phone": "+6281234567890"}) == "+6281234567890"
-    message = OutgoingMessage(41, "decision-41-v1", "+6281234567890", "decision_made", "id", {"programme": "PKH"})
+    message = OutgoingMessage(notification_id=41, idempotency_key="decision-41-sms", recipient="+6281234567890",
+                              template="DECISION_ELIGIBLE", language="id", title="Anda memenuhi syarat PKH",
+                              body="...", short="Perlinsos: ...", params={"programme": "PKH"})
     result = await by_name["whatsapp"].send(message)
     assert result.ok and result.provider_reference == "whatsapp-41"
 

@@ -133,6 +133,8 @@ class Pilot(Timestamps, Base):
     languages: Mapped[list[Any]] = mapped_column(default=lambda: ["id", "en"])
     #: plugin name → settings as given in the pilot file (validated on load).
     plugins: Mapped[dict[str, Any]] = mapped_column()
+    #: notification texts overriding the platform's: {template: {language: {title, body, short}}}
+    templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -249,6 +251,8 @@ class Notification(Base):
     __table_args__ = (Index("ix_notification_due", "status", "next_attempt_at"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
+    #: the pilot whose channels and texts deliver it
+    pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilot.id"), index=True)
     decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"), index=True)
     appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeal.id"), index=True)
     channel: Mapped[str] = mapped_column(String(40))  # "portal", "sms", ...

@@ -14,8 +14,12 @@ from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Unauthenticated
 from perlinsos.graphql.registrations import Household, Registrant, Registration
 from perlinsos.graphql.relay import to_global_id
-from perlinsos.graphql.util import then
+from perlinsos.graphql.inbox import inbox_connection
 from perlinsos.graphql.loaders import peek
+from perlinsos.graphql.notifications import Notification
+from perlinsos.graphql.relay import Connection
+from perlinsos.graphql.util import then
+from perlinsos.notification import inbox
 
 
 @strawberry.type(description="One event in a citizen's journey (consent, registration, decision, ...).")
@@ -34,6 +38,19 @@ class Me:
     consents: list[Consent]
     timeline: list[TimelineEntry]
     household_id: strawberry.Private[int | None]
+    person_db_id: strawberry.Private[int | None] = None
+
+    @strawberry.field(description="Portal inbox, newest first (decisions and appeal steps, with reasons).")
+    async def notifications(self, info: Info, first: int | None = None, after: str | None = None,
+                            unread_only: bool = False) -> Connection[Notification]:
+        return await inbox_connection(ctx(info), self.person_db_id, first, after, unread_only)
+
+    @strawberry.field(description="How many inbox notifications are unread.")
+    async def unread_notifications(self, info: Info) -> int:
+        if self.person_db_id is None:
+            return 0
+        async with ctx(info).db.engine.connect() as conn:
+            return await inbox.unread_count(conn, self.person_db_id)
 
     @strawberry.field
     def household(self, info: Info) -> Household | None:
@@ -63,4 +80,5 @@ class MeQueries:
             timeline=[TimelineEntry(at=i.at, kind=i.kind, ref=to_global_id(i.ref_type, i.ref_id), detail=i.detail)
                       for i in records.timeline],
             household_id=records.person.household_id,
+            person_db_id=records.person.id,
         )

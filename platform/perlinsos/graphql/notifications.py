@@ -26,9 +26,13 @@ class Notification:
     created_at: datetime
     sent_at: datetime | None
     read_at: datetime | None
+    title: str | None = strawberry.field(default=None, description="In the inbox: the text, in the viewer's language.")
+    body: str | None = None
+    last_error: str | None = strawberry.field(default=None, description="For the national office: why it failed.")
+    next_attempt_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row) -> Notification:
+    def from_row(cls, row, *, title: str | None = None, body: str | None = None, admin: bool = False) -> Notification:
         status = row.status.value if hasattr(row.status, "value") else row.status
         return cls(
             id=to_global_id("Notification", row.id),
@@ -41,4 +45,8 @@ class Notification:
             created_at=row.created_at,
             sent_at=row.sent_at,
             read_at=row.read_at,
+            title=title,
+            body=body,
+            last_error=row.last_error if admin else None,
+            next_attempt_at=row.next_attempt_at if admin else None,
         )

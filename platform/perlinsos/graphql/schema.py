@@ -28,6 +28,7 @@ from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog
 from perlinsos.graphql.consents import ConsentMutations
+from perlinsos.graphql.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.me import MeQueries
 from perlinsos.graphql.pilots import PilotQueries
 from perlinsos.graphql.registering import RegistrationMutations
@@ -62,10 +63,11 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, PilotQueries, RegistrationQueries, SelectionQueries,
-                                      StaffQueries)
-CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, RegistrationMutations, SelectionMutations,
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
+                                      SelectionQueries, StaffQueries)
+CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
                                          StaffMutations)
+CORE_SUBSCRIPTION_TYPES: tuple[type, ...] = (InboxSubscriptions,)
 
 
 def _fields_of(types: Iterable[type]) -> dict[str, tuple[str, Any]]:
@@ -130,7 +132,9 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         AccessLog,
     ]
-    schema = strawberry.Schema(query=query, mutation=mutation, types=extra_types, extensions=extensions)
+    subscription = strawberry.type(type("Subscription", CORE_SUBSCRIPTION_TYPES, {}))
+    schema = strawberry.Schema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
+                               extensions=extensions)
     if settings.fast_execution:
         schema.execution_context_class = fast_context_for(schema._schema)
     return schema

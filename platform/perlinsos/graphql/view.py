@@ -10,6 +10,7 @@ from sqlalchemy import select
 from starlette.requests import Request
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from perlinsos import auth
 from perlinsos.db.models import Person
@@ -57,6 +58,23 @@ class GraphQLView(GraphQL):
             if item.query is not None and len(item.query.encode()) > limit:
                 raise HTTPException(413, f"GraphQL document larger than {limit} bytes")
         return data
+
+    async def on_ws_connect(self, context: Context):
+        """Websockets carry no Authorization header from a browser: the token (and the pilot) come
+        in ``connection_init``'s payload. A bad token closes the connection (4403)."""
+        params = getattr(context, "connection_params", None) or {}
+        raw = params.get("Authorization") or params.get("authorization")
+        code = params.get("pilot") or (context.pilot.code if context.pilot else None)
+        try:
+            pilot = await self.state.pilots.get(code) if code else None
+            hooks = self.state.plugins.for_pilot(pilot) if pilot else None
+            token = auth.bearer_token(raw) if isinstance(raw, str) else None
+            async with self.state.db.read() as session:
+                principal = await auth.authenticate(token, hooks, session)
+        except (AuthenticationFailed, ConfigurationError, SourceUnavailable):
+            raise ConnectionRejectionError({"message": "Token tidak sah. / Invalid token."}) from None
+        context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
+        return None
 
     async def get_context(self, request: Request | WebSocket, response=None) -> Context:
         state = self.state

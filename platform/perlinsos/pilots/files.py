@@ -69,6 +69,8 @@ class PilotSpec(BaseModel):
     languages: list[str] = Field(default_factory=lambda: list(LANGUAGES))
     phases: Phases
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: overrides of the notification texts: {template: {language: {title, body, short}}}
+    templates: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("code")
     @classmethod
@@ -116,7 +118,9 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
     except ValidationError as exc:
         problems = [(".".join(str(p) for p in e["loc"]) or "(file)", _msg(e)) for e in exc.errors()]
         raise PilotFileError(source, problems) from None
-    problems: list[tuple[str, str]] = []
+    from perlinsos.notification.templates import problems as template_problems
+
+    problems: list[tuple[str, str]] = list(template_problems(spec.templates))
     validated: dict[str, Any] = {}
     for name, settings in spec.plugins.items():
         try:

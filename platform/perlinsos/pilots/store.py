@@ -27,6 +27,7 @@ async def save_pilot(session: AsyncSession, spec: PilotSpec) -> tuple[Pilot, boo
     row.appeal_opens_at = spec.phases.appeal_opens
     row.appeal_closes_at = spec.phases.appeal_closes
     row.plugins = {name: dict(settings) for name, settings in spec.plugins.items()}
+    row.templates = dict(spec.templates)
     await session.flush()
     return row, created
 

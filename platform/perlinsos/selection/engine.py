@@ -178,7 +178,7 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
                                     "source": result.source, "as_of": result.as_of,
                                     "criterion_version": e.versions[result.code], "detail": result.detail,
                                     "messages": texts})
-                notes += _notifications(decision_id, chunk.person_ids[rid], e, row, channels, now)
+                notes += _notifications(decision_id, chunk.person_ids[rid], hooks.pilot.id, e, row, channels, now)
                 made.append({"decision_id": decision_id, "registration_id": rid, "version": row["version"],
                              "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict.value == "FAIL"]})
                 _count(delta, e)
@@ -214,14 +214,14 @@ async def _channels(hooks: PilotHooks) -> list[Any]:
     return channels
 
 
-def _notifications(decision_id: int, person_id: int, e: ev.Evaluation, row: dict[str, Any], channels: list[Any],
-                   now) -> list[dict[str, Any]]:
+def _notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evaluation, row: dict[str, Any],
+                   channels: list[Any], now) -> list[dict[str, Any]]:
     """The outbox rows a decision causes: the portal inbox always, plus each enabled channel."""
     params = {"outcome": e.outcome, "version": row["version"],
               "reasons": [r.code for r in e.results if r.verdict.value != "PASS"]}
     template = f"DECISION_{e.outcome}"
     names = ["portal", *(getattr(c, "name", None) for c in channels)]
-    return [{"person_id": person_id, "decision_id": decision_id, "channel": name, "recipient": None,
+    return [{"person_id": person_id, "pilot_id": pilot_id, "decision_id": decision_id, "channel": name, "recipient": None,
              "template": template, "language": "id", "params": params, "status": "PENDING", "attempts": 0,
              "next_attempt_at": now, "idempotency_key": f"decision-{decision_id}-{name}", "created_at": now}
             for name in dict.fromkeys(n for n in names if n)]

@@ -83,12 +83,13 @@ def evaluate(criteria: Sequence[Criterion], facts: Mapping[str, Fact], ref: Regi
         results.append(result)
         messages.append(_messages(criterion, result))
     versions = {c.code: str(c.version) for c in criteria}
-    inputs = {
-        "registrant": {"region_code": ref.region_code, "programme": ref.programme, "members": len(ref.member_niks)},
-        "facts": {name: {"value": f.value, "source": f.source, "as_of": f.as_of, "error": f.error}
+    inputs = {  # JSON-clean, as stored (each value as a JSON round trip gives it back)
+        "registrant": {"region_code": _plain(ref.region_code), "programme": _plain(ref.programme),
+                       "members": len(ref.member_niks)},
+        "facts": {_key(name): {"value": _plain(f.value), "source": _plain(f.source), "as_of": _plain(f.as_of),
+                               "error": _plain(f.error)}
                   for name, f in sorted(facts.items())},
     }
-    inputs = json.loads(json.dumps(inputs, default=_json_default))  # JSON-clean, as stored
     digest_doc = {"inputs": inputs, "versions": versions,
                   "results": [[r.code, r.verdict.value, r.observed, r.limit] for r in results]}
     digest = hashlib.sha256(json.dumps(digest_doc, sort_keys=True, default=_json_default).encode()).hexdigest()
@@ -116,8 +117,27 @@ def _messages(criterion: Criterion, result: CriterionResult) -> dict[str, str]:
                                  result.source, result.as_of, lang) for lang in ("id", "en")}
 
 
+#: exact types a JSON round trip gives back unchanged (not subclasses: a str enum comes back a str)
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_json_default)) if value is not None else None
+    """``value`` as it comes back from JSON (as stored). The round trip is skipped for what criteria
+    and facts carry almost always — None, exact str/int/float/bool, dates, flat lists of those —
+    whose result is known; anything else still makes the round trip."""
+    kind = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is date:
+        return value.isoformat()
+    if (kind is list or kind is tuple) and all(type(v) in _AS_IS for v in value):
+        return list(value)
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _key(name: Any) -> Any:
+    """A fact name as a JSON object key comes back (a str subclass as its plain text)."""
+    return name if type(name) is str else json.loads(json.dumps({name: 0}, default=_json_default)).popitem()[0]
 
 
 def _json_default(value: Any) -> Any:

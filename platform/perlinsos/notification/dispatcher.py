@@ -1,0 +1,64 @@
+"""The dispatcher: claims due outbox rows in batches and delivers them concurrently."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+
+from perlinsos.db.engine import Database
+from perlinsos.notification.outbox import Policy, claim, deliver
+from perlinsos.notification.rendering import Renderer
+from perlinsos.plugins import PluginManager
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, db: Database, plugins: PluginManager, *, portal_url: str, batch: int = 100,
+                 concurrency: int = 16, policy: Policy | None = None):
+        self.db, self.plugins, self.batch, self.concurrency = db, plugins, batch, concurrency
+        self.policy = policy or Policy()
+        self.portal_url = portal_url
+
+    async def run_once(self) -> Counter:
+        """Deliver one batch of due rows; returns how many ended in each status."""
+        claimed = await claim(self.db, self.batch, self.policy)
+        if not claimed:
+            return Counter()
+        renderer = Renderer(self.db, self.plugins, self.portal_url)
+        await renderer.prepare([c.row for c in claimed])
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(item) -> str:
+            async with gate:
+                try:
+                    return await deliver(self.db, renderer, item, self.policy)
+                except Exception:  # noqa: BLE001 - the lease expires and the row is retried
+                    log.exception("notification %s: delivery crashed; it will be retried", item.id)
+                    return "CRASHED"
+
+        return Counter(await asyncio.gather(*(one(item) for item in claimed)))
+
+    async def drain(self, max_batches: int = 10_000) -> Counter:
+        """Deliver until nothing is due (rows waiting for a later retry are left)."""
+        total: Counter = Counter()
+        for _ in range(max_batches):
+            done = await self.run_once()
+            if not done:
+                break
+            total.update(done)
+        return total
+
+    async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except Exception:  # noqa: BLE001 - e.g. the database restarting: wait and go on
+                log.exception("dispatcher: batch failed")
+                done = Counter()
+            if not done:
+                try:
+                    await asyncio.wait_for(stop.wait(), idle_seconds)
+                except TimeoutError:
+                    pass

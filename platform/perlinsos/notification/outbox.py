@@ -1,0 +1,136 @@
+"""The outbox: claiming due rows, delivering them through their channel, recording the result.
+
+Rows are claimed in a short write transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
+several dispatchers never take the same row; SQLite: ``BEGIN IMMEDIATE`` makes the claim atomic).
+A claim is a lease: a dispatcher killed mid-send leaves the row SENDING until the lease runs out,
+then it is sent again with the same idempotency key — the gateway drops the duplicate. Results are
+written only if the row is still this claim's (``attempts`` matches), so a stale dispatcher can
+never overwrite a newer attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+
+from perlinsos.contract import DeliveryResult, OutgoingMessage
+from perlinsos.db.engine import Database
+from perlinsos.db.models import Notification, NotificationStatus, Person
+from perlinsos.db.types import utcnow
+from perlinsos.errors import Undeliverable
+from perlinsos.notification.broker import BROKER
+from perlinsos.notification.rendering import Renderer
+
+log = logging.getLogger(__name__)
+S = NotificationStatus
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int = 8
+    base_delay: float = 2.0  # seconds before the first retry; doubles each attempt
+    max_delay: float = 3600.0
+    lease: float = 120.0  # a claim older than this is taken to be a dead dispatcher's
+    send_timeout: float = 30.0
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential back-off with jitter (half fixed, half random) so retries spread out."""
+        delay = min(self.max_delay, self.base_delay * 2 ** max(attempt - 1, 0))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempt: int
+    row: Any
+    person: Any
+
+
+async def claim(db: Database, limit: int, policy: Policy, now: datetime | None = None) -> list[Claimed]:
+    now = now or utcnow()
+    n = Notification.__table__
+    due = and_(n.c.next_attempt_at <= now, n.c.status.in_([S.PENDING.value, S.SENDING.value]))
+    async with db.write() as session:
+        conn = await session.connection()
+        stmt = select(n.c.id).where(due).order_by(n.c.next_attempt_at, n.c.id).limit(limit)
+        if not db.is_sqlite:
+            stmt = stmt.with_for_update(skip_locked=True)
+        ids = list((await conn.execute(stmt)).scalars())
+        if not ids:
+            return []
+        await conn.execute(update(n).where(n.c.id.in_(ids)).values(
+            status=S.SENDING.value, attempts=n.c.attempts + 1, next_attempt_at=now + timedelta(seconds=policy.lease)))
+        rows = (await conn.execute(select(n).where(n.c.id.in_(ids)).order_by(n.c.id))).all()
+        p = Person.__table__
+        people = {r.id: r for r in await conn.execute(
+            select(p.c.id, p.c.nik, p.c.name, p.c.phone).where(p.c.id.in_({r.person_id for r in rows})))}
+    return [Claimed(r.id, r.attempts, r, people.get(r.person_id)) for r in rows]
+
+
+async def _record(db: Database, item: Claimed, **values: Any) -> bool:
+    """Write the attempt's result unless the row was claimed again meanwhile."""
+    n = Notification.__table__
+    async with db.write() as session:
+        result = await (await session.connection()).execute(
+            update(n).where(n.c.id == item.id, n.c.status == S.SENDING.value, n.c.attempts == item.attempt)
+            .values(**values))
+    if result.rowcount != 1:
+        log.warning("notification %s: attempt %s result dropped (claimed again meanwhile)", item.id, item.attempt)
+    return result.rowcount == 1
+
+
+async def deliver(db: Database, renderer: Renderer, item: Claimed, policy: Policy) -> str:
+    """Deliver one claimed row; returns the status it ends in."""
+    now = utcnow()
+    row = item.row
+    if row.channel == "portal":  # the inbox is the database itself: delivered once written
+        if await _record(db, item, status=S.DELIVERED.value, sent_at=now, last_error=None):
+            BROKER.publish(row.person_id)
+        return S.DELIVERED.value
+    try:
+        channel = await renderer.channel(row.pilot_id, row.channel)
+        if channel is None:
+            raise Undeliverable(f"channel {row.channel!r} is not enabled in this pilot")
+        person = {"phone": item.person.phone, "name": item.person.name, "nik": item.person.nik} if item.person else {}
+        recipient = channel.recipient_for(person)
+    except Undeliverable as exc:
+        await _record(db, item, status=S.UNDELIVERABLE.value, last_error=str(exc)[:500])
+        return S.UNDELIVERABLE.value
+    text = await renderer.render(row, item.person)
+    message = OutgoingMessage(notification_id=row.id, idempotency_key=row.idempotency_key, recipient=recipient,
+                              template=row.template, language=row.language, title=text.title, body=text.body,
+                              short=text.short, params=row.params or {}, attempt=item.attempt)
+    try:
+        result = await asyncio.wait_for(channel.send(message), policy.send_timeout)
+        if not isinstance(result, DeliveryResult):
+            raise TypeError(f"send returned {type(result).__name__}, not a DeliveryResult")
+    except Exception as exc:  # noqa: BLE001 - any failure of a channel is a (temporary) failed attempt
+        result = DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+    if result.ok:
+        await _record(db, item, status=S.SENT.value, sent_at=utcnow(), provider_reference=result.provider_reference,
+                      recipient=recipient, last_error=None)
+        return S.SENT.value
+    if result.permanent or item.attempt >= policy.max_attempts:
+        await _record(db, item, status=S.DEAD.value, last_error=(result.error or "failed")[:500], recipient=recipient)
+        return S.DEAD.value
+    retry_at = utcnow() + timedelta(seconds=policy.backoff(item.attempt))
+    await _record(db, item, status=S.PENDING.value, next_attempt_at=retry_at,
+                  last_error=(result.error or "failed")[:500], recipient=recipient)
+    return S.PENDING.value
+
+
+async def requeue(db: Database, notification_id: int) -> bool:
+    """Put a DEAD (or FAILED) row back in the queue, due now."""
+    n = Notification.__table__
+    async with db.write() as session:
+        result = await (await session.connection()).execute(
+            update(n).where(n.c.id == notification_id, or_(n.c.status == S.DEAD.value, n.c.status == S.FAILED.value))
+            .values(status=S.PENDING.value, next_attempt_at=utcnow(), attempts=0))
+    return result.rowcount == 1

@@ -1,0 +1,96 @@
+"""Turning an outbox row into texts and finding its channel: per claimed batch, everything the
+texts need (decision reasons, programme, pilot) is read in a few queries, not per row."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+
+from perlinsos.db.engine import Database
+from perlinsos.db.models import Appeal, Decision, DecisionReason, Pilot, Registration
+from perlinsos.idnumbers import mask_nik
+from perlinsos.notification.templates import Rendered, render
+from perlinsos.pilots import store
+from perlinsos.plugins import PluginManager
+
+log = logging.getLogger(__name__)
+ORDER = {"FAIL": 0, "UNKNOWN": 1, "PASS": 2}
+
+
+class Renderer:
+    def __init__(self, db: Database, plugins: PluginManager, portal_url: str):
+        self.db, self.plugins, self.portal_url = db, plugins, portal_url
+        self._pilots: dict[int, Any] = {}
+        self._channels: dict[int, dict[str, Any]] = {}
+        self._context: dict[int, dict[str, Any]] = {}  # notification id → values for its texts
+
+    async def _pilot(self, pilot_id: int):
+        if pilot_id not in self._pilots:
+            async with self.db.read() as session:
+                row = await session.get(Pilot, pilot_id)
+            self._pilots[pilot_id] = (row, store.pilot_context(row, self.plugins)) if row else (None, None)
+        return self._pilots[pilot_id]
+
+    async def channel(self, pilot_id: int | None, name: str):
+        if pilot_id is None:
+            return None
+        if pilot_id not in self._channels:
+            _, context = await self._pilot(pilot_id)
+            found: dict[str, Any] = {}
+            if context is not None:
+                for plugin, result in await self.plugins.for_pilot(context).settled("notification_channels"):
+                    if isinstance(result, Exception):
+                        log.warning("plugin %s: notification_channels failed: %r", plugin, result)
+                        continue
+                    for channel in result or ():
+                        found.setdefault(channel.name, channel)
+            self._channels[pilot_id] = found
+        return self._channels[pilot_id].get(name)
+
+    async def prepare(self, rows: Sequence[Any]) -> None:
+        """Read what the batch's texts need: reasons, programme and ground, in a few queries."""
+        decision_ids = {r.decision_id for r in rows if r.decision_id}
+        appeal_ids = {r.appeal_id for r in rows if r.appeal_id}
+        d, reg, reason, appeal = Decision.__table__, Registration.__table__, DecisionReason.__table__, Appeal.__table__
+        async with self.db.engine.connect() as conn:
+            appeals = {a.id: a for a in await conn.execute(select(appeal).where(appeal.c.id.in_(appeal_ids)))} \
+                if appeal_ids else {}
+            decision_ids |= {a.decision_id for a in appeals.values()}
+            decisions = {x.id: x for x in await conn.execute(
+                select(d.c.id, d.c.version, reg.c.programme, reg.c.pilot_id)
+                .join(reg, reg.c.id == d.c.registration_id).where(d.c.id.in_(decision_ids)))} if decision_ids else {}
+            reasons: dict[int, list[Any]] = defaultdict(list)
+            if decision_ids:
+                for x in await conn.execute(select(reason.c.decision_id, reason.c.verdict, reason.c.messages)
+                                            .where(reason.c.decision_id.in_(decision_ids))
+                                            .order_by(reason.c.decision_id, reason.c.id)):
+                    reasons[x.decision_id].append(x)
+        for row in rows:
+            a = appeals.get(row.appeal_id) if row.appeal_id else None
+            decision = decisions.get(row.decision_id or (a.decision_id if a else None))
+            pilot_row, _ = await self._pilot(row.pilot_id) if row.pilot_id else (None, None)
+            texts = [x for x in sorted(reasons.get(decision.id, []) if decision else [],
+                                       key=lambda x: ORDER.get(getattr(x.verdict, "value", x.verdict), 3))
+                     if getattr(x.verdict, "value", x.verdict) != "PASS"]
+            self._context[row.id] = {
+                "programme": decision.programme if decision else "", "version": decision.version if decision else "",
+                "pilot": pilot_row.name if pilot_row else "", "portal_url": self.portal_url,
+                "ground": a.ground if a else "", "resolution": (a.resolution_note or "") if a else "",
+                "reasons": {lang: "\n".join(f"- {(x.messages or {}).get(lang, '')}" for x in texts)
+                            for lang in ("id", "en")},
+                "main_reason": {lang: (texts[0].messages or {}).get(lang, "") if texts else "" for lang in ("id", "en")},
+            }
+
+    async def render(self, row: Any, person: Any) -> Rendered:
+        if row.id not in self._context:
+            await self.prepare([row])
+        values = dict(self._context.pop(row.id))
+        lang = row.language if row.language in ("id", "en") else "id"
+        values["reasons"], values["main_reason"] = values["reasons"][lang], values["main_reason"][lang]
+        values["nik"] = mask_nik(person.nik) if person is not None else ""
+        pilot_row, _ = await self._pilot(row.pilot_id) if row.pilot_id else (None, None)
+        return render(row.template, lang, values, pilot_row.templates if pilot_row else None)
