@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
-
 from perlinsos import hookimpl
 
-
-class SmsSettings(BaseModel):
-    """Gateway settings a pilot gives the SMS plugin (``[plugins.notify_sms]``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    gateway_url: HttpUrl
-    api_key: str = Field(min_length=1, description="sent as a bearer token; keep it out of git")
-    sender_id: str = Field(min_length=1, max_length=11, description="alphanumeric sender id")
-    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
-    portal_url: HttpUrl | None = Field(default=None, description="where a message points for details")
+from perlinsos_notify_sms.channel import SmsChannel
+from perlinsos_notify_sms.settings import SmsSettings, settings_of
 
 
 @hookimpl
 def plugin_settings_schema():
     return SmsSettings
+
+
+@hookimpl
+def notification_channels(pilot):
+    settings = settings_of(pilot)
+    return [] if settings is None else [SmsChannel(settings)]
+
+
+@hookimpl
+def register_routes():
+    from perlinsos_notify_sms.reports import routes
+
+    return routes()
+
+
+@hookimpl
+def register_commands(cli):
+    from perlinsos_notify_sms.commands import sms_sim
+
+    cli.add_command(sms_sim)
