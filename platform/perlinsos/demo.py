@@ -27,6 +27,7 @@ class Simulator:
 #: what the bundled Banyuwangi pilot points at (platform/perlinsos/pilots/banyuwangi.toml)
 SIMULATORS = (
     Simulator("ikd-sim", 8601, "/.well-known/openid-configuration"),
+    Simulator("sms-sim", 8602, "/health"),
 )
 
 

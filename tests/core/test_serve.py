@@ -80,7 +80,8 @@ def _port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-@pytest.mark.skipif(not _port_free(8601), reason="port 8601 (the bundled pilot's IKD issuer) is in use")
+@pytest.mark.skipif(not (_port_free(8601) and _port_free(8602)),
+                    reason="ports 8601/8602 (the bundled pilot's IKD issuer and SMS gateway) are in use")
 def test_demo_runs_the_ikd_simulator_and_a_citizen_registers(run):
     proc, port = run("demo", "--people", "50")
     wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout=60)
@@ -99,6 +100,6 @@ def test_demo_runs_the_ikd_simulator_and_a_citizen_registers(run):
     proc.terminate()
     proc.wait(timeout=10)
     deadline = time.monotonic() + 5
-    while not _port_free(8601) and time.monotonic() < deadline:
+    while not (_port_free(8601) and _port_free(8602)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _port_free(8601)
+    assert _port_free(8601) and _port_free(8602)

@@ -167,10 +167,14 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
                      "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
                      "inputs_digest": e.digest, "cause": "SELECTION", "run_id": summary.run_id,
                      "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
-            ids = (await conn.execute(insert(Decision.__table__).returning(Decision.__table__.c.id,
-                                                                           sort_by_parameter_order=True), rows)).scalars().all()
+            # Ids matched by registration (one new decision each), not by row order: with
+            # sort_by_parameter_order, SQLite gets one INSERT ... RETURNING per row; without, one per batch.
+            table = Decision.__table__
+            ids = {rid: did for rid, did in await conn.execute(
+                insert(table).returning(table.c.registration_id, table.c.id), rows)}
             reasons, notes = [], []
-            for decision_id, (rid, e), row in zip(ids, new.items(), rows, strict=True):
+            for (rid, e), row in zip(new.items(), rows, strict=True):
+                decision_id = ids[rid]
                 for result, texts in zip(e.results, e.messages, strict=True):
                     reasons.append({"decision_id": decision_id, "code": result.code, "verdict": result.verdict.value,
                                     "observed": None if result.observed is None else {"value": ev._plain(result.observed)},

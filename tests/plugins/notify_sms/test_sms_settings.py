@@ -23,7 +23,8 @@ def test_the_bundled_pilot_table_validates_through_the_plugin_manager():
     assert validated.messages_url == "http://127.0.0.1:8602/messages"
     assert validated.key == "dev-only-sms-key" and validated.sender_id == "PERLINSOS"
     assert (validated.timeout_seconds, validated.max_segments) == (5.0, 2)
-    assert validated.portal_url is None and validated.delivery_report_url is None
+    assert validated.portal_link == "http://127.0.0.1:8600"
+    assert str(validated.delivery_report_url) == "http://127.0.0.1:8600/plugins/notify_sms/delivery-reports"
 
 
 def test_the_recommended_additions_validate():
