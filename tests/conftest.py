@@ -177,3 +177,14 @@ async def ikd_client(app, db, plugin_manager, ikd) -> AsyncIterator[GraphQLClien
     async with httpx.AsyncClient(transport=transport, base_url="http://perlinsos.test") as http:
         yield GraphQLClient(http)
     await app.state.perlinsos.db.dispose()
+
+
+# --- the SMS gateway simulator --------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sms_sim():
+    from fixtures.sms import FAILING, REFUSED, SmsSimulator
+
+    with SmsSimulator(fail_numbers=(FAILING,), refuse_numbers=(REFUSED,)) as simulator:
+        yield simulator

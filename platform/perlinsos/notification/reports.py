@@ -16,12 +16,21 @@ S = NotificationStatus
 
 
 async def record_delivery_report(state: Any, *, channel: str, provider_reference: str, delivered: bool,
-                                 error: str | None, verify: Callable[[PilotContext], bool]) -> str:
-    """"ok", "unknown" (no such sent message on this channel) or "forbidden" (not its gateway)."""
+                                 error: str | None, verify: Callable[[PilotContext], bool],
+                                 idempotency_key: str | None = None) -> str:
+    """"ok", "unknown" (no such message on this channel) or "forbidden" (not its gateway).
+
+    The row is found by the gateway's reference or, when the report beats the dispatcher's own
+    record of the send (a dispatcher that died after the gateway accepted), by the idempotency key
+    the gateway echoes. A repeated or late report changes nothing once the row is final.
+    """
     n = Notification.__table__
     async with state.db.read() as session:
-        row = (await session.execute(select(n.c.id, n.c.pilot_id, n.c.status).where(
+        row = (await session.execute(select(n.c.id, n.c.pilot_id).where(
             n.c.channel == channel, n.c.provider_reference == provider_reference))).first()
+        if row is None and idempotency_key:
+            row = (await session.execute(select(n.c.id, n.c.pilot_id).where(
+                n.c.channel == channel, n.c.idempotency_key == idempotency_key))).first()
         pilot = await session.get(Pilot, row.pilot_id) if row is not None and row.pilot_id else None
     if row is None or pilot is None:
         return "unknown"
@@ -29,11 +38,9 @@ async def record_delivery_report(state: Any, *, channel: str, provider_reference
         return "forbidden"
     values = {"status": S.DELIVERED.value, "last_error": None} if delivered else \
         {"status": S.FAILED.value, "last_error": (error or "delivery failed")[:500]}
+    open_states = [S.SENT.value, S.SENDING.value, S.PENDING.value]
     async with state.db.write() as session:
-        # Only a sent row moves on; a report repeated or arriving late changes nothing.
-        await (await session.connection()).execute(update(n).where(n.c.id == row.id, n.c.status == S.SENT.value)
-                                                   .values(**values))
+        await (await session.connection()).execute(
+            update(n).where(n.c.id == row.id, n.c.status.in_(open_states))
+            .values(provider_reference=provider_reference, **values))
     return "ok"
-
-
-__all__ = ["record_delivery_report"]

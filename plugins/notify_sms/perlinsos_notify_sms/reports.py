@@ -70,6 +70,15 @@ def parse_report(body: bytes) -> tuple[str, bool, str | None]:
     return message_id, STATUSES[status], error
 
 
+def client_reference(body: bytes) -> str | None:
+    """The idempotency key the gateway echoes back (lets a report arrive before the send is recorded)."""
+    try:
+        key = json.loads(body).get("idempotency_key")
+    except (ValueError, AttributeError):
+        return None
+    return key if isinstance(key, str) and 0 < len(key) <= 100 else None
+
+
 def _verifier(body: bytes, signature: str):
     def verify(pilot: Any) -> bool:
         try:
@@ -119,7 +128,8 @@ async def delivery_report(request: Request) -> Response:
         return _answer(400, "bad_request", str(exc))
     try:
         outcome = await _record(request.app.state.perlinsos, channel=CHANNEL, provider_reference=message_id,
-                                delivered=delivered, error=error, verify=_verifier(body, signature))
+                                delivered=delivered, error=error, verify=_verifier(body, signature),
+                                idempotency_key=client_reference(body))
     except ImportError:
         log.error("delivery report %s not recorded: the platform has no perlinsos.notification.reports", message_id)
         return _answer(503, "unavailable", "delivery reports cannot be recorded now; retry later")

@@ -10,17 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from fixtures.sms import FAILING, REFUSED, SmsSimulator
 from perlinsos.contract import OutgoingMessage, PilotContext
 from perlinsos.plugins import PilotHooks, PluginManager
 from perlinsos_notify_sms import reports
 from perlinsos_notify_sms.settings import SmsSettings
-
-
-@pytest.fixture(scope="session")
-def sms_sim() -> Iterator[SmsSimulator]:
-    with SmsSimulator(fail_numbers=(FAILING,), refuse_numbers=(REFUSED,)) as simulator:
-        yield simulator
 
 
 @pytest.fixture(autouse=True)
@@ -78,7 +71,7 @@ class FakeRecorder:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def __call__(self, state, *, channel: str, provider_reference: str, delivered: bool,
-                       error: str | None, verify) -> str:
+                       error: str | None, verify, idempotency_key: str | None = None) -> str:
         pilot = self.pilots.get(provider_reference)
         if pilot is None:
             return "unknown"

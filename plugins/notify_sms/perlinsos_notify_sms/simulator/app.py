@@ -156,7 +156,8 @@ class Reports:
         sim.stats["failed" if failed else "delivered"] += 1
         if not message.callback_url:
             return
-        body = json.dumps({"message_id": message.message_id, "status": message.status, "error": message.error,
+        body = json.dumps({"message_id": message.message_id, "idempotency_key": message.idempotency_key,
+                           "status": message.status, "error": message.error,
                            "segments": message.segments, "reported_at": _now()}).encode()
         headers = {"Content-Type": "application/json", "X-Signature": sign(body, sim.api_key),
                    "User-Agent": "perlinsos-sms-sim"}
