@@ -203,3 +203,38 @@ async def _deliver(settings, plugins) -> None:
         await dispatcher(db, plugins).drain()
     finally:
         await db.dispose()
+
+
+async def test_two_dispatchers_at_once_send_each_row_once(db, plugins, decided):
+    """On PostgreSQL the claims skip each other's locked rows; on SQLite the claim transaction
+    is BEGIN IMMEDIATE. Either way no row is taken twice."""
+    a = Dispatcher(db, plugins, portal_url="https://portal.test", batch=2, policy=FAST)
+    b = Dispatcher(db, plugins, portal_url="https://portal.test", batch=2, policy=FAST)
+    done = await asyncio.gather(a.drain(), b.drain())
+    assert sum(done, Counter()) == {"DELIVERED": 4, "SENT": 3, "UNDELIVERABLE": 1}
+    assert len(ch.SENT) == 3 == len(ch.delivered_keys())  # no key sent twice
+
+
+async def test_a_pilot_overrides_a_text(db, plugins, decided):
+    from perlinsos.db.models import Pilot
+
+    override = {"DECISION_NOT_ELIGIBLE": {"id": {"short": "Banyuwangi: {programme} belum bisa ({main_reason}). "
+                                                          "Cek {portal_url}"}}}
+    async with db.write() as s:
+        await s.execute(update(Pilot).values(templates=override))
+    await dispatcher(db, plugins).drain()
+    refused = next(m for m in ch.SENT if m.template == "DECISION_NOT_ELIGIBLE")
+    assert refused.short.startswith("Banyuwangi: PKH belum bisa (Daya listrik rumah tercatat 2.200 VA")
+    assert refused.title == "Anda belum memenuhi syarat PKH"  # parts not overridden stay the platform's
+
+
+def test_a_template_override_with_an_unknown_placeholder_is_refused():
+    from perlinsos.pilots.files import PilotFileError
+
+    data = pilot_data(templates={"DECISION_PENDING": {"en": {"short": "Hello {citizen_name}"}},
+                                 "DECISION_MAYBE": {}})
+    with pytest.raises(PilotFileError) as info:
+        parse_pilot(data, PluginManager(extra_plugins=[(static_auth.NAME, static_auth)]))
+    message = str(info.value)
+    assert "templates.DECISION_PENDING.en.short: unknown placeholder {citizen_name}" in message
+    assert "templates.DECISION_MAYBE: unknown template" in message
