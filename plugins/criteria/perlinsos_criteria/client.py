@@ -1,62 +1,30 @@
 """HTTP to the facts API: one pooled ``httpx.AsyncClient`` per event loop, every call bounded.
 
-The same approach as the IKD plugin (``perlinsos_ikd.client``): a client is bound to the loop it
-was first used in (its connection pool is), so clients are kept per running loop and closed when
-that loop shuts down (an async generator registered with the loop is finalised then).
+Pooled per event loop (:mod:`perlinsos.httpclients`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
-_closers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-_ssl_context: Any = None
+from perlinsos.httpclients import LoopClients
 
-
-async def _close_at_shutdown(loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> AsyncIterator[None]:
-    try:
-        yield  # never resumed: only finalised, by loop.shutdown_asyncgens() (asyncio.run, uvicorn, pytest)
-    finally:
-        if _clients.get(loop) is client:
-            del _clients[loop]
-        await client.aclose()
+_CLIENTS = LoopClients("perlinsos-criteria")
 
 
 async def client() -> httpx.AsyncClient:
     """The running loop's client (created on first use)."""
-    global _ssl_context
-    loop = asyncio.get_running_loop()
-    found = _clients.get(loop)
-    if found is None or found.is_closed:
-        if _ssl_context is None:
-            _ssl_context = httpx.create_ssl_context()  # once per process; shared by every client
-        found = _clients[loop] = httpx.AsyncClient(verify=_ssl_context, follow_redirects=False,
-                                                   headers={"User-Agent": "perlinsos-criteria"})
-        closer = _closers[loop] = _close_at_shutdown(loop, found)
-        await closer.__anext__()  # registers with the loop: aclose() runs at loop shutdown
-    return found
+    return await _CLIENTS.get()
 
 
 async def aclose() -> None:
     """Close the running loop's client now (it is recreated on next use)."""
-    found = _clients.pop(asyncio.get_running_loop(), None)
-    if found is not None:
-        await found.aclose()
+    await _CLIENTS.aclose()
 
 
 async def post_json(url: str, body: Any, *, secret: str, timeout: float) -> httpx.Response:
-    """POST ``body`` within ``timeout`` seconds overall (connect, send, every byte of the answer).
-
-    httpx's timeout bounds each phase; the outer deadline bounds the whole call, so a server that
-    trickles bytes cannot hold it open. Raises ``TimeoutError`` or ``httpx.HTTPError``.
-    """
-    http = await client()
-    async with asyncio.timeout(timeout):
-        return await http.post(url, json=body, timeout=timeout,
+    """POST ``body`` within ``timeout`` seconds overall. Raises ``TimeoutError`` or ``httpx.HTTPError``."""
+    return await _CLIENTS.post(url, json=body, timeout=timeout,
                                headers={"Authorization": f"Bearer {secret}", "Accept": "application/json"})

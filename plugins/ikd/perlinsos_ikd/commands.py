@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
 import click
+
+from perlinsos.devservers import serve_in_thread
 
 DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8601, "people": 2000, "seed": 2025,
                             "audience": "perlinsos-portal", "client_secret": "dev-only-ikd-secret",
@@ -44,15 +45,7 @@ def start_in_thread(timeout: float = 60, **options: Any):
     """Serve the simulator from a daemon thread; returns the server once it accepts connections.
     Stop it with ``server.should_exit = True``."""
     server, summary = simulator_server(**options)
-    thread = threading.Thread(target=server.run, name="ikd-sim", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the IKD simulator did not start ({summary})")
-        time.sleep(0.02)
-    logging.getLogger("perlinsos_ikd.simulator").info(summary)
-    return server
+    return serve_in_thread(server, name="ikd-sim", summary=summary, timeout=timeout)
 
 
 @click.command("ikd-sim")

@@ -4,11 +4,11 @@ and ``start_in_thread`` for a process that runs the simulator beside something e
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 import click
+
+from perlinsos.devservers import serve_in_thread
 
 DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8602, "api_key": "dev-only-sms-key", "seed": 2025,
                             "report_delay": 0.2, "report_attempts": 3, "report_backoff": 0.5,
@@ -48,15 +48,7 @@ def start_in_thread(timeout: float = 30, **options: Any):
     """Serve the simulator from a daemon thread; returns the server once it accepts connections.
     Stop it with ``server.should_exit = True``."""
     server, summary = simulator_server(**options)
-    thread = threading.Thread(target=server.run, name="sms-sim", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"the SMS simulator did not start ({summary})")
-        time.sleep(0.02)
-    logging.getLogger("perlinsos_notify_sms.simulator").info(summary)
-    return server
+    return serve_in_thread(server, name="sms-sim", summary=summary, timeout=timeout)
 
 
 @click.command("sms-sim")
