@@ -39,7 +39,9 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Server, alternate, diff, engine_name, fresh_database, load, print_table, server_env  # noqa: E402
+from _common import (  # noqa: E402
+    Server, UsageError, alternate, diff, engine_name, fresh_database, load, print_table, server_env,
+)
 from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import (  # noqa: E402
@@ -241,7 +243,7 @@ def main() -> int:
         with fresh_database(args.database_url, workdir) as url:
             migrate.upgrade(url)
             return asyncio.run(bench(args, url, workdir))
-    except ValueError as exc:
+    except UsageError as exc:
         ap.error(str(exc))
     except RuntimeError as exc:
         print(f"error: {exc}", file=sys.stderr)

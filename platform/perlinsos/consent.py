@@ -46,6 +46,20 @@ class Actor:
         return self.facilitator.subject if self.facilitator else None
 
 
+async def live_consent_by_nik(session: AsyncSession, nik: str, scope: str,
+                              purpose: str = DEFAULT_PURPOSE) -> Consent | None:
+    """As :func:`live_consent`, found by NIK in one query (no person lookup first)."""
+    rows = (
+        await session.execute(
+            select(Consent).join(Person, Person.id == Consent.person_id)
+            .where(Person.nik == nik, Consent.purpose == purpose, Consent.withdrawn_at.is_(None))
+            .order_by(Consent.given_at.desc())
+        )
+    ).scalars()
+    now = utcnow()
+    return next((r for r in rows if scope in r.scopes and is_live(r, now)), None)
+
+
 def as_grant(row: Consent, nik: str) -> ConsentGrant:
     return ConsentGrant(
         nik=nik, scopes=tuple(row.scopes), purpose=row.purpose, policy_version=row.policy_version,

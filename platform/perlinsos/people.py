@@ -25,9 +25,12 @@ async def upsert_person(session: AsyncSession, record: PersonRecord) -> Person:
         await session.flush()
     else:
         household.region_code = record.region_code
-    person = await person_by_nik(session, record.nik)
+    # the registrant and every member on the KK in one query (not one per person)
+    niks = {record.nik, *(m.nik for m in record.members)}
+    known = {p.nik: p for p in (await session.execute(select(Person).where(Person.nik.in_(niks)))).scalars()}
+    person = known.get(record.nik)
     if person is None:
-        person = Person(nik=record.nik)
+        person = known[record.nik] = Person(nik=record.nik)
         session.add(person)
     person.household_id = household.id
     person.name = record.name
@@ -39,9 +42,9 @@ async def upsert_person(session: AsyncSession, record: PersonRecord) -> Person:
         if member.nik == record.nik:
             person.relationship = member.relationship
             continue
-        other = await person_by_nik(session, member.nik)
+        other = known.get(member.nik)
         if other is None:
-            other = Person(nik=member.nik, region_code=record.region_code)
+            other = known[member.nik] = Person(nik=member.nik, region_code=record.region_code)
             session.add(other)
         other.household_id = household.id
         other.name = member.name

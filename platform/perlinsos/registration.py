@@ -83,8 +83,7 @@ async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: 
     except idnumbers.InvalidNik:
         raise problem("NIK_INVALID") from None
     async with db.read() as session:
-        person = await people.person_by_nik(session, citizen.nik)
-        consent_row = await consent.live_consent(session, person.id, consent.PERSON_SCOPE) if person else None
+        consent_row = await consent.live_consent_by_nik(session, citizen.nik, consent.PERSON_SCOPE)
     if consent_row is None:
         raise problem("CONSENT_REQUIRED")
     record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
