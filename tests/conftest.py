@@ -81,9 +81,9 @@ async def db(database_url) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def settings(database_url) -> Settings:
+def settings(database_url, tmp_path) -> Settings:
     # Pilots are re-read on every request, so a test that edits a pilot sees it at once.
-    return Settings(database_url=database_url, pilot_cache_seconds=0)
+    return Settings(database_url=database_url, pilot_cache_seconds=0, evidence_dir=str(tmp_path / "evidence"))
 
 
 @pytest.fixture(scope="session")

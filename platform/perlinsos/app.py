@@ -17,6 +17,7 @@ from perlinsos import __version__
 from perlinsos.db import migrate
 from perlinsos.db.engine import Database
 from perlinsos.errors import DatabaseError
+from perlinsos.evidence import routes as evidence
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import GraphQLView, PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
@@ -87,6 +88,8 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
         routes=[
             Route("/health", health),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
+            Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),
             WebSocketRoute("/graphql", graphql),
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],

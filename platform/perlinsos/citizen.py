@@ -27,6 +27,7 @@ class OwnRecords:
     person: Any
     registrations: list[Any]
     consents: list[Any]
+    appeals: list[Any]
     timeline: list[TimelineItem]
 
 
@@ -73,4 +74,5 @@ async def own_records(conn: AsyncConnection, nik: str) -> OwnRecords | None:
             items.append(TimelineItem(a.resolved_at, "APPEAL_RESOLVED", "Appeal", a.id,
                                       {"status": getattr(a.status, "value", a.status)}))
     items.sort(key=lambda i: (i.at, i.kind))
-    return OwnRecords(person=person, registrations=list(regs), consents=list(consents), timeline=items)
+    return OwnRecords(person=person, registrations=list(regs), consents=list(consents), appeals=list(appeals),
+                      timeline=items)

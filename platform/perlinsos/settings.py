@@ -57,6 +57,11 @@ class Settings:
     pilot_cache_seconds: float = 5.0
     #: complete plain fields inline (perlinsos.graphql.execution); off = graphql-core's own path.
     fast_execution: bool = True
+    #: appeal evidence files, stored by sha256 (relative to the working directory; never served as-is).
+    evidence_dir: str = "var/evidence"
+    #: largest evidence file accepted (bytes) and how many not-yet-attached files a citizen may hold.
+    max_evidence_bytes: int = 5 * 1024 * 1024
+    max_evidence_files: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -82,6 +87,13 @@ class Settings:
             max_aliases=_int("PERLINSOS_MAX_ALIASES", get("MAX_ALIASES"), cls.max_aliases),
             max_document_bytes=_int(
                 "PERLINSOS_MAX_DOCUMENT_BYTES", get("MAX_DOCUMENT_BYTES"), cls.max_document_bytes
+            ),
+            evidence_dir=get("EVIDENCE_DIR") or cls.evidence_dir,
+            max_evidence_bytes=_int(
+                "PERLINSOS_MAX_EVIDENCE_BYTES", get("MAX_EVIDENCE_BYTES"), cls.max_evidence_bytes
+            ),
+            max_evidence_files=_int(
+                "PERLINSOS_MAX_EVIDENCE_FILES", get("MAX_EVIDENCE_FILES"), cls.max_evidence_files
             ),
         )
         return replace(settings, **overrides) if overrides else settings

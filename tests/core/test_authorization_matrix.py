@@ -51,6 +51,15 @@ OPS = {
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
     "outbox": ("{ outbox(status: DEAD) { nodes { id } } }", {}),
+    "appeals": ('{ appeals(pilot: "BWI-2025") { nodes { id } } }', {}),
+    "fileAppeal": ("mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id } errors { code } } }",
+                   {"i": {"decision": "RGVjaXNpb246OTk5", "ground": "DATA_INCORRECT",
+                          "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"], "statement": "Data listrik keliru sekali.",
+                          "comparisonData": {}, "evidence": []}}),
+    "claimAppeal": ('mutation { claimAppeal(id: "QXBwZWFsOjk5") { errors { code } } }', {}),
+    "resolveAppeal": ('mutation { resolveAppeal(input: {appeal: "QXBwZWFsOjk5", upheld: false, note: "tidak"}) '
+                      "{ errors { code } } }", {}),
+    "withdrawAppeal": ('mutation { withdrawAppeal(id: "QXBwZWFsOjk5") { errors { code } } }', {}),
     "markNotificationsRead": ("mutation { markNotificationsRead(ids: []) { marked errors { code } } }", {}),
     "requeueNotification": ('mutation { requeueNotification(id: "Tm90aWZpY2F0aW9uOjk5") { errors { code } } }', {}),
     "selectionRun": ('{ selectionRun(id: "00000000-0000-0000-0000-000000000000") { status } }', {}),
@@ -88,6 +97,13 @@ EXPECT = {
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "revokeStaff": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "appeals": {"anonymous": "unauth"} | {r: "ok" for r in ALL if r != "anonymous"},
+    "fileAppeal": {"anonymous": "UNAUTHENTICATED", "citizen_a": "DECISION_NOT_FOUND", "citizen_b": "DECISION_NOT_FOUND"}
+    | {r: "CITIZEN_TOKEN_REQUIRED" for r in STAFF_ROLES},
+    "claimAppeal": {"anonymous": "UNAUTHENTICATED"} | {r: "APPEAL_NOT_FOUND" for r in ALL if r != "anonymous"},
+    "resolveAppeal": {"anonymous": "UNAUTHENTICATED"} | {r: "APPEAL_NOT_FOUND" for r in ALL if r != "anonymous"},
+    "withdrawAppeal": {"anonymous": "UNAUTHENTICATED", "citizen_a": "APPEAL_NOT_FOUND", "citizen_b": "APPEAL_NOT_FOUND"}
+    | {r: "CITIZEN_TOKEN_REQUIRED" for r in STAFF_ROLES},
     "outbox": {"anonymous": "unauth", "admin": "ok"} | {r: "forbidden" for r in ALL if r not in ("anonymous", "admin")},
     "markNotificationsRead": {"anonymous": "unauth"} | {r: "ok" for r in ALL if r != "anonymous"},
     "requeueNotification": {"anonymous": "UNAUTHENTICATED", "admin": "NOTIFICATION_NOT_REQUEUEABLE"}

@@ -297,9 +297,9 @@ class Appeal(Base):
     review_due_at: Mapped[datetime] = mapped_column()
     claimed_at: Mapped[datetime | None] = mapped_column()
     resolved_at: Mapped[datetime | None] = mapped_column()
-    #: optimistic concurrency: two reviewers acting at once — one wins, one gets a conflict.
+    #: optimistic concurrency: every workflow step is an UPDATE conditional on it (appeals/review.py),
+    #: so of two reviewers acting at once one wins and the other gets a conflict.
     row_version: Mapped[int] = mapped_column(Integer, default=1)
-    __mapper_args__ = {"version_id_col": row_version}
 
 
 class EvidenceFile(Base):

@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from perlinsos import citizen
+from perlinsos.graphql.appeals import Appeal
 from perlinsos.graphql.consents import Consent
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Unauthenticated
@@ -36,6 +37,7 @@ class Me:
     person: Registrant | None = strawberry.field(description="Null until the first consent brings the record.")
     registrations: list[Registration]
     consents: list[Consent]
+    appeals: list[Appeal] = strawberry.field(description="Your sanggah, oldest first.")
     timeline: list[TimelineEntry]
     household_id: strawberry.Private[int | None]
     person_db_id: strawberry.Private[int | None] = None
@@ -72,11 +74,12 @@ class MeQueries:
         async with c.db.engine.connect() as conn:
             records = await citizen.own_records(conn, c.principal.nik)
         if records is None:
-            return Me(person=None, registrations=[], consents=[], timeline=[], household_id=None)
+            return Me(person=None, registrations=[], consents=[], appeals=[], timeline=[], household_id=None)
         return Me(
             person=Registrant.from_row(records.person, c),
             registrations=[Registration.from_row(r) for r in records.registrations],
             consents=[Consent.from_row(r) for r in records.consents],
+            appeals=[Appeal.from_row(r) for r in records.appeals],
             timeline=[TimelineEntry(at=i.at, kind=i.kind, ref=to_global_id(i.ref_type, i.ref_id), detail=i.detail)
                       for i in records.timeline],
             household_id=records.person.household_id,

@@ -27,6 +27,7 @@ from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog
+from perlinsos.graphql.appealing import AppealMutations, AppealQueries
 from perlinsos.graphql.consents import ConsentMutations
 from perlinsos.graphql.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.me import MeQueries
@@ -63,9 +64,9 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
                                       SelectionQueries, StaffQueries)
-CORE_MUTATION_TYPES: tuple[type, ...] = (ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
+CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
                                          StaffMutations)
 CORE_SUBSCRIPTION_TYPES: tuple[type, ...] = (InboxSubscriptions,)
 

@@ -7,7 +7,7 @@ import logging
 from collections import Counter
 
 from perlinsos.db.engine import Database
-from perlinsos.notification.outbox import Policy, claim, deliver
+from perlinsos.notification.outbox import Policy, Recorder, claim, deliver
 from perlinsos.notification.rendering import Renderer
 from perlinsos.plugins import PluginManager
 
@@ -29,11 +29,12 @@ class Dispatcher:
         renderer = Renderer(self.db, self.plugins, self.portal_url)
         await renderer.prepare([c.row for c in claimed])
         gate = asyncio.Semaphore(self.concurrency)
+        recorder = Recorder(self.db)  # results of sends finishing together share a write transaction
 
         async def one(item) -> str:
             async with gate:
                 try:
-                    return await deliver(self.db, renderer, item, self.policy)
+                    return await deliver(self.db, renderer, item, self.policy, recorder)
                 except Exception:  # noqa: BLE001 - the lease expires and the row is retried
                     log.exception("notification %s: delivery crashed; it will be retried", item.id)
                     return "CRASHED"

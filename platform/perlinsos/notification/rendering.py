@@ -65,8 +65,10 @@ class Renderer:
                 .join(reg, reg.c.id == d.c.registration_id).where(d.c.id.in_(decision_ids)))} if decision_ids else {}
             reasons: dict[int, list[Any]] = defaultdict(list)
             if decision_ids:
+                # the texts name failed and unknown reasons only: passed ones are not read
                 for x in await conn.execute(select(reason.c.decision_id, reason.c.verdict, reason.c.messages)
-                                            .where(reason.c.decision_id.in_(decision_ids))
+                                            .where(reason.c.decision_id.in_(decision_ids),
+                                                   reason.c.verdict != "PASS")
                                             .order_by(reason.c.decision_id, reason.c.id)):
                     reasons[x.decision_id].append(x)
         for row in rows:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from perlinsos import idnumbers
 from perlinsos.consent import DEFAULT_PURPOSE
 from perlinsos.contract import ConsentGrant, Fact, RegistrantRef
-from perlinsos.db.models import Consent, Household, Person, Pilot, Registration
+from perlinsos.db.models import Appeal, Consent, Decision, Household, Person, Pilot, Registration
 from perlinsos.db.types import utcnow
 
 PLATFORM = "Perlinsos"
@@ -26,6 +26,8 @@ class Chunk:
     refs: list[RegistrantRef]
     person_ids: dict[int, int]  # registration id → applicant person id
     platform_facts: dict[int, dict[str, Fact]]  # registration id → facts the platform knows itself
+    #: facts a reviewer corrected when upholding an appeal; they outrank any source, in every run
+    corrections: dict[int, dict[str, Fact]]
 
     @property
     def last_id(self) -> int:
@@ -54,6 +56,7 @@ async def load_chunk(conn: AsyncConnection, pilot_id: int, programme: str | None
     members = await _members(conn, {r.household_id for r in rows})
     consents = await _live_consents(conn, {r.person_id for r in rows})
     elsewhere = await _other_registrations(conn, pilot_id, rows)
+    corrections = await _corrections(conn, [r.id for r in rows])
     refs, person_ids, platform_facts = [], {}, {}
     today = utcnow().date()
     for r in rows:
@@ -74,7 +77,25 @@ async def load_chunk(conn: AsyncConnection, pilot_id: int, programme: str | None
                                           grant is not None and all(s in grant.scopes for s in FACT_SCOPES),
                                           PLATFORM, today),
         }
-    return Chunk(refs, person_ids, platform_facts)
+    return Chunk(refs, person_ids, platform_facts, corrections)
+
+
+async def _corrections(conn: AsyncConnection, registration_ids: list[int]) -> dict[int, dict[str, Fact]]:
+    """Corrected facts of upheld appeals (the latest appeal wins for a fact)."""
+    appeal, decision = Appeal.__table__, Decision.__table__
+    rows = await conn.execute(
+        select(decision.c.registration_id, appeal.c.id, appeal.c.corrected_facts, appeal.c.resolved_at)
+        .join(decision, decision.c.id == appeal.c.decision_id)
+        .where(decision.c.registration_id.in_(registration_ids), appeal.c.status == "UPHELD",
+               appeal.c.corrected_facts.is_not(None))
+        .order_by(appeal.c.resolved_at)
+    )
+    found: dict[int, dict[str, Fact]] = defaultdict(dict)
+    for registration_id, appeal_id, corrected, resolved_at in rows:
+        for name, value in (corrected or {}).items():
+            found[registration_id][name] = Fact(registration_id, name, value, f"Sanggah #{appeal_id} (ditinjau)",
+                                                resolved_at.date() if resolved_at else None)
+    return found
 
 
 async def _members(conn: AsyncConnection, household_ids: set[int]) -> dict[int, list[str]]:

@@ -60,7 +60,7 @@ class Summary:
 async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | None = None, started_by: str = "cli",
                         chunk_size: int = DEFAULT_CHUNK, progress: Callable[[Summary, int], None] | None = None,
                         registration_ids: list[int] | None = None,
-                        begun: tuple[Summary, int] | None = None) -> Summary:
+                        begun: tuple[Summary, int] | None = None, cause: str = "SELECTION") -> Summary:
     """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run.
 
     ``begun`` is what :func:`begin` returned, for callers that need the run id before the run
@@ -75,7 +75,7 @@ async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | Non
                 chunk = await load_chunk(conn, pilot.id, programme, after_id, chunk_size, registration_ids)
             if chunk is None:
                 break
-            await _select_chunk(db, hooks, chunk, criteria, summary)
+            await _select_chunk(db, hooks, chunk, criteria, summary, cause)
             after_id = chunk.last_id
             if progress:
                 progress(summary, len(chunk.refs))
@@ -133,11 +133,13 @@ async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
         for fact in result or ():
             if isinstance(fact, Fact) and fact.registration_id in facts and not fact.name.startswith("platform."):
                 facts[fact.registration_id][fact.name] = fact
+    for registration_id, corrected in chunk.corrections.items():
+        facts[registration_id].update(corrected)
     return facts
 
 
 async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria: dict[str, list],
-                        summary: Summary) -> None:
+                        summary: Summary, cause: str = "SELECTION") -> None:
     facts = await _facts(hooks, chunk)
     evaluations = {}
     for ref in chunk.refs:
@@ -165,7 +167,7 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
                                    .values(is_current=False, superseded_at=now))
             rows = [{"registration_id": rid, "version": (current[rid].version + 1) if rid in current else 1,
                      "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
-                     "inputs_digest": e.digest, "cause": "SELECTION", "run_id": summary.run_id,
+                     "inputs_digest": e.digest, "cause": cause, "run_id": summary.run_id,
                      "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
             # Ids matched by registration (one new decision each), not by row order: with
             # sort_by_parameter_order, SQLite gets one INSERT ... RETURNING per row; without, one per batch.

@@ -1,0 +1,157 @@
+"""GraphQL for appeals: filing (the NIK's owner, or a facilitator with the owner's token), the
+review workflow, and the reviewers' list. Resolvers only translate; the rules are in
+perlinsos.appeals."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlalchemy import or_, select
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from perlinsos import auth
+from perlinsos.appeals import filing, review
+from perlinsos.contract import Role
+from perlinsos.db.models import Appeal as AppealRow
+from perlinsos.db.models import AppealStatus as Status
+from perlinsos.db.models import Decision, Pilot, Registration
+from perlinsos.db.types import utcnow
+from perlinsos.errors import Problem
+from perlinsos.graphql.appeals import Appeal, AppealStatus
+from perlinsos.graphql.context import Context, ctx
+from perlinsos.graphql.errors import Unauthenticated
+from perlinsos.graphql.payloads import UserError
+from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+from perlinsos.problems import problem
+
+
+@strawberry.input(description="A sanggah against a decision, by the owner of the NIK.")
+class FileAppealInput:
+    decision: strawberry.ID
+    ground: str = strawberry.field(description="NIK_MISUSE, DATA_INCORRECT, CIRCUMSTANCES_CHANGED, ...")
+    disputed_reasons: list[str]
+    statement: str
+    comparison_data: JSON = strawberry.field(description="Data pembanding, e.g. {meter_id, electricity_va}.")
+    evidence: list[strawberry.ID] = strawberry.field(description="Ids returned by POST /evidence.")
+    citizen_token: str | None = strawberry.field(default=None, description="Facilitators: the owner's IKD token.")
+
+
+@strawberry.input
+class ResolveAppealInput:
+    appeal: strawberry.ID
+    upheld: bool
+    note: str
+    corrected_facts: JSON | None = strawberry.field(
+        default=None, description='When upheld: the facts as they truly are, e.g. {"electricity_va": 900}.')
+
+
+@strawberry.type
+class AppealPayload:
+    appeal: Appeal | None
+    errors: list[UserError]
+
+
+def _id(kind: str, value: str) -> int:
+    try:
+        return from_global_id(kind, value)
+    except Exception:  # noqa: BLE001 - a malformed id is "not found" for the user
+        raise problem("APPEAL_NOT_FOUND" if kind == "Appeal" else "DECISION_NOT_FOUND") from None
+
+
+async def _payload(c: Context, appeal_id: int) -> AppealPayload:
+    async with c.db.read() as session:
+        row = await session.get(AppealRow, appeal_id)
+    return AppealPayload(appeal=Appeal.from_row(row), errors=[])
+
+
+def _staff(c: Context):
+    if c.principal is None:
+        raise problem("UNAUTHENTICATED")
+    if c.hooks is None:
+        raise problem("PILOT_REQUIRED")
+    return c.principal
+
+
+@strawberry.type
+class AppealMutations:
+    @strawberry.mutation(description="File a sanggah with evidence and comparison data.")
+    async def file_appeal(self, info: Info, input: FileAppealInput) -> AppealPayload:
+        c = ctx(info)
+        try:
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
+            if not isinstance(input.comparison_data, dict):
+                raise problem("COMPARISON_DATA_INVALID", field="comparisonData")
+            evidence = [from_global_id("EvidenceFile", e) for e in input.evidence]
+            appeal = await filing.file_appeal(
+                c.db, c.hooks, actor, decision_id=_id("Decision", input.decision), ground=input.ground,
+                disputed=input.disputed_reasons, statement=input.statement, comparison=input.comparison_data,
+                evidence_ids=evidence)
+            return await _payload(c, appeal.id)
+        except Problem as p:
+            return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
+
+    @strawberry.mutation(description="A reviewer of the region takes an appeal into review.")
+    async def claim_appeal(self, info: Info, id: strawberry.ID) -> AppealPayload:
+        c = ctx(info)
+        try:
+            appeal_id = _id("Appeal", id)
+            await review.claim(c.db, c.hooks, _staff(c), appeal_id)
+            return await _payload(c, appeal_id)
+        except Problem as p:
+            return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
+
+    @strawberry.mutation(description="Uphold (with corrected facts: selection runs again) or dismiss.")
+    async def resolve_appeal(self, info: Info, input: ResolveAppealInput) -> AppealPayload:
+        c = ctx(info)
+        try:
+            appeal_id = _id("Appeal", input.appeal)
+            facts = input.corrected_facts if isinstance(input.corrected_facts, dict) else None
+            await review.resolve(c.db, c.hooks, _staff(c), appeal_id, upheld=input.upheld, note=input.note,
+                                 corrected_facts=facts)
+            return await _payload(c, appeal_id)
+        except Problem as p:
+            return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
+
+    @strawberry.mutation(description="The appellant withdraws their appeal.")
+    async def withdraw_appeal(self, info: Info, id: strawberry.ID) -> AppealPayload:
+        c = ctx(info)
+        try:
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, None)
+            appeal_id = _id("Appeal", id)
+            await review.withdraw(c.db, c.hooks, actor.citizen, appeal_id)
+            return await _payload(c, appeal_id)
+        except Problem as p:
+            return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
+
+
+@strawberry.type
+class AppealQueries:
+    @strawberry.field(description="Appeals of the viewer's region (reviewers; the national office sees all).")
+    async def appeals(self, info: Info, pilot: str, status: AppealStatus | None = None, overdue: bool = False,
+                      first: int | None = None, after: str | None = None) -> Connection[Appeal]:
+        c = ctx(info)
+        if c.principal is None:
+            raise Unauthenticated()
+        size = page_size(first, c.settings.max_page_size)
+        after_id = decode_cursor("Appeal", after)
+        admin = any(s.role == Role.ADMIN for s in c.principal.scopes)
+        regions = [s.region_code for s in c.principal.scopes if s.role == Role.REVIEWER]
+        if not admin and not regions:
+            return build_connection("Appeal", [], size, after_id, Appeal.from_row)
+        stmt = (select(AppealRow).join(Decision, Decision.id == AppealRow.decision_id)
+                .join(Registration, Registration.id == Decision.registration_id)
+                .join(Pilot, Pilot.id == Registration.pilot_id).where(Pilot.code == pilot)
+                .order_by(AppealRow.id).limit(size + 1))
+        if not admin:
+            stmt = stmt.where(or_(*[(Registration.region_code == r) | Registration.region_code.like(r + ".%")
+                                    for r in regions]))
+        if status is not None:
+            stmt = stmt.where(AppealRow.status == status)
+        if overdue:
+            stmt = stmt.where(AppealRow.status.in_([Status.SUBMITTED, Status.UNDER_REVIEW]),
+                              AppealRow.review_due_at < utcnow())
+        if after_id is not None:
+            stmt = stmt.where(AppealRow.id > after_id)
+        async with c.db.read() as session:
+            rows = list((await session.execute(stmt)).scalars())
+        return build_connection("Appeal", rows, size, after_id, Appeal.from_row)

@@ -1,0 +1,196 @@
+"""Stage 4 end to end: a citizen whose record says 2,200 VA appeals with a 900 VA bill, a
+reviewer upholds it, selection re-runs, and the citizen is notified they are now eligible; and
+every refusal the issue lists, with nothing stored."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from conftest import ikd_pilot_data
+from fixtures import seed
+from perlinsos.db.models import Appeal, EvidenceFile, Notification
+from perlinsos.notification.dispatcher import Dispatcher
+from perlinsos.pilots.files import parse_pilot
+from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
+from perlinsos.selection import run_selection
+
+SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
+          "facts:employment", "facts:vehicles"]
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+FILE = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id status ground overdue
+  evidence { kind contentType sizeBytes } } errors { code message field } } }"""
+CLAIM = "mutation($id: ID!) { claimAppeal(id: $id) { appeal { status } errors { code } } }"
+RESOLVE = """mutation($i: ResolveAppealInput!) { resolveAppeal(input: $i) { appeal { status resolutionNote
+  decision { version } } errors { code field } } }"""
+MINE = """{ me { registrations { decision { id outcome version reasons { code verdict observed } } decisionHistory {
+  version outcome cause isCurrent } } appeals { status } } }"""
+
+
+async def registered(client, ikd, db, plugin_manager, person) -> str:
+    token = ikd.sign_in(person["nik"])
+    consent = 'mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "1"}) { errors { code } } }'
+    assert (await client.query(consent, {"s": SCOPES}, token=token))["data"]["giveConsent"]["errors"] == []
+    register = 'mutation { registerHousehold(input: {programme: "PKH"}) { errors { code } } }'
+    assert (await client.query(register, token=token))["data"]["registerHousehold"]["errors"] == []
+    async with db.read() as session:
+        context = pilot_context(await get_pilot(session, "BWI-2025"), plugin_manager)
+    await run_selection(db, plugin_manager.for_pilot(context))
+    return token
+
+
+async def upload(client, token, kind="SUPPORTING_DOCUMENT", content=PDF, name="tagihan-pln.pdf") -> str:
+    response = await client.http.post("/evidence", content=content, headers={
+        "Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": "BWI-2025", "Content-Type": "application/pdf",
+        "X-Filename": name, "X-Evidence-Kind": kind})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def misrecorded(ikd) -> dict:
+    return ikd.people(limit=1, role="HEAD", error="ELECTRICITY_MISRECORDED")[0]
+
+
+def appeal_input(decision_id, evidence, **changes) -> dict:
+    values = {"decision": decision_id, "ground": "DATA_INCORRECT", "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"],
+              "statement": "Daya listrik rumah kami 900 VA, bukan 2.200 VA; tagihan PLN terlampir.",
+              "comparisonData": {"meter_id": "5123-0099-77", "electricity_va": 900}, "evidence": evidence}
+    return values | changes
+
+
+async def counts(db) -> tuple[int, int]:
+    async with db.read() as s:
+        appeals = (await s.execute(select(func.count(Appeal.id)))).scalar_one()
+        attached = (await s.execute(select(func.count(EvidenceFile.id)).where(EvidenceFile.appeal_id.is_not(None)))
+                    ).scalar_one()
+    return appeals, attached
+
+
+async def test_an_upheld_appeal_corrects_the_facts_and_the_citizen_is_now_eligible(ikd_client, ikd, db,
+                                                                                   plugin_manager):
+    person = misrecorded(ikd)
+    token = await registered(ikd_client, ikd, db, plugin_manager, person)
+    before = (await ikd_client.query(MINE, token=token))["data"]["me"]["registrations"][0]["decision"]
+    assert before["outcome"] == "NOT_ELIGIBLE"
+    assert [r["observed"] for r in before["reasons"] if r["code"] == "ELECTRICITY_ABOVE_LIMIT"] == [2200]
+
+    evidence = await upload(ikd_client, token)
+    filed = (await ikd_client.query(FILE, {"i": appeal_input(before["id"], [evidence])}, token=token))["data"]
+    assert filed["fileAppeal"]["errors"] == [], filed
+    appeal = filed["fileAppeal"]["appeal"]
+    assert appeal["status"] == "SUBMITTED" and appeal["overdue"] is False
+    assert appeal["evidence"] == [{"kind": "SUPPORTING_DOCUMENT", "contentType": "application/pdf",
+                                   "sizeBytes": len(PDF)}]
+
+    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8])
+    reviewer = ikd.sign_in_staff("reviewer-1")
+    listed = await ikd_client.query('{ appeals(pilot: "BWI-2025", status: SUBMITTED) { nodes { id } } }',
+                                    token=reviewer)
+    assert [n["id"] for n in listed["data"]["appeals"]["nodes"]] == [appeal["id"]]
+    assert (await ikd_client.query(CLAIM, {"id": appeal["id"]}, token=reviewer))["data"]["claimAppeal"]["errors"] == []
+    resolved = await ikd_client.query(RESOLVE, {"i": {"appeal": appeal["id"], "upheld": True,
+                                                      "note": "Tagihan PLN menunjukkan 900 VA.",
+                                                      "correctedFacts": {"electricity_va": 900}}}, token=reviewer)
+    assert resolved["data"]["resolveAppeal"]["errors"] == [], resolved
+    assert resolved["data"]["resolveAppeal"]["appeal"]["status"] == "UPHELD"
+
+    after = (await ikd_client.query(MINE, token=token))["data"]["me"]
+    decision = after["registrations"][0]["decision"]
+    expected = "NOT_ELIGIBLE" if person["pkh_reasons_corrected"] else "ELIGIBLE"
+    assert decision["outcome"] == expected and decision["version"] == 2
+    assert [(h["version"], h["cause"], h["isCurrent"]) for h in after["registrations"][0]["decisionHistory"]] == [
+        (2, "APPEAL", True), (1, "SELECTION", False)]
+    assert after["appeals"] == [{"status": "UPHELD"}]
+    # a later regular run keeps the correction (no flip back to 2,200 VA)
+    async with db.read() as session:
+        context = pilot_context(await get_pilot(session, "BWI-2025"), plugin_manager)
+    assert (await run_selection(db, plugin_manager.for_pilot(context))).decided == 0
+    # and the citizen hears of each step
+    await Dispatcher(db, plugin_manager, portal_url="https://portal.test").drain()
+    async with db.read() as s:
+        templates = sorted((await s.execute(select(Notification.template).where(
+            Notification.channel == "portal"))).scalars())
+    assert templates == sorted(["DECISION_NOT_ELIGIBLE", "APPEAL_RECEIVED", "APPEAL_UPHELD", f"DECISION_{expected}"])
+
+
+@pytest.fixture
+async def filed(ikd_client, ikd, db, plugin_manager):
+    person = misrecorded(ikd)
+    token = await registered(ikd_client, ikd, db, plugin_manager, person)
+    decision = (await ikd_client.query(MINE, token=token))["data"]["me"]["registrations"][0]["decision"]
+    return person, token, decision["id"]
+
+
+async def test_refusals_when_filing_store_nothing(ikd_client, ikd, db, plugin_manager, filed):
+    person, token, decision_id = filed
+    evidence = await upload(ikd_client, token)
+    other = next(p for p in ikd.people(limit=10, role="HEAD") if p["nik"] != person["nik"])
+    other_token = ikd.sign_in(other["nik"])
+    cases = {
+        "DECISION_NOT_FOUND": (other_token, appeal_input(decision_id, [])),  # someone else's decision
+        "GROUND_REASON_MISMATCH": (token, appeal_input(decision_id, [evidence], ground="NIK_MISUSE")),
+        "EVIDENCE_MISSING": (token, appeal_input(decision_id, [])),
+        "COMPARISON_DATA_INVALID": (token, appeal_input(decision_id, [evidence],
+                                                        comparisonData={"electricity_va": "banyak"})),
+        "GROUND_UNKNOWN": (token, appeal_input(decision_id, [evidence], ground="TETANGGA_IRI")),
+    }
+    for code, (who, values) in cases.items():
+        result = (await ikd_client.query(FILE, {"i": values}, token=who))["data"]["fileAppeal"]
+        assert [e["code"] for e in result["errors"]] == [code], (code, result)
+    await seed.staff(db, "fac-x", "FACILITATOR", person["region_code"])
+    result = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])},
+                                     token=ikd.sign_in_staff("fac-x")))["data"]["fileAppeal"]
+    assert [e["code"] for e in result["errors"]] == ["CITIZEN_TOKEN_REQUIRED"]
+    assert await counts(db) == (0, 0)
+    # the first real filing works; a second open appeal on the same decision does not
+    ok = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])}, token=token))["data"]
+    assert ok["fileAppeal"]["errors"] == []
+    again = await upload(ikd_client, token, content=PDF + b"%second\n")
+    second = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [again])}, token=token))["data"]
+    assert [e["code"] for e in second["fileAppeal"]["errors"]] == ["APPEAL_ALREADY_OPEN"]
+    assert await counts(db) == (1, 1)
+
+
+async def test_the_window_closes(ikd_client, ikd, db, plugin_manager, filed):
+    _, token, decision_id = filed
+    evidence = await upload(ikd_client, token)
+    past = datetime.now(UTC) - timedelta(days=1)
+    data = ikd_pilot_data(ikd, phases={"registration_opens": past - timedelta(days=90),
+                                       "registration_closes": past - timedelta(days=30),
+                                       "appeal_opens": past - timedelta(days=29), "appeal_closes": past})
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(data, plugin_manager))
+    result = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])}, token=token))["data"]
+    assert [e["code"] for e in result["fileAppeal"]["errors"]] == ["APPEAL_WINDOW_CLOSED"]
+    assert await counts(db) == (0, 0)
+
+
+async def test_review_workflow_conflicts_and_scope(ikd_client, ikd, db, plugin_manager, filed):
+    person, token, decision_id = filed
+    evidence = await upload(ikd_client, token)
+    appeal = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])}, token=token))[
+        "data"]["fileAppeal"]["appeal"]["id"]
+    district = person["region_code"][:8]
+    elsewhere = "35.10.01" if district != "35.10.01" else "35.10.02"
+    for subject, region in (("rev-a", district), ("rev-b", district), ("rev-far", elsewhere)):
+        await seed.staff(db, subject, "REVIEWER", region)
+    a, b, far = (ikd.sign_in_staff(s) for s in ("rev-a", "rev-b", "rev-far"))
+    # a reviewer outside the region cannot see it; resolving before claiming is not a step
+    assert (await ikd_client.query(CLAIM, {"id": appeal}, token=far))["data"]["claimAppeal"]["errors"] == [
+        {"code": "APPEAL_NOT_FOUND"}]
+    early = await ikd_client.query(RESOLVE, {"i": {"appeal": appeal, "upheld": False, "note": "Tidak cukup."}},
+                                   token=a)
+    assert [e["code"] for e in early["data"]["resolveAppeal"]["errors"]] == ["APPEAL_TRANSITION_NOT_ALLOWED"]
+    # two reviewers at once: one wins, the other gets a clear conflict
+    results = await asyncio.gather(*(ikd_client.query(CLAIM, {"id": appeal}, token=t) for t in (a, b)))
+    codes = sorted(tuple(e["code"] for e in r["data"]["claimAppeal"]["errors"]) for r in results)
+    assert codes == [(), ("APPEAL_CONFLICT",)]
+    # the appellant withdraws; nothing more can happen to it
+    withdraw = "mutation($id: ID!) { withdrawAppeal(id: $id) { appeal { status } errors { code } } }"
+    assert (await ikd_client.query(withdraw, {"id": appeal}, token=token))["data"]["withdrawAppeal"]["appeal"] == {
+        "status": "WITHDRAWN"}
+    again = (await ikd_client.query(withdraw, {"id": appeal}, token=token))["data"]["withdrawAppeal"]
+    assert [e["code"] for e in again["errors"]] == ["APPEAL_TRANSITION_NOT_ALLOWED"]
