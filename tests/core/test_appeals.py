@@ -136,6 +136,9 @@ async def test_refusals_when_filing_store_nothing(ikd_client, ikd, db, plugin_ma
         "COMPARISON_DATA_INVALID": (token, appeal_input(decision_id, [evidence],
                                                         comparisonData={"electricity_va": "banyak"})),
         "GROUND_UNKNOWN": (token, appeal_input(decision_id, [evidence], ground="TETANGGA_IRI")),
+        # the appeals plugin's check_appeal: a 900 VA claim needs the meter id to be checked
+        "COMPARISON_DATA_MISSING": (token, appeal_input(decision_id, [evidence],
+                                                        comparisonData={"electricity_va": 900})),
     }
     for code, (who, values) in cases.items():
         result = (await ikd_client.query(FILE, {"i": values}, token=who))["data"]["fileAppeal"]

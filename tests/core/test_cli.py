@@ -36,7 +36,7 @@ def test_plugins_lists_the_builtins_their_hooks_and_pilots(database_url):
     assert result.exit_code == 0, result.output
     for name in ("ikd", "criteria", "notify_sms", "appeals"):
         assert f"{name}  [perlinsos " in result.output
-    assert "hooks:  appeal_grounds, plugin_settings_schema" in result.output
+    assert "hooks:  appeal_grounds, check_appeal, plugin_settings_schema" in result.output
     assert result.output.count("pilots: BWI-2025") == 4
 
 

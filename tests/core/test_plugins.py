@@ -49,7 +49,7 @@ def test_builtins_load_from_entry_points_like_any_plugin():
         assert pm.get(name) is module
         assert pm.sources[name].startswith("perlinsos ")  # the distribution that declares it
         assert pm.hooks_of(name) == implemented(module) and "plugin_settings_schema" in pm.hooks_of(name)
-    assert pm.hooks_of("appeals") == ["appeal_grounds", "plugin_settings_schema"]
+    assert pm.hooks_of("appeals") == ["appeal_grounds", "check_appeal", "plugin_settings_schema"]
 
 
 def test_hooks_of_an_unknown_plugin():

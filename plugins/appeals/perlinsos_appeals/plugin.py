@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from perlinsos import hookimpl
-from perlinsos.contract import AppealGround
+from perlinsos.contract import AppealGround, AppealProblem
 
 
 class AppealSettings(BaseModel):
@@ -57,3 +57,27 @@ def plugin_settings_schema():
 @hookimpl
 def appeal_grounds(pilot):
     return GROUNDS
+
+
+#: comparison data (data pembanding) a disputed reason needs, so a reviewer can check it
+REQUIRED_COMPARISON: dict[tuple[str, str], tuple[str, ...]] = {
+    ("DATA_INCORRECT", "ELECTRICITY_ABOVE_LIMIT"): ("meter_id", "electricity_va"),
+    ("NIK_MISUSE", "INCOME_ABOVE_LIMIT"): ("employer", "monthly_income"),
+    ("CIRCUMSTANCES_CHANGED", "INCOME_ABOVE_LIMIT"): ("monthly_income", "since"),
+}
+
+
+@hookimpl
+def check_appeal(appeal, decision, principal, pilot):
+    """The comparison data each disputed reason needs (the platform checks ownership, the window,
+    grounds against reasons, required evidence and the data's types)."""
+    problems = []
+    for reason in appeal.disputed_reasons:
+        for name in REQUIRED_COMPARISON.get((appeal.ground, reason), ()):
+            if name not in appeal.comparison_data:
+                problems.append(AppealProblem(
+                    "COMPARISON_DATA_MISSING",
+                    {"id": f"Data pembanding '{name}' wajib diisi untuk alasan ini.",
+                     "en": f"Comparison data '{name}' is required for this reason."},
+                    field=f"comparisonData.{name}"))
+    return problems
