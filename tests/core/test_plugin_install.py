@@ -64,7 +64,7 @@ def test_installed_plugin_is_listed_beside_the_builtins(installed):
     source, hooks = listing["example_region"]
     assert source == "perlinsos-example-region 0.1.0"
     assert hooks == ["appeal_grounds", "plugin_settings_schema"]
-    assert listing["appeals"][1] == ["appeal_grounds", "plugin_settings_schema"]
+    assert listing["appeals"][1] == ["appeal_grounds", "check_appeal", "plugin_settings_schema"]
 
 
 CHECK = """
