@@ -37,9 +37,12 @@ class SmsChannel:
     """
 
     name = "sms"
+    #: at most this many numbers remembered as already validated (a channel lives for a dispatcher's batch)
+    CHECKED_MAX = 10_000
 
     def __init__(self, settings: SmsSettings | Mapping[str, Any]):
         self.settings = settings if isinstance(settings, SmsSettings) else SmsSettings.model_validate(dict(settings))
+        self._checked: set[str] = set()  # what recipient_for returned: E.164 already, not parsed again by send
 
     def __repr__(self) -> str:
         return f"SmsChannel(gateway={str(self.settings.gateway_url)!r}, sender_id={self.settings.sender_id!r})"
@@ -49,7 +52,10 @@ class SmsChannel:
     def recipient_for(self, person: Mapping[str, Any]) -> str:
         """The person's mobile number in E.164; ``Undeliverable`` (reason in English, without the
         number) when it is missing, malformed, foreign or a landline."""
-        return e164(person.get("phone"))
+        to = e164(person.get("phone"))
+        if len(self._checked) < self.CHECKED_MAX:
+            self._checked.add(to)
+        return to
 
     # --- the text ---------------------------------------------------------------------------------
 
@@ -69,7 +75,7 @@ class SmsChannel:
     async def send(self, message: OutgoingMessage) -> DeliveryResult:
         settings = self.settings
         try:
-            to = e164(message.recipient)
+            to = message.recipient if message.recipient in self._checked else e164(message.recipient)
         except Undeliverable as exc:
             return DeliveryResult(ok=False, error=str(exc), permanent=True)
         sms = self.compose(message)
