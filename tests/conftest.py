@@ -29,6 +29,9 @@ from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
 PG_URL = os.environ.get("PERLINSOS_TEST_DATABASE_URL")
+
+# Shared fixtures kept in their own modules (a test module may still define its own of the same name).
+pytest_plugins = ["fixtures.selection"]
 PILOT = "BWI-2025"
 
 

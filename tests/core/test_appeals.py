@@ -8,18 +8,17 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
-
 from conftest import ikd_pilot_data
 from fixtures import seed
+from perlinsos import consent
 from perlinsos.db.models import Appeal, EvidenceFile, Notification
 from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
 from perlinsos.selection import run_selection
+from sqlalchemy import func, select
 
-SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
-          "facts:employment", "facts:vehicles"]
+SCOPES = list(consent.SCOPES)  # every scope: person and all facts
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 FILE = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id status ground overdue
   evidence { kind contentType sizeBytes } } errors { code message field } } }"""

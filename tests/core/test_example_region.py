@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-
+from perlinsos import consent
 from perlinsos.contract import ConsentGrant, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.pilots.files import PilotFileError, parse_pilot
 from perlinsos.plugins import PluginManager
@@ -27,8 +27,7 @@ lahan = importlib.import_module("perlinsos_banyuwangi_lahan")
 NAME = "banyuwangi_lahan"
 SOURCE = "ATR/BPN Kab. Banyuwangi"
 JULY = date(2025, 7, 1)
-SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare", "facts:employment",
-          "facts:vehicles")
+SCOPES = consent.SCOPES  # every scope: person and all facts
 FAIL_ID = ("Luas tanah keluarga tercatat 7.500 m², di atas batas 5.000 m² "
            "(sumber: ATR/BPN Kab. Banyuwangi, per 1 Juli 2025)")
 FAIL_EN = ("Household land recorded at 7,500 m², above the limit of 5,000 m² "

@@ -10,13 +10,12 @@ from dataclasses import replace
 
 import httpx
 import pytest
-from sqlalchemy import select, update
-
 from conftest import GraphQLClient
 from fixtures import fixture_channel as ch
 from fixtures import fixture_criteria as fc
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
+from perlinsos import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import Notification, Person
 from perlinsos.notification.dispatcher import Dispatcher
@@ -25,9 +24,9 @@ from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
 from perlinsos.plugins import PluginManager
 from perlinsos.selection import run_selection
+from sqlalchemy import select, update
 
-SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare", "facts:employment",
-          "facts:vehicles")
+SCOPES = consent.SCOPES  # every scope: person and all facts
 FAST = Policy(max_attempts=3, base_delay=0.0, lease=0.2, send_timeout=1.0)
 
 
@@ -160,7 +159,6 @@ async def test_inbox_in_graphql_with_read_state(db, plugins, decided, app):
 
 def test_cli_notify_run_once(database_url, monkeypatch):
     from click.testing import CliRunner
-
     from perlinsos.cli import main
 
     monkeypatch.setenv("PERLINSOS_DATABASE_URL", database_url)

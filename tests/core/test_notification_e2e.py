@@ -12,10 +12,9 @@ from collections import Counter
 from dataclasses import replace
 
 import httpx
-from sqlalchemy import select
-
 from conftest import ikd_pilot_data
 from fixtures.sms import CallbackServer
+from perlinsos import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import Notification
 from perlinsos.notification.dispatcher import Dispatcher
@@ -24,9 +23,9 @@ from perlinsos.notification.rendering import Renderer
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
 from perlinsos.selection import run_selection
+from sqlalchemy import select
 
-SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
-          "facts:employment", "facts:vehicles"]
+SCOPES = list(consent.SCOPES)  # every scope: person and all facts
 POLICY = Policy(lease=0.3, base_delay=0.0)
 
 

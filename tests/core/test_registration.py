@@ -12,14 +12,14 @@ import pytest
 from conftest import GraphQLClient, ikd_pilot_data  # noqa: F401 - GraphQLClient for type hints
 from fixtures import seed
 from fixtures.pilots import pilot_data
+from perlinsos import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import AuditEvent, Consent, Household, Person, Registration
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from sqlalchemy import func, select
 
-SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
-          "facts:employment", "facts:vehicles"]
+SCOPES = list(consent.SCOPES)  # every scope: person and all facts
 CONSENT = """mutation($scopes: [String!]!, $citizenToken: String) {
   giveConsent(input: {scopes: $scopes, policyVersion: "2025-08", citizenToken: $citizenToken}) {
     consent { id scopes channel assistedBy live } errors { code message field } } }"""

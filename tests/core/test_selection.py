@@ -7,37 +7,19 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import func, select
-
 from fixtures import fixture_criteria as fc
-from fixtures import seed, static_auth
+from fixtures import seed
 from fixtures.pilots import pilot_data
+from perlinsos import consent
 from perlinsos.cli import main
 from perlinsos.db.models import Decision, DecisionReason, Notification, SelectionRun
 from perlinsos.pilots.files import parse_pilot
-from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
+from perlinsos.pilots.store import save_pilot
 from perlinsos.plugins import PluginManager
 from perlinsos.selection import engine, run_selection
+from sqlalchemy import func, select
 
-ALL_SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare", "facts:employment",
-              "facts:vehicles")
-
-
-@pytest.fixture
-def plugins():
-    fc.reset()
-    yield PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (fc.NAME, fc)])
-    fc.reset()
-
-
-@pytest.fixture
-async def hooks(db, plugins):
-    data = pilot_data()
-    data["plugins"] = {static_auth.NAME: {}, fc.NAME: {}}
-    async with db.write() as session:
-        await save_pilot(session, parse_pilot(data, plugins))
-        row = await get_pilot(session, data["code"])
-    return plugins.for_pilot(pilot_context(row, plugins))
+ALL_SCOPES = consent.SCOPES  # every scope: person and all facts
 
 
 async def make(db, n: int, start: int = 0, va=lambda i: 900 if i % 3 else 2200, consent=True) -> list[str]:
@@ -186,7 +168,6 @@ def test_cli_select_prints_the_summary(database_url, monkeypatch):
 async def admin_client(app, db, hooks, plugins):
     """A client whose app knows the fixture criteria plugin, with an admin and a reviewer."""
     import httpx
-
     from conftest import GraphQLClient
     from perlinsos.app import create_app
 

@@ -6,36 +6,17 @@ from __future__ import annotations
 import math
 
 import pytest
-
 from fixtures import fixture_criteria as fc
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
+from perlinsos import consent
 from perlinsos.pilots.files import parse_pilot
-from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
-from perlinsos.plugins import PluginManager
+from perlinsos.pilots.store import save_pilot
 from perlinsos.selection import run_selection
 
-ALL_SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare", "facts:employment",
-              "facts:vehicles")
+ALL_SCOPES = consent.SCOPES  # every scope: person and all facts
 SIZES = (1, 7, 25, 50)
 CHUNKS = (1, 7, 10, 50)
-
-
-@pytest.fixture
-def plugins():
-    fc.reset()
-    yield PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (fc.NAME, fc)])
-    fc.reset()
-
-
-@pytest.fixture
-async def hooks(db, plugins):
-    data = pilot_data()
-    data["plugins"] = {static_auth.NAME: {}, fc.NAME: {}}
-    async with db.write() as session:
-        await save_pilot(session, parse_pilot(data, plugins))
-        row = await get_pilot(session, data["code"])
-    return plugins.for_pilot(pilot_context(row, plugins))
 
 
 async def registrations(db, n: int) -> list[int]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import func, select
-
+from perlinsos import consent
 from perlinsos.db.models import Decision
 from perlinsos.pilots.store import get_pilot, pilot_context
 from perlinsos.selection import run_selection
+from sqlalchemy import func, select
 
-SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
-          "facts:employment", "facts:vehicles"]
+SCOPES = list(consent.SCOPES)  # every scope: person and all facts
 CONSENT = """mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "2025-08"}) { errors { code } } }"""
 REGISTER = """mutation { registerHousehold(input: {programme: "PKH"}) { errors { code } } }"""
 MY_DECISION = """{ me { registrations { decision { outcome version
