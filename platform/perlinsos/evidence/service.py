@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import policy
+from perlinsos import audit, policy
 from perlinsos.contract import Principal, Role
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
@@ -49,12 +49,6 @@ async def kinds(hooks) -> tuple[str, ...]:
         for ground in await hooks.merged("appeal_grounds"):
             found += [k for k in getattr(ground, "required_evidence", ()) if k not in found]
     return tuple(found)
-
-
-def _actor(principal: Principal | None) -> tuple[str, str | None]:
-    if principal is None:
-        return "anonymous", None
-    return principal.subject, ",".join(sorted(r.value for r in principal.roles())) or None
 
 
 async def _lock(session: AsyncSession, key: str) -> None:
@@ -124,14 +118,13 @@ async def record_upload(
                                uploaded_at=now)
             session.add(row)
             await session.flush()
-            actor, role = _actor(uploader)
             # The upload's audit row (same timestamp as the row, so it is found by index) is also
             # the record of the facilitator who assisted, until the file is attached to an appeal.
-            session.add(AuditEvent(
-                occurred_at=now, actor=actor, actor_role=role, action=UPLOADED, entity_type=ENTITY,
-                entity_id=str(row.id), subject_person_id=person_id, purpose="appeal-evidence",
+            await audit.record_change(
+                session, uploader, occurred_at=now, action=UPLOADED, entity_type=ENTITY,
+                entity_id=row.id, subject_person_id=person_id, purpose="appeal-evidence",
                 details={"owner": owner.subject, "assisted_by": facilitator, "kind": kind,
-                         "sha256": staged.sha256, "size": staged.size, "content_type": content_type}))
+                         "sha256": staged.sha256, "size": staged.size, "content_type": content_type})
             return Stored(row, created=True)
     finally:
         await staged.discard()  # no-op once committed; removes the temporary file otherwise
@@ -205,12 +198,11 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
 
 async def record_download(db: Database, principal: Principal, found: Access) -> None:
     """Someone not the owner read the file: the access log says who, whose and which file."""
-    actor, role = _actor(principal)
     async with db.write() as session:
-        session.add(AuditEvent(
-            actor=actor, actor_role=role, action=READ, entity_type=ENTITY, entity_id=str(found.row.id),
+        await audit.record_change(
+            session, principal, action=READ, entity_type=ENTITY, entity_id=found.row.id,
             subject_person_id=found.person_id, purpose="appeal-evidence",
-            details={"operation": "downloadEvidence", "kind": found.row.kind}))
+            details={"operation": "downloadEvidence", "kind": found.row.kind})
 
 
 async def delete_unattached(db: Database, storage: Storage, principal: Principal, evidence_id: int) -> None:
@@ -230,10 +222,9 @@ async def delete_unattached(db: Database, storage: Storage, principal: Principal
         )).rowcount
         if deleted != 1:  # attached meanwhile
             raise refusal("EVIDENCE_ALREADY_ATTACHED")
-        actor, role = _actor(principal)
-        session.add(AuditEvent(actor=actor, actor_role=role, action=DELETED, entity_type=ENTITY,
-                               entity_id=str(row.id), subject_person_id=found.person_id,
-                               purpose="appeal-evidence", details={"kind": row.kind}))
+        await audit.record_change(session, principal, action=DELETED, entity_type=ENTITY,
+                                  entity_id=row.id, subject_person_id=found.person_id,
+                                  purpose="appeal-evidence", details={"kind": row.kind})
         await _lock(session, object_lock(row.sha256))
         others = (await session.execute(
             select(func.count()).select_from(EvidenceFile).where(EvidenceFile.sha256 == row.sha256)
