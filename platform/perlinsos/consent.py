@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos import audit, idnumbers, people, policy
@@ -146,6 +147,19 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
         if record is None:
             raise problem("CONSENT_REQUIRED", field="scopes")
         check_facilitator(actor, record.region_code, hooks.pilot.code)
+    for attempt in range(2):
+        try:
+            return await _store(db, actor, nik, record, grant, purpose, policy_version)
+        except IntegrityError:
+            # Another member of the household consented at the same moment (PostgreSQL): both
+            # inserted its KK and members; the loser now finds them stored and updates them.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _store(db: Database, actor: Actor, nik: str, record: PersonRecord | None, grant: ConsentGrant,
+                 purpose: str, policy_version: str) -> Consent:
     async with db.write() as session:
         person = await people.upsert_person(session, record) if record else await people.person_by_nik(session, nik)
         if person is None:
