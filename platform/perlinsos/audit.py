@@ -7,14 +7,15 @@ listener), under the one-row ``audit_chain_head`` locked ``FOR UPDATE`` on Postg
 lock is held only for the insert itself and chain order is commit order across processes.
 On SQLite, writers are already serialised by ``BEGIN IMMEDIATE``.
 Triggers (migration 0004) refuse UPDATE and DELETE on ``audit_event``; ``perlinsos audit
-verify`` (:mod:`perlinsos.audit_verify`) detects what a DBA who bypasses them changed.
+verify`` (:func:`verify`) detects what a DBA who bypasses them changed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from perlinsos.contract import Principal
+from perlinsos.db.engine import Database
 from perlinsos.db.models import AuditChainHead, AuditEvent
 from perlinsos.db.types import utcnow
 
@@ -132,3 +134,78 @@ def _append_queued(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_queued(session: Session) -> None:
     session.info.pop(_PENDING, None)
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verified:
+    count: int
+    head_seq: int
+    head_hash: str
+
+
+@dataclass(frozen=True)
+class Broken:
+    """The first link that does not hold: where (seq, row id) and what is wrong."""
+
+    seq: int | None
+    id: int | None
+    problem: str  # content_altered | row_missing | link_broken | head_mismatch | out_of_order
+    detail: str
+
+
+_ROW = [AuditEvent.__table__.c[name] for name in ("id", "seq", "prev_hash", "hash", *_HASHED)]
+
+
+async def verify(db: Database, *, batch: int = 5000,
+                 progress: Callable[[int], None] | None = None) -> Verified | Broken:
+    """Walk the chain in ``seq`` order, ``batch`` rows per query (memory stays flat at any size),
+    recompute every hash and compare the end with ``audit_chain_head``.
+
+    Appends may go on meanwhile: rows committed after the walk reached the end are walked too
+    when the head has moved on.
+    """
+    events, head = AuditEvent.__table__, AuditChainHead.__table__
+    expected_seq, prev, count, last_id = 1, GENESIS, 0, None
+    while True:
+        async with db.engine.connect() as conn:
+            rows = (await conn.execute(
+                select(*_ROW).where(events.c.seq >= expected_seq).order_by(events.c.seq).limit(batch)
+            )).mappings().all()
+        for row in rows:
+            if row["seq"] != expected_seq:
+                return Broken(expected_seq, row["id"], "row_missing",
+                              f"seq {expected_seq}..{row['seq'] - 1} missing: seq {expected_seq - 1} "
+                              f"is followed by seq {row['seq']} (id {row['id']})")
+            if row["prev_hash"] != prev:
+                return Broken(row["seq"], row["id"], "link_broken",
+                              f"prev_hash is not the hash of seq {expected_seq - 1}: rows reordered or "
+                              "replaced, or the previous row and its hash rewritten")
+            if link_hash(row, row["seq"], row["prev_hash"]) != row["hash"]:
+                return Broken(row["seq"], row["id"], "content_altered",
+                              "the row's content (or seq) no longer gives its stored hash")
+            prev, last_id = row["hash"], row["id"]
+            expected_seq += 1
+            count += 1
+        if progress and rows:
+            progress(count)
+        if len(rows) == batch:
+            continue
+        async with db.engine.connect() as conn:
+            head_row = (await conn.execute(select(head.c.seq, head.c.hash).where(head.c.id == 1))).first()
+        last_seq = expected_seq - 1
+        if head_row is None:
+            return Broken(None, None, "head_mismatch", "the chain head row is missing")
+        if head_row.seq > last_seq and rows:
+            continue  # appended while we walked: walk the new rows (an empty pass ends it below)
+        if head_row.seq != last_seq or head_row.hash != prev:
+            truncated = head_row.seq > last_seq
+            return Broken(last_seq + 1 if truncated else head_row.seq, None if truncated else last_id,
+                          "head_mismatch",
+                          f"the chain head is seq {head_row.seq} but the rows end at seq {last_seq}"
+                          + (": rows at the end were deleted" if truncated else
+                             ": the head was rewound" if head_row.seq < last_seq else
+                             " with another hash: the last row was rewritten or replaced"))
+        return Verified(count, last_seq, prev)

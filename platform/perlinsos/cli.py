@@ -475,5 +475,42 @@ def demo(host: str, port: int, people: int, no_simulators: bool, database_url: s
     ctx.invoke(serve, host=host, port=port, workers=1, database_url=database_url)
 
 
+# --- audit log --------------------------------------------------------------------------------
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.option("--batch", default=5000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows read per query.")
+@database_option
+def audit_verify(batch: int, database_url: str | None) -> None:
+    """Recompute the audit hash chain; exit 1 naming the first broken link."""
+    from perlinsos import audit as audit_log
+    from perlinsos.db.engine import Database
+
+    async def run():
+        database = Database(_settings(database_url).database_url)
+        try:
+            await database.ping()
+            return await audit_log.verify(database, batch=batch)
+        finally:
+            await database.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except ConfigurationError as exc:
+        _fail(exc)
+    if isinstance(result, audit_log.Broken):
+        where = f"seq {result.seq}" if result.seq is not None else "chain head"
+        click.echo(f"audit chain BROKEN at {where}" + (f" (id {result.id})" if result.id is not None else "")
+                   + f": {result.problem}: {result.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"audit chain OK: {result.count} records, head seq {result.head_seq} hash {result.head_hash}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
