@@ -245,6 +245,45 @@ class SelectionRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class PartitionStatus(str, enum.Enum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+
+
+class SelectionPartition(Base):
+    """A share of a selection run — one village, or neighbouring small villages packed together —
+    that selection workers claim (a lease, renewed with every committed chunk; a dead worker's
+    partition is taken over when it runs out)."""
+
+    __tablename__ = "selection_partition"
+    __table_args__ = (
+        UniqueConstraint("run_id", "region_code", name="uq_selection_partition_region"),
+        Index("ix_selection_partition_claim", "run_id", "status"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("selection_run.id", ondelete="CASCADE"))
+    region_code: Mapped[str] = mapped_column(String(13))  # its first village (kode wilayah)
+    #: every village of the partition; a village is never split between partitions
+    region_codes: Mapped[list[Any]] = mapped_column()
+    status: Mapped[PartitionStatus] = mapped_column(_enum(PartitionStatus, "selection_partition_status"),
+                                                    default=PartitionStatus.PENDING)
+    #: the worker holding (or, once DONE, that finished) the partition
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column()
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    #: claims so far; a worker's writes are conditional on it, so a stale worker writes nothing
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: registrations in its villages when the run began (claims take the largest first)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    last_registration_id: Mapped[int] = mapped_column(BigId, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    decided: Mapped[int] = mapped_column(Integer, default=0)
+    #: the partition's share of the run's counts (outcomes, reasons), summed into the run's
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 class Notification(Base):
     """An outbox row: written with the event that causes it, delivered at least once."""
 

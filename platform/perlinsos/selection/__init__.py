@@ -6,6 +6,6 @@
 * :mod:`.preview` evaluates stored inputs under proposed limits, writing nothing.
 """
 
-from perlinsos.selection.engine import DEFAULT_CHUNK, Summary, begin, run_selection
+from perlinsos.selection.engine import DEFAULT_CHUNK, Summary, WorkResult, begin, run_selection, work
 
-__all__ = ["DEFAULT_CHUNK", "Summary", "begin", "run_selection"]
+__all__ = ["DEFAULT_CHUNK", "Summary", "WorkResult", "begin", "run_selection", "work"]

@@ -35,7 +35,8 @@ class Chunk:
 
 
 async def load_chunk(conn: AsyncConnection, pilot_id: int, programme: str | None, after_id: int, limit: int,
-                     only_ids: list[int] | None = None) -> Chunk | None:
+                     only_ids: list[int] | None = None, regions: list[str] | None = None) -> Chunk | None:
+    """The next ``limit`` registrations after ``after_id`` (of some villages: a run's partition)."""
     reg, person, household = Registration.__table__, Person.__table__, Household.__table__
     stmt = (
         select(reg.c.id, reg.c.programme, reg.c.region_code, reg.c.person_id, reg.c.household_id,
@@ -50,6 +51,8 @@ async def load_chunk(conn: AsyncConnection, pilot_id: int, programme: str | None
         stmt = stmt.where(reg.c.programme == programme)
     if only_ids is not None:
         stmt = stmt.where(reg.c.id.in_(only_ids))
+    if regions is not None:
+        stmt = stmt.where(reg.c.region_code.in_(regions))
     rows = (await conn.execute(stmt)).all()
     if not rows:
         return None

@@ -1,11 +1,16 @@
 """Stage 2 — selection: stream a pilot's registrations in chunks, gather facts with one hook call
 per chunk, evaluate every criterion, and write each chunk's decisions, reasons, notifications and
-progress in one transaction. A crashed run resumes after its last committed chunk; re-running
-with unchanged inputs and criteria writes nothing."""
+progress in one transaction. A run is split by village (:mod:`.partitions`), so several worker
+processes can share it; a crashed run resumes after its last committed chunks; re-running with
+unchanged inputs and criteria writes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -16,10 +21,19 @@ from sqlalchemy import insert, select, update
 
 from perlinsos.contract import Fact, PilotContext
 from perlinsos.db.engine import Database
-from perlinsos.db.models import Decision, DecisionReason, Notification, RunStatus, SelectionRun
+from perlinsos.db.models import (
+    Decision,
+    DecisionReason,
+    Notification,
+    Pilot,
+    RunStatus,
+    SelectionPartition,
+    SelectionRun,
+)
 from perlinsos.db.types import utcnow
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
+from perlinsos.selection import partitions as parts
 from perlinsos.selection.chunks import Chunk, load_chunk
 
 log = logging.getLogger(__name__)
@@ -60,27 +74,122 @@ class Summary:
 async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | None = None, started_by: str = "cli",
                         chunk_size: int = DEFAULT_CHUNK, progress: Callable[[Summary, int], None] | None = None,
                         registration_ids: list[int] | None = None,
-                        begun: tuple[Summary, int] | None = None, cause: str = "SELECTION") -> Summary:
+                        begun: tuple[Summary, int] | None = None, cause: str = "SELECTION",
+                        worker: str | None = None, lease: float = parts.DEFAULT_LEASE,
+                        partition_size: int = parts.DEFAULT_SIZE) -> Summary:
     """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run.
 
+    The run's village partitions are worked through here, alongside any selection workers that
+    join it (:func:`work`); returns once every partition is done, with the whole run's counts.
     ``begun`` is what :func:`begin` returned, for callers that need the run id before the run
-    proceeds (the API answers with it and runs the rest in the background)."""
-    summary, after_id = begun or await begin(db, hooks.pilot, programme, started_by,
-                                             resumable=registration_ids is None)
-    pilot = hooks.pilot
+    proceeds (the API answers with it and runs the rest in the background). A targeted run
+    (``registration_ids``: an upheld appeal) is one pass in this process, with no partitions."""
+    if registration_ids is not None:
+        return await _targeted(db, hooks, registration_ids, started_by, chunk_size, cause)
+    summary, _ = begun or await begin(db, hooks.pilot, programme, started_by, partition_size=partition_size)
+    result = await work(db, hooks, summary.run_id, programme=programme, worker=worker, chunk_size=chunk_size,
+                        lease=lease, progress=progress, cause=cause)
+    result.total.resumed = summary.resumed
+    return result.total
+
+
+@dataclass
+class WorkResult:
+    total: Summary  # the whole run's counts, every worker's
+    mine: Summary  # what this worker did
+    partitions: list[str] = field(default_factory=list)  # the villages this worker finished
+    finished: bool = False
+
+
+async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str | None = None,
+               worker: str | None = None, chunk_size: int = DEFAULT_CHUNK, lease: float = parts.DEFAULT_LEASE,
+               poll: float = 0.5, progress: Callable[[Summary, int], None] | None = None,
+               cause: str = "SELECTION") -> WorkResult:
+    """Claim and select the run's partitions until every one is done. While the last ones are
+    held by other workers, wait (``poll`` seconds), ready to take over a lease that runs out."""
+    worker = worker or default_worker()
     criteria: dict[str, list] = {}
+    result = WorkResult(Summary(run_id), Summary(run_id))
+    refreshed = time.monotonic()
+    while True:
+        claim = await parts.claim(db, run_id, worker, lease)
+        if claim is None:
+            state = await parts.refresh(db, run_id, finish=True)
+            if state.status == RunStatus.FINISHED.value:
+                result.total, result.finished = _sum(run_id, state.counts), True
+                return result
+            await asyncio.sleep(poll)
+            continue
+        counts = Summary.from_counts(run_id, claim.counts)
+        after_id = claim.after_id
+        try:
+            while True:
+                async with db.engine.connect() as conn:
+                    chunk = await load_chunk(conn, hooks.pilot.id, programme, after_id, chunk_size,
+                                             regions=claim.region_codes)
+                if chunk is None:
+                    break
+                delta = await _select_chunk(db, hooks, chunk, criteria, counts, cause,
+                                            _partition_writer(db, claim, lease))
+                result.mine.add(delta)
+                after_id = chunk.last_id
+                if progress:
+                    progress(result.mine, len(chunk.refs))
+                if time.monotonic() - refreshed > 1.0:  # watchers see progress about every second
+                    await parts.refresh(db, run_id, finish=False)
+                    refreshed = time.monotonic()
+        except parts.PartitionLost as lost:
+            log.warning("%s: %s", worker, lost)
+            continue
+        except BaseException as exc:
+            # Given back at once; its committed chunks stay, and the next claim resumes after them.
+            await parts.release(db, claim)
+            await _finish(db, Summary(run_id), RunStatus.FAILED, repr(exc)[:2000], keep_counts=True)
+            raise
+        if await parts.complete(db, claim):
+            result.partitions.append(claim.region_code)
+        await parts.refresh(db, run_id, finish=True)
+        refreshed = time.monotonic()
+
+
+def default_worker() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _sum(run_id: str, counts: list[dict[str, Any]]) -> Summary:
+    total = Summary(run_id)
+    for c in counts:
+        total.add(Summary.from_counts(run_id, c))
+    return total
+
+
+def _partition_writer(db: Database, claim: parts.Claim, lease: float):
+    async def write(conn, phase: str, last_id: int, counts: dict[str, Any], now) -> None:
+        if phase == "hold":  # first in the chunk's transaction: is the partition still ours?
+            await parts.hold(conn, claim, lease, now, db.is_sqlite)
+        else:
+            await parts.record(conn, claim, last_id, counts)
+    return write
+
+
+async def _targeted(db: Database, hooks: PilotHooks, registration_ids: list[int], started_by: str,
+                    chunk_size: int, cause: str) -> Summary:
+    summary, after_id = await begin(db, hooks.pilot, None, started_by, resumable=False, partitioned=False)
+    criteria: dict[str, list] = {}
+
+    async def write(conn, phase: str, last_id: int, counts: dict[str, Any], now) -> None:
+        if phase == "record":
+            await conn.execute(update(SelectionRun.__table__).where(SelectionRun.__table__.c.id == summary.run_id)
+                               .values(last_registration_id=last_id, heartbeat_at=now, counts=counts))
     try:
         while True:
             async with db.engine.connect() as conn:
-                chunk = await load_chunk(conn, pilot.id, programme, after_id, chunk_size, registration_ids)
+                chunk = await load_chunk(conn, hooks.pilot.id, None, after_id, chunk_size, registration_ids)
             if chunk is None:
                 break
-            await _select_chunk(db, hooks, chunk, criteria, summary, cause)
+            await _select_chunk(db, hooks, chunk, criteria, summary, cause, write)
             after_id = chunk.last_id
-            if progress:
-                progress(summary, len(chunk.refs))
     except BaseException as exc:
-        # The counts stay those of the last committed chunk, where a resumed run continues.
         await _finish(db, summary, RunStatus.FAILED, repr(exc)[:2000], keep_counts=True)
         raise
     await _finish(db, summary, RunStatus.FINISHED)
@@ -88,9 +197,14 @@ async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | Non
 
 
 async def begin(db: Database, pilot: PilotContext, programme: str | None, started_by: str,
-                resumable: bool = True) -> tuple[Summary, int]:
-    """Create the run row (or take over the pilot's unfinished run): (summary so far, resume point)."""
+                resumable: bool = True, partitioned: bool = True,
+                partition_size: int = parts.DEFAULT_SIZE) -> tuple[Summary, int]:
+    """Create the run row and its village partitions (or take over the pilot's unfinished run):
+    (summary so far, resume point — 0 for a partitioned run, whose partitions keep their own)."""
     async with db.write() as session:
+        if not db.is_sqlite:  # one begin per pilot at a time: two starters never make two runs
+            await session.execute(select(Pilot.id).where(Pilot.id == pilot.id).with_for_update())
+        conn = await session.connection()
         if resumable:
             same_scope = (SelectionRun.programme.is_(None) if programme is None
                           else SelectionRun.programme == programme)
@@ -98,18 +212,27 @@ async def begin(db: Database, pilot: PilotContext, programme: str | None, starte
                 select(SelectionRun).where(SelectionRun.pilot_id == pilot.id, same_scope)
                 .order_by(SelectionRun.started_at.desc()).limit(1)
             )).scalars().first()
-            # A run that did not finish (killed: RUNNING; or failed) is resumed after its last chunk.
+            # A run that did not finish (killed: RUNNING; or failed) is resumed where it stopped.
             unfinished = latest if latest is not None and latest.status != RunStatus.FINISHED else None
             if unfinished is not None:
                 unfinished.status = RunStatus.RUNNING
                 unfinished.error = None
-                log.info("resuming selection run %s after registration %s", unfinished.id,
-                         unfinished.last_registration_id)
                 unfinished.heartbeat_at = utcnow()
-                return Summary.from_counts(unfinished.id, unfinished.counts), unfinished.last_registration_id
+                log.info("resuming selection run %s", unfinished.id)
+                # a run begun before partitions existed continues after its last chunk, in every village
+                await parts.ensure(conn, unfinished.id, pilot.id, programme, partition_size,
+                                   unfinished.last_registration_id, unfinished.counts)
+                p = SelectionPartition.__table__
+                counts = (await conn.execute(select(p.c.counts).where(p.c.run_id == unfinished.id))).scalars()
+                summary = _sum(unfinished.id, list(counts))
+                summary.resumed = True
+                return summary, 0
         run = SelectionRun(id=str(uuid.uuid4()), pilot_id=pilot.id, programme=programme, started_by=started_by,
                            status=RunStatus.RUNNING, counts={}, last_registration_id=0)
         session.add(run)
+        await session.flush()
+        if partitioned:
+            await parts.ensure(conn, run.id, pilot.id, programme, partition_size)
     return Summary(run.id), 0
 
 
@@ -139,7 +262,10 @@ async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
 
 
 async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria: dict[str, list],
-                        summary: Summary, cause: str = "SELECTION") -> None:
+                        summary: Summary, cause: str, write_progress) -> Summary:
+    """Decide one chunk in one transaction; ``summary`` (the counts its progress row holds) gains
+    the chunk's counts once committed, and they are returned. ``write_progress(conn, phase, ...)``
+    is called first ("hold": may refuse, rolling everything back) and last ("record")."""
     facts = await _facts(hooks, chunk)
     evaluations = {}
     for ref in chunk.refs:
@@ -151,11 +277,12 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
     delta = Summary(summary.run_id)  # counted into `summary` only once the chunk is committed
     async with db.write() as session:
         conn = await session.connection()
+        now = utcnow()
+        await write_progress(conn, "hold", 0, {}, now)
         current = {r.registration_id: r for r in (await conn.execute(
             select(Decision.id, Decision.registration_id, Decision.version, Decision.inputs_digest)
             .where(Decision.registration_id.in_(list(evaluations)), Decision.is_current.is_(True))
         ))}
-        now = utcnow()
         new = {rid: e for rid, e in evaluations.items()
                if rid not in current or current[rid].inputs_digest != e.digest}
         delta.processed += len(evaluations)
@@ -194,11 +321,11 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
             delta.decided += len(new)
         after = Summary.from_counts(summary.run_id, summary.as_counts())
         after.add(delta)
-        await conn.execute(update(SelectionRun.__table__).where(SelectionRun.__table__.c.id == summary.run_id)
-                           .values(last_registration_id=chunk.last_id, heartbeat_at=now, counts=after.as_counts()))
+        await write_progress(conn, "record", chunk.last_id, after.as_counts(), now)
     summary.add(delta)
     if made:
         await hooks.notify("decisions_made", decisions=made)
+    return delta
 
 
 def _count(summary: Summary, e: ev.Evaluation) -> None:
@@ -233,4 +360,4 @@ def _notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evalua
             for name in dict.fromkeys(n for n in names if n)]
 
 
-__all__ = ["DEFAULT_CHUNK", "Summary", "begin", "run_selection"]
+__all__ = ["DEFAULT_CHUNK", "Summary", "WorkResult", "begin", "run_selection", "work"]

@@ -1,16 +1,19 @@
-"""Running selection from the command line (progress bar) and from the API (background task)."""
+"""Running selection from the command line (progress bar; a run's starter, or one of its workers)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
+import time
 from collections.abc import Iterator
 
 from perlinsos.db.engine import Database
 from perlinsos.errors import ConfigurationError
 from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
-from perlinsos.selection.engine import Summary, run_selection
+from perlinsos.selection import partitions as parts
+from perlinsos.selection.engine import Summary, WorkResult, begin, run_selection, work
 from perlinsos.settings import Settings
 
 
@@ -40,7 +43,9 @@ def batch_gc() -> Iterator[None]:
 
 
 async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: str, programme: str | None,
-                      chunk_size: int, progress: bool) -> Summary:
+                      chunk_size: int, progress: bool, *, partition_size: int = parts.DEFAULT_SIZE,
+                      lease: float = parts.DEFAULT_LEASE, worker: str | None = None) -> Summary:
+    """Start (or resume) the run and work on it until every partition is done, with any workers."""
     from sqlalchemy import func, select
 
     from perlinsos.db.models import Registration
@@ -48,9 +53,7 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
     db = Database(settings.database_url)
     try:
         await db.ping()
-        hooks = await hooks_for_pilot(db, plugins, pilot_code)
-        if programme is not None and programme not in hooks.pilot.programmes:
-            raise ConfigurationError(f"programme {programme!r} is not part of pilot {pilot_code}")
+        hooks = await _hooks(db, plugins, pilot_code, programme)
         bar = None
         if progress:
             from tqdm import tqdm
@@ -64,9 +67,52 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
         try:
             with batch_gc():
                 return await run_selection(db, hooks, programme=programme, chunk_size=chunk_size,
-                                           progress=(lambda s, n: bar.update(n)) if bar else None)
+                                           progress=(lambda s, n: bar.update(n)) if bar else None,
+                                           partition_size=partition_size, lease=lease, worker=worker)
         finally:
             if bar:
                 bar.close()
     finally:
         await db.dispose()
+
+
+async def start_for_cli(settings: Settings, plugins: PluginManager, pilot_code: str, programme: str | None,
+                        partition_size: int) -> tuple[Summary, list]:
+    """Create (or resume) the run and its partitions, leaving the work to workers."""
+    db = Database(settings.database_url)
+    try:
+        await db.ping()
+        hooks = await _hooks(db, plugins, pilot_code, programme)
+        summary, _ = await begin(db, hooks.pilot, programme, "cli", partition_size=partition_size)
+        return summary, await parts.partitions(db, summary.run_id)
+    finally:
+        await db.dispose()
+
+
+async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code: str, programme: str | None,
+                         chunk_size: int, *, wait: float, lease: float, worker: str | None,
+                         poll: float = 0.5) -> WorkResult:
+    """Join the pilot's open run (waiting up to ``wait`` seconds for one to be started) and work on
+    it until every partition is done."""
+    db = Database(settings.database_url)
+    try:
+        await db.ping()
+        hooks = await _hooks(db, plugins, pilot_code, programme)
+        deadline = time.monotonic() + wait
+        while (run_id := await parts.open_run(db, hooks.pilot.id, programme)) is None:
+            if time.monotonic() >= deadline:
+                raise ConfigurationError(f"no selection run of pilot {pilot_code} to join after {wait:g} s "
+                                         "(start one with `perlinsos select --pilot CODE [--start-only]`)")
+            await asyncio.sleep(min(poll, 0.2))
+        with batch_gc():
+            return await work(db, hooks, run_id, programme=programme, worker=worker, chunk_size=chunk_size,
+                              lease=lease, poll=poll)
+    finally:
+        await db.dispose()
+
+
+async def _hooks(db: Database, plugins: PluginManager, pilot_code: str, programme: str | None):
+    hooks = await hooks_for_pilot(db, plugins, pilot_code)
+    if programme is not None and programme not in hooks.pilot.programmes:
+        raise ConfigurationError(f"programme {programme!r} is not part of pilot {pilot_code}")
+    return hooks
