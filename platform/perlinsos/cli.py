@@ -488,31 +488,76 @@ def prepare_database(settings: Settings) -> None:
 
 @main.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8600, show_default=True, type=int)
-@click.option("--people", default=2000, show_default=True, type=int, help="Size of the synthetic population.")
-@click.option("--no-simulators", is_flag=True, help="Do not start the IKD/SMS simulators.")
+@click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535), help="The API's port.")
+@click.option("--ikd-port", default=8601, show_default=True, type=click.IntRange(1, 65535),
+              help="The IKD simulator's port (the pilot's issuer follows it).")
+@click.option("--sms-port", default=8602, show_default=True, type=click.IntRange(1, 65535),
+              help="The SMS gateway simulator's port (the pilot's gateway follows it).")
+@click.option("--people", default=2000, show_default=True, type=click.IntRange(1, 5_000_000),
+              help="Size of the synthetic population.")
+@click.option("--no-simulators", is_flag=True, help="Do not start the IKD/SMS simulators (and run no script).")
+@click.option("--no-script", is_flag=True, help="Only serve; do not run the scripted walk through the stages.")
+@click.option("--exit-after-script", is_flag=True, help="Stop after the script (non-zero if it failed), e.g. in tests.")
 @database_option
-def demo(host: str, port: int, people: int, no_simulators: bool, database_url: str | None) -> None:
-    """Run the platform on its embedded defaults: SQLite, the simulators, the Banyuwangi pilot."""
-    from perlinsos.demo import start_simulators
-    from perlinsos.pilots.files import bundled_pilot_file
-    from perlinsos.pilots.service import load_and_store
+def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_simulators: bool, no_script: bool,
+         exit_after_script: bool, database_url: str | None) -> None:
+    """Run the platform on its embedded defaults with the simulators, and walk through the stages.
+
+    Creates or upgrades the database, loads the bundled Banyuwangi pilot (pointed at the
+    simulators' ports), serves the API, then runs a script over HTTP: citizens register (one with
+    a facilitator), the national office runs selection, the decisions are delivered with their
+    reasons, and a citizen's appeal about misrecorded data is upheld. The API keeps running.
+    """
+    from perlinsos import demo as demo_module
 
     settings = _settings(database_url)
+    ctx = click.get_current_context()
     try:
         prepare_database(settings)
-        code, _ = asyncio.run(load_and_store(settings, _plugins(settings), bundled_pilot_file()))
+        demo_module.run(settings, _plugins(settings), demo_module.Ports(api=port, ikd=ikd_port, sms=sms_port),
+                        host=host, people=people, simulators=not no_simulators,
+                        script=not (no_script or no_simulators), exit_after_script=exit_after_script,
+                        available=set(main.list_commands(ctx)), echo=click.echo)
+    except (ConfigurationError, RuntimeError) as exc:
+        _fail(exc)
+
+
+# --- transparency figures ---------------------------------------------------------------------
+
+
+@main.command("stats")
+@click.option("--pilot", "pilot_code", required=True, help="Pilot code, e.g. BWI-2025.")
+@click.option("--region", "region_code", default=None, help="Only this region (kode wilayah, e.g. 35.10.15).")
+@click.option("--min-cell", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Counts from 1 to this minus one are suppressed (and whatever would give them away).")
+@click.option("--json", "as_json", is_flag=True, help="JSON shaped like the pilotStats GraphQL answer.")
+@database_option
+def stats_cmd(pilot_code: str, region_code: str | None, min_cell: int, as_json: bool,
+              database_url: str | None) -> None:
+    """Transparency figures of a pilot: overall, per kecamatan and per village, small cells suppressed."""
+    import json
+
+    from perlinsos.db.engine import Database
+    from perlinsos.errors import Problem
+    from perlinsos.stats import pilot_stats
+    from perlinsos.stats.report import as_json as to_json
+    from perlinsos.stats.report import tables
+
+    async def run():
+        database = Database(_settings(database_url).database_url)
+        try:
+            await database.ping()
+            return await pilot_stats(database, pilot_code, region_code, min_cell)
+        finally:
+            await database.dispose()
+
+    try:
+        result = asyncio.run(run())
+    except Problem as exc:
+        raise click.ClickException(exc.message("id") + " / " + exc.message("en")) from None
     except ConfigurationError as exc:
         _fail(exc)
-    click.echo(f"pilot {code} loaded")
-    if not no_simulators:
-        ctx = click.get_current_context()
-        try:
-            start_simulators(set(main.list_commands(ctx)), people=people, echo=click.echo)
-        except RuntimeError as exc:
-            _fail(exc)
-    ctx = click.get_current_context()
-    ctx.invoke(serve, host=host, port=port, workers=1, database_url=database_url)
+    click.echo(json.dumps(to_json(result), indent=2, ensure_ascii=False) if as_json else tables(result))
 
 
 # --- audit log --------------------------------------------------------------------------------
