@@ -9,6 +9,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from perlinsos import citizen
+from perlinsos import export as data_export
 from perlinsos.graphql.appeals import Appeal
 from perlinsos.graphql.consents import Consent
 from perlinsos.graphql.context import ctx
@@ -18,7 +19,7 @@ from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.inbox import inbox_connection
 from perlinsos.graphql.loaders import peek
 from perlinsos.graphql.notifications import Notification
-from perlinsos.graphql.relay import Connection
+from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size
 from perlinsos.graphql.util import then
 from perlinsos.notification import inbox
 
@@ -30,6 +31,25 @@ class TimelineEntry:
                                              "NOTIFIED, APPEAL_FILED or APPEAL_RESOLVED.")
     ref: strawberry.ID = strawberry.field(description="Id of the record the entry is about.")
     detail: JSON
+
+
+@strawberry.type(description="An access to your data by someone else, as the audit log records it.")
+class DataAccess:
+    id: strawberry.ID
+    at: datetime
+    action: str = strawberry.field(description="READ_PERSONAL_DATA for a read; otherwise the change made "
+                                               "(e.g. APPEAL_UPHELD, CONSENT_GIVEN by a facilitator).")
+    actor_role: str | None = strawberry.field(description="FACILITATOR, REVIEWER, ADMIN, or CITIZEN (a member "
+                                                          "of your household); null for the system.")
+    actor: str | None = strawberry.field(description="The staff member's or system's id (e.g. system:selection); "
+                                                     "null when a citizen: their identity is theirs.")
+    purpose: str | None = strawberry.field(description="e.g. graphql, selection, appeal-evidence, data_export.")
+    operation: str | None = strawberry.field(description="The API operation that read it, when known.")
+
+    @classmethod
+    def from_access(cls, a: data_export.Access) -> DataAccess:
+        return cls(id=to_global_id("DataAccess", a.seq), at=a.at, action=a.action, actor_role=a.actor_role,
+                   actor=a.actor, purpose=a.purpose, operation=a.operation)
 
 
 @strawberry.type(description="The signed-in citizen's own records.")
@@ -53,6 +73,27 @@ class Me:
             return 0
         async with ctx(info).db.engine.connect() as conn:
             return await inbox.unread_count(conn, self.person_db_id)
+
+    @strawberry.field(description="Who else accessed your data (staff, the selection, your household), "
+                                  "newest first; your own reads are not listed.")
+    async def data_access_log(self, info: Info, first: int | None = None,
+                              after: str | None = None) -> Connection[DataAccess]:
+        c = ctx(info)
+        size = page_size(first, c.settings.max_page_size)
+        before = decode_cursor("DataAccess", after)
+        rows: list[data_export.Access] = []
+        if self.person_db_id is not None:
+            async with c.db.engine.connect() as conn:
+                rows = await data_export.access_log(conn, self.person_db_id, c.principal.subject,
+                                                    before_seq=before, limit=size + 1)
+        return build_connection("DataAccess", rows, size, before, DataAccess.from_access, key=lambda a: a.seq)
+
+    @strawberry.field(description="Everything the platform holds about you, as one JSON document (your right "
+                                  "to a copy under UU 27/2022). Recorded as an access (purpose data_export).")
+    async def export(self, info: Info) -> JSON:
+        c = ctx(info)
+        name = info.operation.name.value if info.operation.name else None
+        return await data_export.export(c.db, c.principal, operation=name)
 
     @strawberry.field
     def household(self, info: Info) -> Household | None:
