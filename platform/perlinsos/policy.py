@@ -121,6 +121,16 @@ def can_administer(principal: Principal | None) -> bool:
     return is_admin(principal)
 
 
+def stats_regions(principal: Principal | None, pilot_code: str) -> list[str] | None:
+    """Where ``principal`` may read a pilot's transparency figures (``perlinsos.stats``): ``None``
+    means everywhere (the national office), ``[]`` nowhere. A reviewer reads their own region's, as
+    they already see its registrations one by one; facilitators and citizens get the published
+    figures through other channels. The figures are suppressed aggregates, never personal data."""
+    if is_admin(principal):
+        return None
+    return [s.region_code for s in _scopes(principal, Role.REVIEWER) if s.pilot_code in (None, pilot_code)]
+
+
 def records_access(principal: Principal | None, *, owner_nik: str) -> bool:
     """Whether reading this person's data must be written to the access log (not their own)."""
     return principal is not None and principal.nik != owner_nik

@@ -68,6 +68,9 @@ OPS = {
     # programme BLT is not in the pilot: an admin passes authorization and stops at that check
     "runSelection": ('mutation { runSelection(pilot: "BWI-2025", programme: "BLT") { run { id } errors { code } } }',
                      {}),
+    # aggregate figures: the national office anywhere, a reviewer within their region
+    "pilotStats": ('{ pilotStats(pilot: "BWI-2025", regionCode: "35.10.15") '
+                   "{ stats { overall { registrations { total { count } } } } errors { code } } }", {}),
 }
 
 FULL_A, MASKED_A = A, A[:4] + "********" + A[-4:]
@@ -114,6 +117,8 @@ EXPECT = {
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "runSelection": {"anonymous": "UNAUTHENTICATED", "admin": "PROGRAMME_NOT_IN_PILOT"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "pilotStats": {"anonymous": "UNAUTHENTICATED", "reviewer_in": "ok", "admin": "ok"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "reviewer_in", "admin")},
 }
 
 

@@ -59,6 +59,8 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
         return admin, {"first": 10}
     if name == "RegistrationsWithDecisions":
         return reviewer, {"pilot": "BWI-2025", "first": 5}
+    if name == "PilotStats":  # a reviewer of 35.10: their region by default, the one registration suppressed
+        return reviewer, {"pilot": "BWI-2025"}
     if name == "RegistrationDetail":
         data = await client.query('{ registrations(pilot: "BWI-2025", first: 1) { nodes { id } } }', token=reviewer)
         return reviewer, {"id": data["data"]["registrations"]["nodes"][0]["id"]}

@@ -36,6 +36,7 @@ from perlinsos.graphql.registering import RegistrationMutations
 from perlinsos.graphql.registrations import RegistrationQueries
 from perlinsos.graphql.selection import SelectionMutations, SelectionQueries
 from perlinsos.graphql.staff import StaffMutations, StaffQueries
+from perlinsos.graphql.stats import StatsQueries
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
@@ -65,7 +66,7 @@ class CoreQueries:
 
 
 CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
-                                      SelectionQueries, StaffQueries)
+                                      SelectionQueries, StaffQueries, StatsQueries)
 CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
                                          StaffMutations)
 CORE_SUBSCRIPTION_TYPES: tuple[type, ...] = (InboxSubscriptions,)

@@ -1,0 +1,112 @@
+"""GraphQL for a pilot's transparency figures (``perlinsos.stats``): a thin resolver.
+
+The types mirror the domain dataclasses field for field, so the resolver returns those objects as
+they are. Who may ask: :func:`perlinsos.policy.stats_regions`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from strawberry.types import Info
+
+from perlinsos import policy, regions, stats
+from perlinsos.errors import Problem
+from perlinsos.graphql.context import ctx
+from perlinsos.graphql.payloads import UserError
+from perlinsos.problems import problem
+
+
+@strawberry.type(name="StatsCell", description="A count; `null` with `suppressed` when it is too small to publish "
+                                               "(or would give a small one away by subtraction).")
+class Cell:
+    key: str
+    count: int | None
+    suppressed: bool
+
+
+@strawberry.type(name="StatsRate", description="A share of a channel's notifications; hidden with its counts.")
+class Rate:
+    key: str
+    rate: float | None
+    suppressed: bool
+
+
+@strawberry.type(name="StatsGroup", description="Counts by category and their total.")
+class Group:
+    total: Cell
+    cells: list[Cell]
+
+
+@strawberry.type(description="Notifications of one channel by delivery status, and the shares of each.")
+class ChannelDelivery:
+    channel: str
+    total: Cell
+    statuses: list[Cell]
+    rates: list[Rate]
+
+
+@strawberry.type(description="The figures of one region (or of the whole scope asked for).")
+class RegionStats:
+    region_code: str | None
+    name: str | None
+    level: str
+    registrations: Group = strawberry.field(description="By channel: SELF or ASSISTED (by a facilitator).")
+    decisions: Group = strawberry.field(description="By the outcome of each registration's current decision.")
+    rejection_reasons: list[Cell] = strawberry.field(
+        description="Criteria failed by NOT_ELIGIBLE decisions (a decision may fail several).")
+    appeals_by_status: Group
+    appeals_by_outcome: Group = strawberry.field(
+        description="Resolved appeals, by the outcome of the decision each ended with.")
+    overdue_appeals: Cell = strawberry.field(description="Open appeals past their review deadline.")
+    notifications: list[ChannelDelivery]
+
+
+@strawberry.type(description="A pilot's transparency figures: overall, per kecamatan and per village.")
+class PilotStats:
+    pilot: str
+    region_code: str | None
+    min_cell: int = strawberry.field(description="Counts from 1 to minCell - 1 are suppressed.")
+    generated_at: datetime
+    overall: RegionStats
+    districts: list[RegionStats]
+    villages: list[RegionStats]
+
+
+@strawberry.type
+class PilotStatsPayload:
+    stats: PilotStats | None
+    errors: list[UserError]
+
+
+@strawberry.type
+class StatsQueries:
+    @strawberry.field(description="Transparency figures of a pilot, small cells suppressed (the national office; "
+                                  "a reviewer for their region). `minCell` may only raise the threshold.")
+    async def pilot_stats(self, info: Info, pilot: str, region_code: str | None = None,
+                          min_cell: int | None = None) -> PilotStatsPayload:
+        c = ctx(info)
+        try:
+            if c.principal is None:
+                raise problem("UNAUTHENTICATED")
+            allowed = policy.stats_regions(c.principal, pilot)
+            if allowed == []:
+                raise problem("FORBIDDEN")
+            if region_code is None and allowed is not None:
+                if len(set(allowed)) != 1:
+                    raise problem("INPUT_INVALID", field="regionCode")  # several regions: say which
+                region_code = allowed[0]
+            if region_code is not None and regions.get(region_code) is None:
+                raise problem("REGION_UNKNOWN", field="regionCode")
+            if allowed is not None and not any(regions.is_within(region_code, r) for r in allowed):
+                raise problem("FORBIDDEN")
+            if min_cell is not None and min_cell < stats.DEFAULT_MIN_CELL:
+                raise problem("INPUT_INVALID", field="minCell")
+            result = await stats.pilot_stats(c.db, pilot, region_code, min_cell or stats.DEFAULT_MIN_CELL)
+        except Problem as p:
+            return PilotStatsPayload(stats=None, errors=[UserError.of(p, c.language)])
+        return PilotStatsPayload(stats=result, errors=[])
+
+
+__all__ = ["StatsQueries"]
