@@ -67,13 +67,17 @@ def _queue(session: AsyncSession | Session, rows: list[dict[str, Any]]) -> None:
 
 async def record_reads(
     session: AsyncSession, principal: Principal | None, person_ids: Iterable[int], *, purpose: str,
-    operation: str | None = None, details: Mapping[str, Any] | None = None,
+    operation: str | None = None, details: Mapping[str, Any] | None = None, actor: str | None = None,
 ) -> None:
-    """One row per person whose data was shown (so each citizen can list who saw their data)."""
+    """One row per person whose data was shown (so each citizen can list who saw their data).
+
+    ``actor`` names a system actor (e.g. ``"system:selection"``) when there is no principal.
+    """
     ids = sorted(set(person_ids))
     if not ids:
         return
-    actor, role = _actor(principal)
+    name, role = _actor(principal)
+    actor = actor or name
     now = utcnow()
     extra = _plain({**({"operation": operation} if operation else {}), **(details or {})})
     _queue(session, [

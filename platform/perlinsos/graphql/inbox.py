@@ -109,7 +109,7 @@ class InboxMutations:
                 number = from_global_id("Notification", id)
             except Exception:  # noqa: BLE001
                 raise problem("NOTIFICATION_NOT_REQUEUEABLE") from None
-            if not await outbox.requeue(c.db, number):
+            if not await outbox.requeue(c.db, number, c.principal):
                 raise problem("NOTIFICATION_NOT_REQUEUEABLE")
             async with c.db.engine.connect() as conn:
                 (row,) = await inbox.outbox_rows(conn, status=None, pilot_id=None, after_id=number - 1, limit=1)

@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
-from perlinsos.contract import DeliveryResult, OutgoingMessage
+from perlinsos import audit
+from perlinsos.contract import DeliveryResult, OutgoingMessage, Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Notification, NotificationStatus, Person
 from perlinsos.db.types import utcnow
@@ -70,6 +71,7 @@ async def claim(db: Database, limit: int, policy: Policy, now: datetime | None =
             return []
         await conn.execute(update(n).where(n.c.id.in_(ids)).values(
             status=S.SENDING.value, attempts=n.c.attempts + 1, next_attempt_at=now + timedelta(seconds=policy.lease)))
+        await _audit(session, "NOTIFICATIONS_CLAIMED", ids, {S.SENDING.value: len(ids)})
         rows = (await conn.execute(select(n).where(n.c.id.in_(ids)).order_by(n.c.id))).all()
         p = Person.__table__
         people = {r.id: r for r in await conn.execute(
@@ -84,6 +86,8 @@ async def _record(db: Database, item: Claimed, **values: Any) -> bool:
         result = await (await session.connection()).execute(
             update(n).where(n.c.id == item.id, n.c.status == S.SENDING.value, n.c.attempts == item.attempt)
             .values(**values))
+        if result.rowcount == 1:
+            await _audit(session, "NOTIFICATIONS_ATTEMPTED", [item.id], Counter([values.get("status")]))
     if result.rowcount != 1:
         log.warning("notification %s: attempt %s result dropped (claimed again meanwhile)", item.id, item.attempt)
     return result.rowcount == 1
@@ -109,6 +113,10 @@ async def _record_many(db: Database, results: list[tuple[Claimed, dict[str, Any]
         for params in groups.values():
             await conn.execute(update(n).where(n.c.id == bindparam("_id"), n.c.status == S.SENDING.value,
                                                n.c.attempts == bindparam("_attempt")), params)
+        mine = [(item, values) for (item, values), ours in zip(results, written, strict=True) if ours]
+        if mine:
+            await _audit(session, "NOTIFICATIONS_ATTEMPTED", [item.id for item, _ in mine],
+                         Counter(values.get("status") for _, values in mine))
     for (item, _), ours in zip(results, written, strict=True):
         if not ours:
             log.warning("notification %s: attempt %s result dropped (claimed again meanwhile)", item.id, item.attempt)
@@ -202,11 +210,23 @@ async def deliver(db: Database, renderer: Renderer, item: Claimed, policy: Polic
     return S.PENDING.value
 
 
-async def requeue(db: Database, notification_id: int) -> bool:
+async def requeue(db: Database, notification_id: int, principal: Principal | None = None) -> bool:
     """Put a DEAD (or FAILED) row back in the queue, due now."""
     n = Notification.__table__
     async with db.write() as session:
         result = await (await session.connection()).execute(
             update(n).where(n.c.id == notification_id, or_(n.c.status == S.DEAD.value, n.c.status == S.FAILED.value))
             .values(status=S.PENDING.value, next_attempt_at=utcnow(), attempts=0))
+        if result.rowcount == 1:
+            await audit.record_change(session, principal, action="NOTIFICATION_REQUEUED", entity_type="notification",
+                                      entity_id=notification_id, purpose="notification")
     return result.rowcount == 1
+
+
+async def _audit(session, action: str, ids: list[int], statuses: Counter | dict) -> None:
+    """One audit row per batch of delivery state changes (counts per new status, id range), not
+    one per message: the rows themselves keep each message's status and attempts."""
+    await audit.record_change(session, None, actor="system:notification", action=action,
+                              entity_type="notification", entity_id=None, purpose="notification",
+                              details={"count": len(ids), "ids": [min(ids), max(ids)],
+                                       "statuses": {str(k): v for k, v in statuses.items()}})

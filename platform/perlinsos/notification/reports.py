@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from perlinsos import audit
 from perlinsos.contract import PilotContext
 from perlinsos.db.models import Notification, NotificationStatus, Pilot
 from perlinsos.pilots import store
@@ -40,7 +41,11 @@ async def record_delivery_report(state: Any, *, channel: str, provider_reference
         {"status": S.FAILED.value, "last_error": (error or "delivery failed")[:500]}
     open_states = [S.SENT.value, S.SENDING.value, S.PENDING.value]
     async with state.db.write() as session:
-        await (await session.connection()).execute(
+        changed = await (await session.connection()).execute(
             update(n).where(n.c.id == row.id, n.c.status.in_(open_states))
             .values(provider_reference=provider_reference, **values))
+        if changed.rowcount == 1:
+            await audit.record_change(session, None, actor=f"gateway:{channel}", action="NOTIFICATION_DELIVERY_REPORTED",
+                                      entity_type="notification", entity_id=row.id, purpose="notification",
+                                      details={"status": values["status"]})
     return "ok"
