@@ -45,8 +45,17 @@ class Settings:
     disabled_plugins: tuple[str, ...] = field(default_factory=tuple)
     max_page_size: int = 100
     max_query_depth: int = 12
+    #: aliases and cost are counted with fragments expanded (perlinsos.graphql.limits)
     max_aliases: int = 30
+    #: 1 per field, times the page size under a connection (`first`)
+    max_query_cost: int = 10_000
     max_document_bytes: int = 20_000
+    #: lexical tokens the parser reads before giving up (parse time follows tokens, not bytes)
+    max_document_tokens: int = 3_000
+    #: a whole /graphql request body (document + variables); refused with 413 before parsing
+    max_request_bytes: int = 100_000
+    #: nesting of objects/lists inside the variables
+    max_variables_depth: int = 20
     sqlite_busy_timeout_ms: int = 15_000
     #: where citizens read their full results (notifications point there)
     portal_url: str = "http://127.0.0.1:8600"
@@ -87,6 +96,14 @@ class Settings:
             max_aliases=_int("PERLINSOS_MAX_ALIASES", get("MAX_ALIASES"), cls.max_aliases),
             max_document_bytes=_int(
                 "PERLINSOS_MAX_DOCUMENT_BYTES", get("MAX_DOCUMENT_BYTES"), cls.max_document_bytes
+            ),
+            max_query_cost=_int("PERLINSOS_MAX_QUERY_COST", get("MAX_QUERY_COST"), cls.max_query_cost),
+            max_document_tokens=_int(
+                "PERLINSOS_MAX_DOCUMENT_TOKENS", get("MAX_DOCUMENT_TOKENS"), cls.max_document_tokens
+            ),
+            max_request_bytes=_int("PERLINSOS_MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"), cls.max_request_bytes),
+            max_variables_depth=_int(
+                "PERLINSOS_MAX_VARIABLES_DEPTH", get("MAX_VARIABLES_DEPTH"), cls.max_variables_depth
             ),
             evidence_dir=get("EVIDENCE_DIR") or cls.evidence_dir,
             max_evidence_bytes=_int(

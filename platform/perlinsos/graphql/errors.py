@@ -38,5 +38,9 @@ def should_mask(error: GraphQLError) -> bool:
     original = error.original_error
     if original is None or isinstance(original, PublicError):
         return False
+    if error.path is None and isinstance(original, GraphQLError | ValueError):
+        # Not from a resolver: coercing the request's variables or literals (graphql-core's and
+        # the scalars' own "Int cannot represent ..." messages), which tell the client its mistake.
+        return False
     log.error("unexpected error in %s", error.path, exc_info=original)
     return True

@@ -14,9 +14,7 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaskErrors,
-    MaxAliasesLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.types import Info
@@ -27,6 +25,7 @@ from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog
+from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
 from perlinsos.graphql.appealing import AppealMutations, AppealQueries
 from perlinsos.graphql.consents import ConsentMutations
 from perlinsos.graphql.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
@@ -121,19 +120,24 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
 
     # Validation rules are built once: ValidationCache keys on the rule classes, and the limiter
     # extensions create new classes per instance, so per-request limiters never hit the cache.
-    rules = [
-        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    # Depth, aliases and cost in one memoised pass over the expanded document (see limits.py:
+    # strawberry's QueryDepthLimiter/MaxAliasesLimiter re-walk every fragment spread).
+    rules: list[Any] = [
+        limits_rule(max_depth=settings.max_query_depth, max_aliases=settings.max_aliases,
+                    max_cost=settings.max_query_cost, max_page_size=settings.max_page_size),
     ]
     if settings.production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
+        token_limit(settings.max_document_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: AddValidationRules(rules),
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         AccessLog,
     ]
+    if settings.production:
+        extensions.append(HideSuggestions)
     subscription = strawberry.type(type("Subscription", CORE_SUBSCRIPTION_TYPES, {}))
     schema = strawberry.Schema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
                                extensions=extensions)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import time
 from typing import Any
 
 from cross_web import HTTPException
 from sqlalchemy import select
 from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -16,11 +19,80 @@ from perlinsos import auth
 from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context, pick_language
+from perlinsos.graphql.errors import MASKED_MESSAGE
 from perlinsos.graphql.loaders import Loaders
 from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
 
 PILOT_HEADER = "x-perlinsos-pilot"
+log = logging.getLogger("perlinsos.graphql")
+
+# CSRF (the GraphQL-over-HTTP / Apollo convention): a browser sends a cross-site request without
+# a CORS preflight only when it is "simple" — GET/POST with no custom header and a content type of
+# text/plain, form-urlencoded or multipart. We accept POST only as application/json, and GET only
+# with one of these headers, which no cross-site page can add without a preflight.
+PREFLIGHT_HEADERS = (PILOT_HEADER, "apollo-require-preflight", "x-apollo-operation-name")
+
+CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
+         413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 503: "SERVICE_UNAVAILABLE"}
+# strawberry's own refusals are English only; these are the ones a client can trigger.
+TRANSLATED = {
+    "Unable to parse request body as JSON": "Isi permintaan bukan JSON yang sah. / Unable to parse request body as JSON.",
+    "Batching is not enabled": "Beberapa operasi dalam satu permintaan (array JSON) tidak didukung; kirim satu "
+    "operasi per permintaan. / Batched operations (a JSON array body) are not supported: send one per request.",
+    "No GraphQL query found in the request": "Permintaan tidak memuat query GraphQL. / "
+    "No GraphQL query found in the request.",
+    "mutations are not allowed when using GET": "Mutasi tidak boleh lewat GET; gunakan POST. / "
+    "Mutations are not allowed when using GET.",
+    "subscriptions are not allowed when using GET": "Langganan tidak boleh lewat GET. / "
+    "Subscriptions are not allowed when using GET.",
+    "GraphQL only supports GET and POST requests.": "Hanya GET dan POST yang didukung. / "
+    "GraphQL only supports GET and POST requests.",
+}
+
+
+def problem(status: int, message: str) -> JSONResponse:
+    """A refused request as a GraphQL-style error body (never a trace or a class name)."""
+    message = TRANSLATED.get(message, message)
+    body = {"errors": [{"message": message, "extensions": {"code": CODES.get(status, "INTERNAL_SERVER_ERROR")}}]}
+    return JSONResponse(body, status_code=status)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _capped(receive, limit: int):
+    """``receive`` that stops a body (also a chunked one, with no Content-Length) past ``limit``."""
+    seen = 0
+
+    async def wrapped():
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _TooLarge
+        return message
+
+    return wrapped
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (a recursive walk is itself a stack risk)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 class PilotCache:
     """Pilot contexts by code, re-read every few seconds (several processes may edit pilots)."""
 
@@ -38,6 +110,11 @@ class PilotCache:
         self._cache[code] = (time.monotonic(), context)
         return context
 
+    def invalidate(self, code: str) -> None:
+        """Forget ``code`` (after this process changed it): the next request reads it again.
+        Other processes still see the change within ``ttl`` seconds."""
+        self._cache.pop(code, None)
+
     async def default_code(self, configured: str | None) -> str | None:
         if configured:
             return configured
@@ -51,12 +128,67 @@ class GraphQLView(GraphQL):
         super().__init__(schema, **kwargs)
         self.state = state
 
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)
+        settings = self.state.settings
+        request = Request(scope, receive=_capped(receive, settings.max_request_bytes))
+        try:
+            self._refuse_unsafe(request)
+            response = await self.run(request)
+        except HTTPException as exc:
+            response = problem(exc.status_code, exc.reason)
+        except _TooLarge:
+            response = self._too_large()
+        except Exception:
+            # Anything unforeseen is logged whole and answered without detail.
+            log.exception("unexpected error serving /graphql")
+            response = problem(500, MASKED_MESSAGE)
+        await response(scope, receive, send)
+
+    def _too_large(self) -> JSONResponse:
+        limit = self.state.settings.max_request_bytes
+        return problem(413, f"Permintaan lebih besar dari {limit} byte. / Request body larger than {limit} bytes.")
+
+    def _refuse_unsafe(self, request: Request) -> None:
+        """Size and CSRF checks that need no body and no database (before authentication)."""
+        headers = request.headers
+        length = headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.state.settings.max_request_bytes:
+            raise _TooLarge
+        if request.method == "POST" and _media_type(headers.get("content-type")) != "application/json":
+            raise HTTPException(415, "Kirim operasi sebagai application/json. / "
+                                     "Send operations with Content-Type: application/json.")
+        if (request.method == "GET" and "query" in request.query_params
+                and not any(headers.get(h) for h in PREFLIGHT_HEADERS)):
+            raise HTTPException(400, "Query lewat GET memerlukan header X-Perlinsos-Pilot (atau "
+                                     "apollo-require-preflight). / A GET query needs an X-Perlinsos-Pilot "
+                                     "(or apollo-require-preflight) header, to prevent cross-site requests.")
+
+    def decode_json(self, data: str | bytes) -> object:
+        try:
+            value = json.loads(data)
+        except UnicodeDecodeError:
+            raise HTTPException(400, "Isi permintaan bukan UTF-8. / The request body is not UTF-8.") from None
+        except RecursionError:
+            raise HTTPException(400, "JSON terlalu dalam bersarang. / The JSON is nested too deeply.") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "Isi permintaan harus objek JSON. / The request body must be a JSON object.")
+        return value
+
     async def parse_http_body(self, request):
         data = await super().parse_http_body(request)
-        limit = self.state.settings.max_document_bytes
+        settings = self.state.settings
+        limit = settings.max_document_bytes
         for item in data if isinstance(data, list) else [data]:
             if item.query is not None and len(item.query.encode()) > limit:
-                raise HTTPException(413, f"GraphQL document larger than {limit} bytes")
+                raise HTTPException(413, f"Dokumen GraphQL lebih besar dari {limit} byte. / "
+                                         f"GraphQL document larger than {limit} bytes.")
+            if not isinstance(item.operation_name, str | None):
+                raise HTTPException(400, "operationName harus teks. / `operationName` must be a string or null.")
+            if item.variables and _depth(item.variables) > settings.max_variables_depth:
+                raise HTTPException(400, f"Variabel bersarang lebih dari {settings.max_variables_depth} tingkat. / "
+                                         f"Variables nested deeper than {settings.max_variables_depth} levels.")
         return data
 
     async def on_ws_connect(self, context: Context):
