@@ -8,16 +8,19 @@ from collections import Counter
 
 from perlinsos.db.engine import Database
 from perlinsos.notification.dispatcher import Dispatcher
+from perlinsos.notification.outbox import Policy
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
 
 async def run_worker(settings: Settings, plugins: PluginManager, *, once: bool, batch: int,
-                     concurrency: int) -> Counter:
+                     concurrency: int, lease: float | None = None) -> Counter:
     db = Database(settings.database_url)
     try:
         await db.ping()
-        dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url, batch=batch, concurrency=concurrency)
+        policy = Policy(lease=lease) if lease is not None else None
+        dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url, batch=batch, concurrency=concurrency,
+                                policy=policy)
         if once:
             return await dispatcher.drain()
         stop = asyncio.Event()
