@@ -1,47 +1,91 @@
-"""A faster execution context: plain scalar and enum fields are completed inline.
+"""A faster execution context: plain fields, and object fields available at once, are completed inline.
 
 Most of a list response's ~7,500 fields are plain attributes (no resolver, no field
 extension). graphql-core resolves each through ResolveInfo, Path and the complete_value
-dispatch; this context reads the attribute and serializes it directly — the same result, about
-half the execution time (bench/graphql_list.py). Anything unusual (a resolver, an awaitable, a
-value that does not serialize, a null in a non-null field) takes the normal path, which reports
-errors exactly as before. It overrides graphql-core's ``execute_fields``, so graphql-core is
+dispatch; this context reads the attribute and serializes it directly. Fields of object type (or
+lists of them) are completed inline too when their value is at hand: a plain attribute, or a
+resolver marked with ``context_resolver`` (``fn(source, context)``: the same function the
+strawberry resolver calls, minus the ResolveInfo). The same result, about half the execution time
+(bench/graphql_list.py). Anything unusual (an awaitable, a value that does not serialize, a null in
+a non-null field, an exception) takes graphql-core's own path or its error handling, so errors are
+reported exactly as before. It overrides graphql-core's ``execute_fields``, so graphql-core is
 pinned to the 3.3 series and ``tests/core/test_execution.py`` compares both paths.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLSchema, is_leaf_type
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, is_leaf_type
+from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 #: Strawberry's resolver for fields without one of their own (attribute access).
 _BASIC_RESOLVER = "_get_basic_result"
+_FAST_ATTR = "__perlinsos_context_resolver__"
+LEAF, OBJECT, LIST = 0, 1, 2
+#: values that are never awaitable (skips the awaitable check on most leaves)
+_PLAIN = frozenset({str, int, float, bool})
 
 
-def basic_leaf_fields(schema: GraphQLSchema) -> dict[GraphQLObjectType, dict[str, tuple[str, Any, bool]]]:
-    """{object type: {field: (python attribute, serialize, non_null)}} for fields safe to inline."""
-    table: dict[GraphQLObjectType, dict[str, tuple[str, Any, bool]]] = {}
+def context_resolver(fast: Callable[[Any, Any], Any]):
+    """Mark a strawberry resolver ``(self, info)`` whose whole work is ``fast(self, info.context)``.
+
+    The resolver must return ``fast(self, info.context)`` and take no arguments; the execution
+    context then calls ``fast`` directly when the field has no extension or permission.
+    """
+
+    def mark(resolver):
+        setattr(resolver, _FAST_ATTR, fast)
+        return resolver
+
+    return mark
+
+
+def _unwrap(gql_type) -> tuple[Any, bool]:
+    return (gql_type.of_type, True) if isinstance(gql_type, GraphQLNonNull) else (gql_type, False)
+
+
+def _plan(field) -> tuple | None:
+    definition = (field.extensions or {}).get("strawberry-definition")
+    if definition is None or field.args or definition.extensions or definition.permission_classes:
+        return None
+    if getattr(field.resolve, "__name__", "") == _BASIC_RESOLVER:
+        attr, fast = definition.python_name, None
+    else:
+        resolver = getattr(definition, "base_resolver", None)
+        fast = getattr(getattr(resolver, "wrapped_func", None), _FAST_ATTR, None)
+        if fast is None:
+            return None
+        attr = None
+    named, non_null = _unwrap(field.type)
+    if is_leaf_type(named):
+        return (LEAF, attr, named.serialize, non_null) if fast is None else None
+    if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
+        return (OBJECT, attr, fast, named, non_null)
+    if isinstance(named, GraphQLList):
+        item, item_non_null = _unwrap(named.of_type)
+        if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
+            return (LIST, attr, fast, item, non_null, named.of_type)
+    return None
+
+
+def basic_leaf_fields(schema: GraphQLSchema) -> dict[GraphQLObjectType, dict[str, tuple]]:
+    """{object type: {field: plan}} for fields safe to complete inline (see ``_plan``)."""
+    table: dict[GraphQLObjectType, dict[str, tuple]] = {}
     for gql_type in schema.type_map.values():
         if not isinstance(gql_type, GraphQLObjectType) or gql_type.name.startswith("__"):
             continue
-        fields = {}
-        for name, field in gql_type.fields.items():
-            definition = (field.extensions or {}).get("strawberry-definition")
-            non_null = isinstance(field.type, GraphQLNonNull)
-            named = field.type.of_type if non_null else field.type
-            if (definition is not None and getattr(field.resolve, "__name__", "") == _BASIC_RESOLVER
-                    and is_leaf_type(named) and not field.args and not definition.extensions):
-                fields[name] = (definition.python_name, named.serialize, non_null)
+        fields = {name: plan for name, field in gql_type.fields.items() if (plan := _plan(field)) is not None}
         if fields:
             table[gql_type] = fields
     return table
 
 
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
-    basic: dict[GraphQLObjectType, dict[str, tuple[str, Any, bool]]] = {}
+    basic: dict[GraphQLObjectType, dict[str, tuple]] = {}
 
     def execute_fields(self, parent_type, source_value, path, grouped_field_set, position_context):
         basic = self.basic.get(parent_type)
@@ -53,21 +97,29 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         awaitable_fields: list[str] = []
         is_awaitable = self.is_awaitable
         try:
-            for response_name, details in grouped_field_set.items():
-                entry = basic.get(details[0].node.name.value)
-                if entry is not None:
-                    attr, serialize, non_null = entry
-                    value = getattr(source_value, attr, Undefined)
-                    if value is None and not non_null:
-                        results[response_name] = None
-                        continue
-                    if value is not None and value is not Undefined and not is_awaitable(value):
-                        try:
-                            serialized = serialize(value)
-                        except Exception:  # noqa: BLE001 - the normal path reports it properly
-                            serialized = Undefined
-                        if serialized is not None and serialized is not Undefined:
-                            results[response_name] = serialized
+            for response_name, details, plan in self._field_plans(parent_type, basic, grouped_field_set):
+                if plan is not None:
+                    if plan[0] == LEAF:
+                        value = getattr(source_value, plan[1], Undefined)
+                        if value is None and not plan[3]:
+                            results[response_name] = None
+                            continue
+                        if value is not None and value is not Undefined and (
+                                type(value) in _PLAIN or not is_awaitable(value)):
+                            try:
+                                serialized = plan[2](value)
+                            except Exception:  # noqa: BLE001 - the normal path reports it properly
+                                serialized = Undefined
+                            if serialized is not None and serialized is not Undefined:
+                                results[response_name] = serialized
+                                continue
+                    else:
+                        result = self._complete_inline(plan, parent_type, source_value, details,
+                                                       Path(path, response_name, parent_type.name), position_context)
+                        if result is not Undefined:
+                            results[response_name] = result
+                            if is_awaitable(result):
+                                awaitable_fields.append(response_name)
                             continue
                 result = self.execute_field(parent_type, source_value, details,
                                             Path(path, response_name, parent_type.name), position_context)
@@ -83,6 +135,117 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return results
         # Fall back to graphql-core's own gathering for the awaitable remainder.
         return super_gather(results, awaitable_fields)
+
+    def _field_plans(self, parent_type, basic, grouped_field_set) -> list[tuple]:
+        """(response name, details, plan or None) per field; memoized per field set (graphql-core
+        hands the same field-set object to every item of a list)."""
+        try:
+            cache = self._plan_cache
+        except AttributeError:
+            cache = self._plan_cache = {}
+        key = (parent_type, id(grouped_field_set))
+        cached = cache.get(key)
+        if cached is None or cached[0] is not grouped_field_set:
+            plans = [(name, details, basic.get(details[0].node.name.value))
+                     for name, details in grouped_field_set.items()]
+            cached = cache[key] = (grouped_field_set, plans)  # the set is kept alive: its id stays unique
+        return cached[1]
+
+    def _complete_inline(self, plan, parent_type, source, details, path, position_context):
+        """An object (or list of objects) field's completed value; Undefined: take the normal path."""
+        kind, attr, fast = plan[0], plan[1], plan[2]
+        if fast is None:
+            value = getattr(source, attr, Undefined)
+            if value is Undefined or self.is_awaitable(value) or (value is None and plan[4]):
+                return Undefined  # nothing was called yet: graphql-core may do it all
+        else:
+            try:
+                value = fast(source, self.context_value)
+            except Exception as raw_error:  # as execute_field reports a resolver's error
+                return self._field_error(raw_error, parent_type, details, path)
+            if self.is_awaitable(value) or (value is None and plan[4]):
+                return self._complete_normally(parent_type, source, details, path, value, position_context)
+        if value is None:
+            return None
+        try:
+            if kind == OBJECT:
+                completed = self.collect_and_execute_subfields(plan[3], details, path, value, position_context)
+            else:
+                if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
+                    return self._complete_normally(parent_type, source, details, path, value, position_context)
+                value = list(value)
+                if isinstance(plan[5], GraphQLNonNull) and any(item is None for item in value):
+                    # graphql-core words that error (and nulls the field) itself.
+                    return self._complete_normally(parent_type, source, details, path, value, position_context)
+                completed = self._complete_list(plan[3], plan[5], details, path, value, position_context)
+        except Exception as raw_error:
+            return self._field_error(raw_error, parent_type, details, path)
+        if self.is_awaitable(completed):
+            return self._await_field(completed, parent_type, details, path)
+        return completed
+
+    def _complete_list(self, item_type, item_gql_type, details, path, items, position_context):
+        completed: list[Any] = []
+        pending = False
+        for index, item in enumerate(items):
+            item_path = Path(path, index, None)
+            try:
+                if item is None:  # a nullable item (non-null ones were checked first)
+                    completed.append(None)
+                    continue
+                value = self.collect_and_execute_subfields(item_type, details, item_path, item, position_context)
+                if self.is_awaitable(value):
+                    value = self._await_item(value, item_gql_type, details, item_path)
+                    pending = True
+                completed.append(value)
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, item_gql_type, details, item_path)
+                completed.append(None)
+        if not pending:
+            return completed
+
+        async def gather() -> list[Any]:
+            indices = [i for i, v in enumerate(completed) if self.is_awaitable(v)]
+            values = await gather_with_cancel(*(completed[i] for i in indices))
+            for i, v in zip(indices, values, strict=True):
+                completed[i] = v
+            return completed
+
+        return gather()
+
+    async def _await_item(self, awaitable, item_gql_type, details, item_path):
+        try:
+            return await awaitable
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, item_gql_type, details, item_path)
+            return None
+
+    async def _await_field(self, awaitable, parent_type, details, path):
+        try:
+            return await awaitable
+        except Exception as raw_error:
+            return self._field_error(raw_error, parent_type, details, path)
+
+    def _field_error(self, raw_error, parent_type, details, path):
+        field_def = self.schema.get_field(parent_type, details[0].node.name.value)
+        self.handle_field_error(raw_error, field_def.type, details, path)
+        return None
+
+    def _complete_normally(self, parent_type, source, details, path, result, position_context):
+        """graphql-core's completion of an already resolved value (what execute_field does after resolving)."""
+        field_def = self.schema.get_field(parent_type, details[0].node.name.value)
+        info = self.build_resolve_info(field_def, to_nodes(details), parent_type, path)
+        return_type = field_def.type
+        try:
+            if self.is_awaitable(result):
+                return self.complete_awaitable_value(return_type, details, info, path, result, position_context)
+            completed = self.complete_value(return_type, details, info, path, result, position_context)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, details, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._await_field(completed, parent_type, details, path)
+        return completed
 
 
 async def super_gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:

@@ -8,11 +8,11 @@ number of SQL statements stays the same for 1 and for 100 items either way.
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, and_, select
 from strawberry.dataloader import DataLoader
 
 from perlinsos.db.engine import Database
@@ -30,6 +30,16 @@ from perlinsos.db.models import (
 
 _CHUNK = 500  # stays far below SQLite's bound-parameter limit
 
+# The columns the GraphQL types read (Registrant/Decision/DecisionReason.from_row): a JSON or
+# datetime column not listed is never decoded for nothing. Add a column here to read it there.
+PERSON_COLUMNS = ("id", "nik", "name", "birth_date", "sex", "region_code", "household_id")
+DECISION_COLUMNS = ("id", "registration_id", "version", "outcome", "is_current", "cause", "decided_at",
+                    "superseded_at", "criteria_versions")
+REASON_COLUMNS = ("decision_id", "code", "verdict", "observed", "limit", "source", "as_of", "criterion_version",
+                  "messages")
+PersonRow = namedtuple("PersonRow", PERSON_COLUMNS)
+DecisionRow = namedtuple("DecisionRow", DECISION_COLUMNS)
+
 
 def _chunks(keys: Sequence[Hashable]) -> Iterable[Sequence[Hashable]]:
     for i in range(0, len(keys), _CHUNK):
@@ -41,22 +51,25 @@ class Loaders:
 
     def __init__(self, db: Database):
         self.db = db
-        self.person = self._one(Person.__table__)
+        self.person = self._one(Person.__table__, columns=PERSON_COLUMNS)
         self.household = self._one(Household.__table__)
         self.pilot = self._one(Pilot.__table__)
         self.registration = self._one(Registration.__table__)
-        self.decision = self._one(Decision.__table__)
+        self.decision = self._one(Decision.__table__, columns=DECISION_COLUMNS)
         self.current_decision = self._one(
-            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.is_current.is_(True)
+            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.is_current.is_(True),
+            columns=DECISION_COLUMNS,
         )
         self.decision_history = self._many(
-            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.version.desc()
+            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.version.desc(),
+            columns=DECISION_COLUMNS,
         )
-        self.reasons = self._many(DecisionReason.__table__, DecisionReason.__table__.c.decision_id)
+        self.reasons = self._many(DecisionReason.__table__, DecisionReason.__table__.c.decision_id,
+                                  columns=REASON_COLUMNS)
         self.appeals = self._many(Appeal.__table__, Appeal.__table__.c.decision_id)
         self.evidence = self._many(EvidenceFile.__table__, EvidenceFile.__table__.c.appeal_id)
         self.notifications = self._many(Notification.__table__, Notification.__table__.c.decision_id)
-        self.members = self._many(Person.__table__, Person.__table__.c.household_id)
+        self.members = self._many(Person.__table__, Person.__table__.c.household_id, columns=PERSON_COLUMNS)
 
     #: a connection lent for a prefetch, so a page's loader queries share one checkout.
     _conn: Any = None
@@ -69,33 +82,71 @@ class Loaders:
 
     @contextlib.asynccontextmanager
     async def one_connection(self):
-        """Run a prefetch's sequential loader queries on one connection (not one per query)."""
+        """Run a list's page query and its prefetch on one connection (yielded; not one per query)."""
         async with self.db.engine.connect() as conn:
             self._conn = conn
             try:
-                yield
+                yield conn
             finally:
                 self._conn = None
 
-    def _one(self, table: Table, column=None, *where) -> DataLoader:
+    async def prime_page(self, registrations: Sequence, *, person: bool, decision: bool) -> list[Any]:
+        """Registrants and current decisions of a page of registration rows in ONE query (a join
+        on the registration ids), primed into ``person`` and ``current_decision``; returns the
+        decisions (None where there is none), in page order."""
+        if not registrations or not (person or decision):
+            return []
+        reg, p, d = Registration.__table__, Person.__table__, Decision.__table__
+        columns = [reg.c.id]
+        source = reg
+        if person:
+            columns += [p.c[name] for name in PERSON_COLUMNS]
+            source = source.outerjoin(p, p.c.id == reg.c.person_id)
+        if decision:
+            columns += [d.c[name] for name in DECISION_COLUMNS]
+            source = source.outerjoin(d, and_(d.c.registration_id == reg.c.id, d.c.is_current.is_(True)))
+        people: dict[int, Any] = {}
+        decisions: dict[int, Any] = {}
+        split = 1 + (len(PERSON_COLUMNS) if person else 0)
+        keys = list(dict.fromkeys(r.id for r in registrations))
+        for chunk in _chunks(keys):
+            for row in await self._rows(select(*columns).select_from(source).where(reg.c.id.in_(chunk))):
+                if person and row[1] is not None:
+                    people[row[1]] = PersonRow._make(row[1:split])
+                if decision:
+                    decisions[row[0]] = DecisionRow._make(row[split:]) if row[split] is not None else None
+        if person:
+            self.person.prime_many({r.person_id: people.get(r.person_id) for r in registrations})
+        if decision:
+            self.current_decision.prime_many({k: decisions.get(k) for k in keys})
+            return [decisions.get(r.id) for r in registrations]
+        return []
+
+    def _one(self, table: Table, column=None, *where, columns: Sequence[str] | None = None) -> DataLoader:
         column = table.c.id if column is None else column
+        selected = [table.c[name] for name in columns] if columns else [table]
+        if columns and column.key not in columns:
+            selected.append(column)
 
         async def load(keys: list[Hashable]) -> list[Any]:
             found: dict[Hashable, Any] = {}
             for chunk in _chunks(keys):
-                for row in await self._rows(select(table).where(column.in_(chunk), *where)):
+                for row in await self._rows(select(*selected).where(column.in_(chunk), *where)):
                     found[getattr(row, column.key)] = row
             return [found.get(k) for k in keys]
 
         return DataLoader(load_fn=load)
 
-    def _many(self, table: Table, column, order=None) -> DataLoader:
+    def _many(self, table: Table, column, order=None, columns: Sequence[str] | None = None) -> DataLoader:
         order = table.c.id if order is None else order
+        selected = [table.c[name] for name in columns] if columns else [table]
+        if columns and column.key not in columns:
+            selected.append(column)
 
         async def load(keys: list[Hashable]) -> list[list[Any]]:
             found: dict[Hashable, list[Any]] = defaultdict(list)
             for chunk in _chunks(keys):
-                stmt = select(table).where(column.in_(chunk)).order_by(column, order)
+                stmt = select(*selected).where(column.in_(chunk)).order_by(column, order)
                 for row in await self._rows(stmt):
                     found[getattr(row, column.key)].append(row)
             return [found.get(k, []) for k in keys]

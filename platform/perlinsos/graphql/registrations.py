@@ -12,6 +12,7 @@ from perlinsos import policy, registration
 from perlinsos.db import models
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.errors import Unauthenticated
+from perlinsos.graphql.execution import context_resolver
 from perlinsos.graphql.loaders import peek, prime
 from perlinsos.graphql.pilots import Pilot, Region, region
 from perlinsos.graphql.relay import (
@@ -104,26 +105,37 @@ class Registration:
     region: Region
     row: strawberry.Private[Any]
 
-    @strawberry.field
-    def registrant(self, info: Info) -> Registrant:
-        c = ctx(info)
+    # The resolvers below are `context_resolver`s: the list's execution calls their function with
+    # the context directly (no ResolveInfo); both paths run the same function.
+    def _registrant(self, c: Context) -> Registrant:
         return then(peek(c.loaders.person, self.row.person_id), lambda row: Registrant.from_row(row, c))
 
     @strawberry.field
-    def household(self, info: Info) -> Household | None:
-        c = ctx(info)
+    @context_resolver(_registrant)
+    def registrant(self, info: Info) -> Registrant:
+        return self._registrant(ctx(info))
+
+    def _household(self, c: Context) -> Household | None:
         return then(peek(c.loaders.household, self.row.household_id), lambda row: Household.from_row(row, c))
+
+    @strawberry.field
+    @context_resolver(_household)
+    def household(self, info: Info) -> Household | None:
+        return self._household(ctx(info))
 
     @strawberry.field
     def pilot(self, info: Info) -> Pilot:
         return then(peek(ctx(info).loaders.pilot, self.row.pilot_id), Pilot.from_row)
 
-    @strawberry.field(description="The current decision (latest version), if selection has run.")
-    def decision(self, info: Info) -> DecisionRef | None:
+    def _decision(self, c: Context):
         from perlinsos.graphql.decisions import Decision
 
-        c = ctx(info)
         return then(peek(c.loaders.current_decision, self.row.id), lambda row: Decision.from_row(row, c))
+
+    @strawberry.field(description="The current decision (latest version), if selection has run.")
+    @context_resolver(_decision)
+    def decision(self, info: Info) -> DecisionRef | None:
+        return self._decision(ctx(info))
 
     @strawberry.field(description="Every decision version, newest first.")
     def decision_history(self, info: Info) -> list[DecisionRef]:
@@ -146,14 +158,11 @@ class Registration:
 
 
 async def _prefetch(c: Context, rows: list, names: set[str]) -> None:
-    """Load the page's relations in one query per level, so child fields resolve from cache."""
-    async with c.loaders.one_connection():
-        if "registrant" in names:
-            await prime(c.loaders.person, (r.person_id for r in rows))
-        if "decision" in names:
-            decisions = await prime(c.loaders.current_decision, (r.id for r in rows))
-            if "reasons" in names:
-                await prime(c.loaders.reasons, (d.id for d in decisions if d is not None))
+    """Load the page's relations so child fields resolve from cache: registrants and current
+    decisions in one query (joined on the page's ids), then the decisions' reasons."""
+    decisions = await c.loaders.prime_page(rows, person="registrant" in names, decision="decision" in names)
+    if "reasons" in names:
+        await prime(c.loaders.reasons, (d.id for d in decisions if d is not None))
 
 
 @strawberry.type
@@ -176,12 +185,12 @@ class RegistrationQueries:
         if not policy.can_list_registrations(c.principal):
             rows = []  # a citizen's list is empty, exactly as if nothing existed
         else:
-            async with c.db.engine.connect() as conn:
+            async with c.loaders.one_connection() as conn:  # the page and its prefetch: one checkout
                 rows = await registration.registration_rows(
                     conn, c.principal, pilot_code=pilot, programme=programme,
                     region_code=region_code, after_id=after_id, limit=size + 1,
                 )
-            await _prefetch(c, rows[:size], selected_names(info))
+                await _prefetch(c, rows[:size], selected_names(info))
         return build_connection("Registration", rows, size, after_id, Registration.from_row)
 
     @strawberry.field(description="One registration; null when it does not exist or is not yours to see.")
