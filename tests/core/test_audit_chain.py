@@ -183,3 +183,29 @@ def test_rows_from_before_the_chain_are_chained_by_the_migration(tmp_path):
     result = asyncio.run(old_rows_then_verify())
     assert isinstance(result, audit.Verified), result
     assert result.count == 4
+
+
+async def test_selection_is_audited_per_chunk_and_the_chain_holds(db, hooks):
+    from fixtures import fixture_criteria as fc
+    from perlinsos import consent
+    from perlinsos.selection import run_selection
+
+    await seed.registrations(db, "BWI-2025", 25, with_decision=False)
+    for i in range(25):
+        fc.FACTS[seed.nik(i)] = 900
+        await seed.consent(db, seed.nik(i), consent.SCOPES)
+    await run_selection(db, hooks, chunk_size=10)
+    await run_selection(db, hooks, chunk_size=10)  # nothing changed: facts read again, nothing decided
+    async with db.read() as s:
+        reads = (await s.execute(select(AuditEvent.subject_person_id, AuditEvent.actor).where(
+            AuditEvent.purpose == "selection", AuditEvent.action == "READ_PERSONAL_DATA"))).all()
+        made = list((await s.execute(select(AuditEvent.details).where(
+            AuditEvent.action == "DECISIONS_MADE"))).scalars())
+        runs = list((await s.execute(select(AuditEvent.action).where(
+            AuditEvent.entity_type == "selection_run", AuditEvent.action.like("SELECTION_RUN_%")))).scalars())
+    assert sorted(r.subject_person_id for r in reads) == sorted(list(range(1, 26)) * 2)
+    assert {r.actor for r in reads} == {"system:selection"}
+    assert sum(d["decided"] for d in made) == 25 and [d["processed"] for d in made] == [10, 10, 5]
+    assert runs.count("SELECTION_RUN_STARTED") == 2
+    result = await audit.verify(db, batch=7)
+    assert isinstance(result, audit.Verified), result

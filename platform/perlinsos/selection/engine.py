@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from perlinsos import audit
 from perlinsos.contract import Fact, PilotContext
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
@@ -226,11 +227,16 @@ async def begin(db: Database, pilot: PilotContext, programme: str | None, starte
                 counts = (await conn.execute(select(p.c.counts).where(p.c.run_id == unfinished.id))).scalars()
                 summary = _sum(unfinished.id, list(counts))
                 summary.resumed = True
+                await audit.record_change(session, None, actor=started_by, action="SELECTION_RUN_RESUMED",
+                                          entity_type="selection_run", entity_id=unfinished.id, purpose="selection")
                 return summary, 0
         run = SelectionRun(id=str(uuid.uuid4()), pilot_id=pilot.id, programme=programme, started_by=started_by,
                            status=RunStatus.RUNNING, counts={}, last_registration_id=0)
         session.add(run)
         await session.flush()
+        await audit.record_change(session, None, actor=started_by, action="SELECTION_RUN_STARTED",
+                                  entity_type="selection_run", entity_id=run.id, purpose="selection",
+                                  details={"pilot_id": pilot.id, "programme": programme})
         if partitioned:
             await parts.ensure(conn, run.id, pilot.id, programme, partition_size)
     return Summary(run.id), 0
@@ -243,6 +249,9 @@ async def _finish(db: Database, summary: Summary, status: RunStatus, error: str 
         values["counts"] = summary.as_counts()
     async with db.write() as session:
         await session.execute(update(SelectionRun).where(SelectionRun.id == summary.run_id).values(**values))
+        await audit.record_change(session, None, actor="system:selection", action=f"SELECTION_RUN_{status.value}",
+                                  entity_type="selection_run", entity_id=summary.run_id, purpose="selection",
+                                  details={"counts": values.get("counts"), "error": error})
 
 
 async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
@@ -319,6 +328,7 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
             if notes:
                 await conn.execute(insert(Notification.__table__), notes)
             delta.decided += len(new)
+        await _audit_chunk(session, summary.run_id, cause, chunk, len(evaluations), list(ids.values()) if new else [])
         after = Summary.from_counts(summary.run_id, summary.as_counts())
         after.add(delta)
         await write_progress(conn, "record", chunk.last_id, after.as_counts(), now)
@@ -326,6 +336,20 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
     if made:
         await hooks.notify("decisions_made", decisions=made)
     return delta
+
+
+async def _audit_chunk(session, run_id: str, cause: str, chunk: Chunk, processed: int, decision_ids: list[int]) -> None:
+    """The chunk's audit rows, in its transaction: a read of each registrant's facts (so each
+    citizen's access log shows the selection), and one row for the chunk's decisions with counts
+    and id range rather than one per decision (a national run makes millions; each decision row
+    names its run and cause, so the range and run identify them)."""
+    await audit.record_reads(session, None, chunk.person_ids.values(), purpose="selection",
+                             actor="system:selection", details={"run_id": run_id})
+    if decision_ids:
+        await audit.record_change(session, None, actor="system:selection", action="DECISIONS_MADE",
+                                  entity_type="selection_run", entity_id=run_id, purpose="selection",
+                                  details={"cause": cause, "processed": processed, "decided": len(decision_ids),
+                                           "decision_ids": [min(decision_ids), max(decision_ids)]})
 
 
 def _count(summary: Summary, e: ev.Evaluation) -> None:
