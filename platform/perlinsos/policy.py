@@ -121,6 +121,12 @@ def can_administer(principal: Principal | None) -> bool:
     return is_admin(principal)
 
 
+def can_roll_out_pilots(principal: Principal | None) -> bool:
+    """Creating and changing pilots, and reading their plugin settings (which may hold
+    gateway credentials): the national office only."""
+    return is_admin(principal)
+
+
 def stats_regions(principal: Principal | None, pilot_code: str) -> list[str] | None:
     """Where ``principal`` may read a pilot's transparency figures (``perlinsos.stats``): ``None``
     means everywhere (the national office), ``[]`` nowhere. A reviewer reads their own region's, as

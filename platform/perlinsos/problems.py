@@ -80,6 +80,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                 "The resolution note must be 5 to 4,000 characters."),
     "CORRECTION_INVALID": ("Data koreksi tidak valid.", "The corrected facts are not valid."),
     "SETTINGS_INVALID": ("Pengaturan yang diusulkan tidak valid.", "The proposed settings are not valid."),
+    "PILOT_INVALID": ("Isian uji coba tidak valid.", "The pilot input is not valid."),
+    "PILOT_EXISTS": ("Sudah ada uji coba dengan kode ini.", "A pilot with this code already exists."),
+    "PILOT_REGION_OVERLAP": ("Wilayah ini sudah tercakup uji coba lain untuk program yang sama pada waktu yang sama.",
+                             "Another pilot already covers this region for the same programme at the same time."),
     "SELECTION_ALREADY_RUNNING": ("Seleksi untuk uji coba ini sedang berjalan.",
                                   "Selection for this pilot is already running."),
 }

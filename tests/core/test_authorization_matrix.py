@@ -71,6 +71,12 @@ OPS = {
     # aggregate figures: the national office anywhere, a reviewer within their region
     "pilotStats": ('{ pilotStats(pilot: "BWI-2025", regionCode: "35.10.15") '
                    "{ stats { overall { registrations { total { count } } } } errors { code } } }", {}),
+    "pluginSettingsSchemas": ("{ pluginSettingsSchemas { plugin } }", {}),
+    # the code is taken: an admin passes authorization and stops at that check
+    "createPilot": ('mutation { createPilot(input: {code: "BWI-2025", name: "Uji coba Jember", regions: ["35.09"], '
+                    'programmes: ["PKH"], phases: {registrationOpens: "2026-01-01T00:00:00+07:00", '
+                    'registrationCloses: "2026-06-30T00:00:00+07:00"}}) { pilot { code } errors { code } } }', {}),
+    "updatePilot": ('mutation { updatePilot(code: "BWI-2025", input: {}) { pilot { code } errors { code } } }', {}),
 }
 
 FULL_A, MASKED_A = A, A[:4] + "********" + A[-4:]
@@ -119,6 +125,12 @@ EXPECT = {
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
     "pilotStats": {"anonymous": "UNAUTHENTICATED", "reviewer_in": "ok", "admin": "ok"}
     | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "reviewer_in", "admin")},
+    "pluginSettingsSchemas": {"anonymous": "unauth", "admin": "ok"}
+    | {r: "forbidden" for r in ALL if r not in ("anonymous", "admin")},
+    "createPilot": {"anonymous": "UNAUTHENTICATED", "admin": "PILOT_EXISTS"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
+    "updatePilot": {"anonymous": "UNAUTHENTICATED", "admin": "ok"}
+    | {r: "FORBIDDEN" for r in ALL if r not in ("anonymous", "admin")},
 }
 
 

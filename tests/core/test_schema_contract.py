@@ -53,6 +53,16 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
     await client.query((OPS_DIR / "RegisterHousehold.graphql").read_text(), {"programme": "PKH"}, token=citizen)
     if name == "MyPortal":
         return citizen, {}
+    if name == "CreatePilot":
+        return admin, {"input": {"code": "JBR-2026", "name": "Uji coba Jember", "regions": ["35.09"],
+                                 "programmes": ["PKH"], "plugins": [{"name": "criteria",
+                                                                     "settings": {"electricity_limit_va": 2200}}],
+                                 "phases": {"registrationOpens": "2026-01-01T00:00:00+07:00",
+                                            "registrationCloses": "2026-06-30T00:00:00+07:00"}}}
+    if name == "UpdatePilot":
+        return admin, {"code": "BWI-2025", "input": {"name": "Uji coba Banyuwangi, tahap 2"}}
+    if name == "PluginSettingsSchemas":
+        return admin, {}
     if name == "AssignStaff":
         return admin, {"subject": "pendamping-baru", "role": "FACILITATOR", "regionCode": person["region_code"]}
     if name == "StaffAssignments":

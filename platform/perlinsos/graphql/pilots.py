@@ -1,15 +1,18 @@
-"""GraphQL types and queries for pilots (public facts about a rollout; never plugin settings)."""
+"""GraphQL types and queries for pilots: public facts about a rollout; plugin settings only for the
+national office (they may hold gateway credentials, shown masked even then)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from perlinsos import regions
+from perlinsos import policy, regions
 from perlinsos.db.types import utcnow
 from perlinsos.graphql.context import ctx
+from perlinsos.graphql.errors import Forbidden, Unauthenticated
 from perlinsos.pilots import store
 from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size, to_global_id
 
@@ -26,6 +29,12 @@ def region(code: str) -> Region:
     return Region(code=code, name=found.name if found else None, level=found.level if found else None)
 
 
+@strawberry.type(description="One plugin of a pilot and its settings (secret settings masked).")
+class PluginSettings:
+    name: str
+    settings: JSON
+
+
 @strawberry.type(description="A rollout of programmes in a set of regions.")
 class Pilot:
     id: strawberry.ID
@@ -39,6 +48,19 @@ class Pilot:
     appeal_opens_at: datetime | None
     appeal_closes_at: datetime | None
     enabled_plugins: list[str]
+    plugin_data: strawberry.Private[dict]
+
+    @strawberry.field(description="The enabled plugins' settings, secrets masked (national office only).")
+    def plugin_settings(self, info: Info) -> list[PluginSettings]:
+        from perlinsos.pilots.rollout import shown_settings
+
+        c = ctx(info)
+        if c.principal is None:
+            raise Unauthenticated()
+        if not policy.can_roll_out_pilots(c.principal):
+            raise Forbidden()
+        return [PluginSettings(name=name, settings=shown_settings(c.plugins, name, settings))
+                for name, settings in sorted(self.plugin_data.items())]
 
     @strawberry.field(description="Whether registration is open now.")
     def registration_open(self) -> bool:
@@ -58,6 +80,7 @@ class Pilot:
             appeal_opens_at=row.appeal_opens_at,
             appeal_closes_at=row.appeal_closes_at,
             enabled_plugins=sorted(row.plugins),
+            plugin_data=dict(row.plugins),
         )
 
 

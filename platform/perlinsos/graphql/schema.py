@@ -30,6 +30,7 @@ from perlinsos.graphql.appealing import AppealMutations, AppealQueries
 from perlinsos.graphql.consents import ConsentMutations
 from perlinsos.graphql.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.me import MeQueries
+from perlinsos.graphql.pilot_admin import PilotAdminMutations, PilotAdminQueries
 from perlinsos.graphql.pilots import PilotQueries
 from perlinsos.graphql.registering import RegistrationMutations
 from perlinsos.graphql.registrations import RegistrationQueries
@@ -65,9 +66,9 @@ class CoreQueries:
 
 
 CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
-                                      SelectionQueries, StaffQueries, StatsQueries)
+                                      SelectionQueries, StaffQueries, PilotAdminQueries, StatsQueries)
 CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
-                                         StaffMutations)
+                                         StaffMutations, PilotAdminMutations)
 CORE_SUBSCRIPTION_TYPES: tuple[type, ...] = (InboxSubscriptions,)
 
 

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from perlinsos import regions
 from perlinsos.errors import ConfigurationError, PluginError
+from perlinsos.idnumbers import PROVINCE_CODES
 from perlinsos.plugins import PluginManager, PluginSettingsError, UnknownPlugin
 
 PROGRAMMES = ("PKH", "SEMBAKO", "PBI_JK")
@@ -85,6 +86,8 @@ class PilotSpec(BaseModel):
         for code in value:
             if not _REGION.match(code):
                 raise ValueError(f"{code!r} is not a kode wilayah like 35.10 or 35.10.15.2004")
+            if code[:2] not in PROVINCE_CODES or "00" in code.split(".")[1:]:
+                raise ValueError(f"{code!r} is not a known region")
             # Where the platform ships the region list (Banyuwangi), a code must exist in it.
             if regions.get(code) is None and any(
                 regions.is_within(code, r.code) for r in regions.all_regions() if r.level == "regency"

@@ -1,4 +1,4 @@
-"""Pilot operations used by the CLI (and, later, the admin API): validate, store, list."""
+"""Pilot operations used by the CLI: validate, store (through :mod:`perlinsos.pilots.rollout`), list."""
 
 from __future__ import annotations
 
@@ -6,19 +6,23 @@ from pathlib import Path
 
 from perlinsos.db.engine import Database
 from perlinsos.pilots.files import load_pilot_file
-from perlinsos.pilots.store import list_pilots, save_pilot
+from perlinsos.pilots import rollout
+from perlinsos.pilots.store import get_pilot, list_pilots
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
 
 async def load_and_store(settings: Settings, plugins: PluginManager, path: Path) -> tuple[str, bool]:
-    """Validate the file fully before touching the database; store it in one transaction."""
+    """Validate the file fully before touching the database; store it in one transaction, through
+    the same rules as the admin API (no overlapping pilots; audited)."""
     spec = load_pilot_file(path, plugins)
     db = Database(settings.database_url)
     try:
         await db.ping()
         async with db.write() as session:
-            row, created = await save_pilot(session, spec)
+            existing = await get_pilot(session, spec.code)
+            before = rollout.spec_data(existing) if existing is not None else None
+            row, created = await rollout.store(session, None, spec, before=before)
             return row.code, created
     finally:
         await db.dispose()
