@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from perlinsos import __version__
+from perlinsos import __version__, graphiql
 from perlinsos.db import migrate
 from perlinsos.db.engine import Database
 from perlinsos.errors import DatabaseError
 from perlinsos.evidence import routes as evidence
+from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql.schema import build_schema
-from perlinsos.graphql.view import GraphQLView, PilotCache
+from perlinsos.graphql.view import PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
@@ -42,7 +43,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
     db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)
-    graphql = GraphQLView(
+    graphql = LocalGraphiQLView(  # its IDE page loads GraphiQL from this server, not a CDN
         schema,
         state=state,
         graphql_ide=None if settings.production else "graphiql",
@@ -91,6 +92,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
             Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),
             WebSocketRoute("/graphql", graphql),
+            *([] if settings.production else graphiql.routes()),  # the IDE's files: development only
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],
         lifespan=lifespan,

@@ -375,5 +375,9 @@ def how_to_explore(endpoints: Endpoints, s: Summary) -> str:
         " appeals { status resolutionNote } } }",
         f"Tokens (valid for an hour; new ones from POST {endpoints.ikd}/sim/sign-in, see the README):",
         *(f"  {role:<9} {token}" for role, token in s.tokens.items()),
+        "Or from a shell, with TOKEN set to one of them:",
+        f"  curl -s {endpoints.api}/graphql -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
+        """-d '{"query": "{ me { appeals { status resolutionNote } } }"}'""",
+        f"  curl -s {endpoints.sms}/sim/messages   # the SMS the gateway simulator accepted",
         "Stop with Ctrl-C.",
     ])
