@@ -56,7 +56,7 @@ def two_free_ports() -> int:
 
 def env_for(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PERLINSOS_EXTRA_PLUGINS", "PERLINSOS_DISABLED_PLUGINS")}
-    return {**env, "PERLINSOS_DATABASE_URL": database_url, "PERLINSOS_PILOT_CACHE_SECONDS": "0"}
+    return {**env, "PERLINSOS_DATABASE_URL": database_url}
 
 
 async def register(urls: list[str], tokens: list[str]) -> Counter:
