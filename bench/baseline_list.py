@@ -29,13 +29,13 @@ import json
 import os
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, insert, select
+from sqlalchemy import and_, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from perlinsos import regions
+from perlinsos import audit, regions
 from perlinsos.db.engine import Database
 from perlinsos.db.models import AuditEvent, Decision, DecisionReason, Person, Pilot, Registration, StaffAssignment
 from perlinsos.idnumbers import mask_nik
@@ -134,8 +134,8 @@ def create_app(database_url: str | None = None) -> Starlette:
         if rows:  # the access log, as the platform's AccessLog extension writes it
             operation = body.get("operationName")
             now = datetime.now(UTC)
-            async with writer.begin() as conn:
-                await conn.execute(insert(AE), [
+            async with writer.begin() as conn:  # chained like the platform's (perlinsos.audit.append)
+                await conn.run_sync(audit.append, [
                     {"occurred_at": now, "actor": subject, "actor_role": ",".join(sorted(roles)),
                      "action": "READ_PERSONAL_DATA", "entity_type": "person", "entity_id": str(pid),
                      "subject_person_id": pid, "purpose": "graphql",

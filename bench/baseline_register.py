@@ -47,7 +47,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from perlinsos import regions
+from perlinsos import audit, regions
 from perlinsos.db.engine import Database
 from perlinsos.db.models import AuditEvent, Channel, Consent, Household, Person, Pilot, Registration
 from perlinsos.db.types import utcnow
@@ -242,10 +242,10 @@ def create_app(database_url: str | None = None, *, pilot: str | None = None, iss
                 pilot_id=pilot.id, programme=programme, person_id=person_id, household_id=household_id,
                 region_code=region, channel=Channel.SELF, assisted_by=None, consent_id=consent_id,
                 submitted_at=utcnow()).returning(R))).one()
-            await conn.execute(insert(AE).values(
-                actor=subject, actor_role="CITIZEN", action="REGISTRATION_CREATED", entity_type="registration",
-                entity_id=str(row.id), subject_person_id=person_id,
-                details={"programme": programme, "channel": Channel.SELF.value}))
+            await conn.run_sync(audit.append, [dict(  # chained like the platform's (perlinsos.audit.append)
+                occurred_at=utcnow(), actor=subject, actor_role="CITIZEN", action="REGISTRATION_CREATED",
+                entity_type="registration", entity_id=str(row.id), subject_person_id=person_id, purpose=None,
+                details={"programme": programme, "channel": Channel.SELF.value})])
         return _payload(row, created=True)
 
     async def health(request: Request) -> Response:

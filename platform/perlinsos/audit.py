@@ -34,19 +34,23 @@ _HASHED = ("occurred_at", "actor", "actor_role", "action", "entity_type", "entit
            "subject_person_id", "purpose", "details")
 
 
+# Built once: json.dumps with these arguments makes a new encoder per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def timestamp(value: datetime) -> str:
-    """UTC, ISO 8601 with microseconds: the same text whatever the engine returned."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, ISO 8601 with microseconds (``2026-11-28T10:00:00.000000Z``), whatever the engine returned."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
-def link_hash(row: Mapping[str, Any], seq: int, prev_hash: str) -> str:
-    """sha256 over sorted-key JSON of the row's content and ``seq``, followed by ``prev_hash``."""
+def link_hash(row: Mapping[str, Any], seq: int, prev_hash: str, *, stamp: str | None = None) -> str:
+    """sha256 over sorted-key JSON of the row's content and ``seq``, followed by ``prev_hash``.
+    ``stamp``: ``timestamp(row["occurred_at"])`` when the caller has it already."""
     doc = {name: row[name] for name in _HASHED}
-    doc["occurred_at"] = timestamp(row["occurred_at"])
+    doc["occurred_at"] = stamp or timestamp(row["occurred_at"])
     doc["details"] = doc["details"] or {}
     doc["seq"] = seq
-    body = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256((body + prev_hash).encode()).hexdigest()
+    return hashlib.sha256((_CANONICAL.encode(doc) + prev_hash).encode()).hexdigest()
 
 
 def _actor(principal: Principal | None) -> tuple[str, str | None]:
@@ -114,10 +118,12 @@ def append(connection, rows: list[dict[str, Any]]) -> None:
     seq, prev = connection.execute(
         select(head.c.seq, head.c.hash).where(head.c.id == 1).with_for_update()
     ).one()
-    values = []
+    values, stamps = [], {}  # a request's reads share one timestamp: format it once
     for row in rows:
         seq += 1
-        digest = link_hash(row, seq, prev)
+        at = row["occurred_at"]
+        stamp = stamps.get(at) or stamps.setdefault(at, timestamp(at))
+        digest = link_hash(row, seq, prev, stamp=stamp)
         values.append({**row, "seq": seq, "prev_hash": prev, "hash": digest})
         prev = digest
     connection.execute(insert(AuditEvent.__table__), values)
