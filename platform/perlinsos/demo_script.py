@@ -224,14 +224,19 @@ def me(api: Client, citizen: Citizen) -> dict[str, Any]:
     return api.gql(MINE, token=citizen.token)["me"]
 
 
-def notify(api: Client, admin: str, citizens: list[Citizen], summary: Summary) -> None:
-    """The API's own dispatcher delivers the outbox: wait until nothing is due, then read what
-    each citizen's portal inbox says and what reached the SMS gateway."""
+def wait_for_outbox(api: Client, admin: str) -> None:
+    """The national office's view of the outbox: nothing waiting or being sent."""
     def drained():
         return all(not api.gql(OUTBOX, {"s": s, "p": api.e.pilot}, token=admin)["outbox"]["nodes"]
                    for s in ("PENDING", "SENDING"))
 
     wait_for("the outbox to be delivered", drained)
+
+
+def notify(api: Client, admin: str, citizens: list[Citizen], summary: Summary) -> None:
+    """The API's own dispatcher delivers the outbox: wait until nothing is due, then read what
+    each citizen's portal inbox says and what reached the SMS gateway."""
+    wait_for_outbox(api, admin)
     for citizen in citizens:
         inbox = me(api, citizen)["notifications"]["nodes"]
         if any(n["template"].startswith("DECISION_") for n in inbox):
@@ -265,7 +270,7 @@ def upload_evidence(api: Client, citizen: Citizen) -> str:
     return response.json()["id"]
 
 
-def appeal(api: Client, citizen: Citizen, reviewer: str, summary: Summary) -> None:
+def appeal(api: Client, citizen: Citizen, reviewer: str, admin: str, summary: Summary) -> None:
     """The citizen disputes ELECTRICITY_ABOVE_LIMIT with the bill; the district's reviewer reads
     the comparison data and the file, upholds it with the corrected fact, and the platform
     re-decides; the citizen sees the outcome and the new decision."""
@@ -302,6 +307,7 @@ def appeal(api: Client, citizen: Citizen, reviewer: str, summary: Summary) -> No
         return now if "APPEAL_UPHELD" in templates and now["appeals"][0]["status"] == "UPHELD" else None
 
     after = wait_for("the citizen to be told the appeal was upheld", told)
+    wait_for_outbox(api, admin)  # the SMS about it too
     summary.appeal.update(earlier_run=False, status=after["appeals"][0]["status"],
                           note=after["appeals"][0]["resolutionNote"], after=after["registrations"][0]["decision"],
                           evidence=file_, told=[n["title"] for n in after["notifications"]["nodes"]][:3])
@@ -325,7 +331,7 @@ def run_script(endpoints: Endpoints, echo=print) -> Summary:
         echo("stage 3: waiting for the notifications to be delivered ...")
         notify(api, admin, citizens, summary)
         echo("stage 4: a citizen appeals misrecorded data; a reviewer decides ...")
-        appeal(api, appellant, staff["reviewer"], summary)
+        appeal(api, appellant, staff["reviewer"], admin, summary)
     except httpx.HTTPError as exc:
         raise DemoFailure(f"HTTP: {exc}") from exc
     finally:
