@@ -4,6 +4,7 @@ and a change takes effect on the next request of the same process even with a lo
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 
@@ -155,6 +156,15 @@ async def test_regions_may_be_shared_when_the_periods_or_programmes_differ(admin
     clash = (await admin.query(CREATE, {"i": jember(code="GLAGAH-PKH", regions=["35.10.15.2004"], phases=later,
                                                      programmes=["PKH"])}, token=ADMIN))["data"]["createPilot"]
     assert clash["errors"][0]["code"] == "PILOT_REGION_OVERLAP" and "GLAGAH-2028" in clash["errors"][0]["message"]
+
+
+async def test_of_two_overlapping_pilots_created_at_once_exactly_one_is_stored(admin, db):
+    results = await asyncio.gather(*(admin.query(CREATE, {"i": jember(code=f"JBR-{n}")}, token=ADMIN)
+                                     for n in ("A", "B", "C")))
+    errors = sorted(tuple(e["code"] for e in r["data"]["createPilot"]["errors"]) for r in results)
+    assert errors == [(), ("PILOT_REGION_OVERLAP",), ("PILOT_REGION_OVERLAP",)]
+    codes = [n["code"] for n in (await admin.query("{ pilots { nodes { code } } }"))["data"]["pilots"]["nodes"]]
+    assert len(codes) == 2 and len(await audit_rows(db, "PILOT_CREATED")) == 1
 
 
 BAD_UPDATES = [

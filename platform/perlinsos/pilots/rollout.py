@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,6 +115,10 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 async def store(session: AsyncSession, principal: Principal | None, spec: PilotSpec, *,
                 before: dict[str, Any] | None) -> tuple[Pilot, bool]:
     """Check the cross-pilot rules, store ``spec`` and audit it, in the caller's transaction."""
+    if (await session.connection()).dialect.name == "postgresql":
+        # Two concurrent rollouts could each pass the overlap check against the other's old state;
+        # pilot writes take turns (SQLite's writers already do, BEGIN IMMEDIATE).
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('perlinsos.pilot-rollout', 0))"))
     problems = await overlap_problems(session, spec)
     if problems:
         raise RolloutRefused("PILOT_REGION_OVERLAP", spec.code, problems)
