@@ -51,8 +51,12 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
     if name == "RegisterHousehold":
         return citizen, {"programme": "PKH"}
     await client.query((OPS_DIR / "RegisterHousehold.graphql").read_text(), {"programme": "PKH"}, token=citizen)
-    if name == "MyPortal":
+    if name in ("MyPortal", "MyExport"):
         return citizen, {}
+    if name == "MyDataAccess":  # a reviewer has read the registration: one entry to show
+        await client.query('{ registrations(pilot: "BWI-2025", first: 1) { nodes { registrant { name } } } }',
+                           token=reviewer)
+        return citizen, {"first": 10}
     if name == "CreatePilot":
         return admin, {"input": {"code": "JBR-2026", "name": "Uji coba Jember", "regions": ["35.09"],
                                  "programmes": ["PKH"], "plugins": [{"name": "criteria",
