@@ -45,7 +45,7 @@ SIMULATORS = (
 
 
 def url(port: int, host: str = "127.0.0.1") -> str:
-    return f"http://{host}:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def start_simulators(available: set[str], *, people: int, ports: Ports = Ports(), echo=print,
@@ -171,6 +171,10 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
     from perlinsos import demo_script
     from perlinsos.pilots.files import bundled_pilot_file
 
+    check_free(host, ports.api, "--port")
+    if simulators:
+        check_free("127.0.0.1", ports.ikd, "--ikd-port")
+        check_free("127.0.0.1", ports.sms, "--sms-port")
     source = bundled_pilot_file()
     code = asyncio.run(seed(settings, plugins, pilot_data(ports, str(source)), f"{source.name} (demo ports)"))
     echo(f"pilot {code} loaded; national-office account for the demo: {ADMIN_SUBJECT}")
@@ -209,6 +213,19 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
             stop_api(server)
         for process in processes.values():
             stop(process)
+
+
+def check_free(host: str, port: int, option: str) -> None:
+    """Fail before starting anything, with the option to change, rather than midway."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            raise RuntimeError(f"port {port} on {host} is not available ({exc.strerror}); "
+                               f"choose another with {option}") from None
 
 
 def _serve_until_interrupted() -> None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from collections import Counter
 
-from perlinsos.db.models import Appeal, Decision, EvidenceFile, Notification, Registration
+from perlinsos.db.models import Appeal, Decision, EvidenceFile, Notification, Pilot, Registration
 from sqlalchemy import select
 
 
@@ -32,15 +32,19 @@ def port_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def run_demo(tmp_path, database_url: str, ports: list[int]) -> str:
+def demo(tmp_path, database_url: str, ports: list[int]) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in ("PERLINSOS_EXTRA_PLUGINS", "PERLINSOS_DISABLED_PLUGINS", "PERLINSOS_DEFAULT_PILOT")}
     env["PERLINSOS_DATABASE_URL"] = database_url
     api, ikd, sms = ports
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-m", "perlinsos.cli", "demo", "--people", "300", "--exit-after-script",
          "--port", str(api), "--ikd-port", str(ikd), "--sms-port", str(sms)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+
+def run_demo(tmp_path, database_url: str, ports: list[int]) -> str:
+    done = demo(tmp_path, database_url, ports)
     assert done.returncode == 0, done.stdout + done.stderr
     # stopped cleanly: nothing is left holding the ports
     assert all(port_free(p) for p in ports), done.stdout
@@ -110,3 +114,17 @@ async def test_the_scripted_demo_walks_through_every_stage(tmp_path, database_ur
                      again, re.M), again
     after = await stored(db)
     assert after["decisions"] == records["decisions"] and after["appeals"] == ["UPHELD"]
+
+
+async def test_a_busy_port_is_named_before_anything_starts_or_is_stored(tmp_path, database_url, db):
+    ports = free_ports(3)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[1]))
+        taken.listen()
+        done = demo(tmp_path, database_url, ports)
+    assert done.returncode == 1
+    assert f"port {ports[1]} on 127.0.0.1 is not available" in done.stderr
+    assert "choose another with --ikd-port" in done.stderr and "Traceback" not in done.stderr
+    async with db.read() as s:
+        assert (await s.execute(select(Pilot.code))).first() is None  # nothing loaded
+    assert port_free(ports[0]) and port_free(ports[2])
