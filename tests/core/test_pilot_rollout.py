@@ -147,14 +147,14 @@ async def test_regions_may_be_shared_when_the_periods_or_programmes_differ(admin
     later = {"registrationOpens": "2028-01-01T00:00:00+07:00", "registrationCloses": "2028-06-30T00:00:00+07:00"}
     after_bwi = (await admin.query(CREATE, {"i": jember(code="GLAGAH-2028", regions=["35.10.15"], phases=later)},
                                    token=ADMIN))["data"]["createPilot"]
-    assert after_bwi["errors"] == []
-    # Same region and period as BWI-2025 would clash; a programme BWI-2025 has not (none left) cannot be
-    # shown with it, so check the reverse: GLAGAH-2028 (PKH, SEMBAKO) and a PBI_JK-only pilot in 2028.
+    assert after_bwi["errors"] == []  # 35.10.15 again, after BWI-2025's appeal window has closed
+    # In 2028 a village of Glagah may have another pilot for a programme GLAGAH-2028 does not run ...
     pbi = (await admin.query(CREATE, {"i": jember(code="GLAGAH-PBI", regions=["35.10.15.2004"], phases=later,
                                                    programmes=["PBI_JK"])}, token=ADMIN))["data"]["createPilot"]
     assert pbi["errors"] == []
     clash = (await admin.query(CREATE, {"i": jember(code="GLAGAH-PKH", regions=["35.10.15.2004"], phases=later,
                                                      programmes=["PKH"])}, token=ADMIN))["data"]["createPilot"]
+    # ... but not for one it does.
     assert clash["errors"][0]["code"] == "PILOT_REGION_OVERLAP" and "GLAGAH-2028" in clash["errors"][0]["message"]
 
 
@@ -176,6 +176,8 @@ BAD_UPDATES = [
      {"plugins": [{"name": "criteria", "settings": {"electricity_limit_va": "abc"}}]},
      "PILOT_INVALID", "plugins.criteria.electricity_limit_va"),
     ("unknown plugin", "BWI-2025", {"plugins": [{"name": "pajak"}]}, "PILOT_INVALID", "plugins.pajak"),
+    ("settings not an object", "BWI-2025", {"plugins": [{"name": "notify_sms", "settings": "abc"}]},
+     "PILOT_INVALID", "plugins.notify_sms"),
     ("unknown region", "BWI-2025", {"regions": ["35.10.77"]}, "PILOT_INVALID", "regions"),
 ]
 
@@ -261,16 +263,15 @@ def test_the_cli_applies_the_same_overlap_rule_and_audits(database_url, tmp_path
     assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).output == "pilot GLAGAH-2026 created\n"
     assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).output == "pilot GLAGAH-2026 updated\n"
 
-    import asyncio
-
     from perlinsos.db.engine import Database
 
     async def actions():
         db = Database(database_url)
         try:
-            return [(a.action, a.entity_id) for a in await audit_rows(db, "PILOT_CREATED", "PILOT_UPDATED")]
+            return [(a.action, a.entity_id, a.actor) for a in await audit_rows(db, "PILOT_CREATED", "PILOT_UPDATED")]
         finally:
             await db.dispose()
 
     # loading the same file again changes nothing, so it records nothing
-    assert asyncio.run(actions()) == [("PILOT_CREATED", "BWI-2025"), ("PILOT_CREATED", "GLAGAH-2026")]
+    assert asyncio.run(actions()) == [("PILOT_CREATED", "BWI-2025", "system:cli"),
+                                      ("PILOT_CREATED", "GLAGAH-2026", "system:cli")]

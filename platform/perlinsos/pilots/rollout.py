@@ -113,8 +113,9 @@ def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def store(session: AsyncSession, principal: Principal | None, spec: PilotSpec, *,
-                before: dict[str, Any] | None) -> tuple[Pilot, bool]:
-    """Check the cross-pilot rules, store ``spec`` and audit it, in the caller's transaction."""
+                before: dict[str, Any] | None, actor: str | None = None) -> tuple[Pilot, bool]:
+    """Check the cross-pilot rules, store ``spec`` and audit it, in the caller's transaction.
+    ``actor`` names who acted when there is no principal (the CLI)."""
     if (await session.connection()).dialect.name == "postgresql":
         # Two concurrent rollouts could each pass the overlap check against the other's old state;
         # pilot writes take turns (SQLite's writers already do, BEGIN IMMEDIATE).
@@ -126,14 +127,14 @@ async def store(session: AsyncSession, principal: Principal | None, spec: PilotS
     row, created = await save_pilot(session, spec)
     after = spec.model_dump()
     if created:
+        details = {"fields": sorted(k for k, v in after.items() if v), "plugins": sorted(spec.plugins)}
         await audit.record_change(session, principal, action="PILOT_CREATED", entity_type="pilot",
-                                  entity_id=row.code, details={"fields": sorted(k for k, v in after.items() if v),
-                                                               "plugins": sorted(spec.plugins)})
+                                  entity_id=row.code, details=details, actor=actor)
     else:
         fields = changed_fields(before or {}, after)
-        if fields:
+        if fields:  # an update that changes nothing is no state change
             await audit.record_change(session, principal, action="PILOT_UPDATED", entity_type="pilot",
-                                      entity_id=row.code, details={"fields": fields})
+                                      entity_id=row.code, details={"fields": fields}, actor=actor)
     return row, created
 
 
@@ -174,7 +175,10 @@ def keep_secrets(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]],
     """Secret settings sent back masked keep their stored value (only for secret fields)."""
     result = {}
     for name, settings in new.items():
-        settings = dict(settings or {})
+        if not isinstance(settings, dict):  # not a table: parse_pilot refuses it, naming the plugin
+            result[name] = settings
+            continue
+        settings = dict(settings)
         for key in secret_fields(plugins, name):
             if settings.get(key) == MASK and key in old.get(name, {}):
                 settings[key] = old[name][key]

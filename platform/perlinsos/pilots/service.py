@@ -22,7 +22,7 @@ async def load_and_store(settings: Settings, plugins: PluginManager, path: Path)
         async with db.write() as session:
             existing = await get_pilot(session, spec.code)
             before = rollout.spec_data(existing) if existing is not None else None
-            row, created = await rollout.store(session, None, spec, before=before)
+            row, created = await rollout.store(session, None, spec, before=before, actor="system:cli")
             return row.code, created
     finally:
         await db.dispose()
