@@ -112,9 +112,9 @@ async def test_two_worker_processes_send_every_message_exactly_once(database_url
 
 async def test_a_worker_killed_mid_batch_loses_nothing_and_the_gateway_sends_each_once(database_url, db, gateway,
                                                                                      tmp_path):
-    count = 120
+    count = 80
     await outbox(db, gateway, count)
-    gateway.set_fault("slow", delay_seconds=1.5)  # accepted at once, answered late: the kill lands mid-send
+    gateway.set_fault("slow", delay_seconds=1.0)  # accepted at once, answered late: the kill lands mid-send
     procs = Processes(database_url, tmp_path)
     lease = 3.0
     args = ["notify", "run", "--batch", "40", "--concurrency", "16", "--lease", str(lease)]
