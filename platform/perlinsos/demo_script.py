@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 
 from perlinsos.consent import SCOPES
+from perlinsos.demo import ADMIN_SUBJECT
 from perlinsos.idnumbers import mask_nik
 
 PROGRAMME = "PKH"
@@ -128,8 +129,9 @@ ASSIGN = """mutation($s: String!, $r: StaffRole!, $region: String!, $p: String, 
 
 
 def choose_citizens(api: Client) -> tuple[list[Citizen], Citizen, Citizen]:
-    """Household heads (the first ones are the simulator's showcase of each reason), one of whose electricity is misrecorded at the source (the data error
-    the IKD simulator plants: 2,200 VA on record, 900 VA really), who will appeal."""
+    """Household heads (the first ones are the simulator's showcase of each reason). One of them
+    has electricity misrecorded at the source (a data error the IKD simulator plants: 2,200 VA on
+    record, 900 VA really) and will appeal; another registers on a facilitator's phone."""
     heads = api.people(role="HEAD", offset=1, limit=CITIZENS)
     misrecorded = [p for p in api.people(role="HEAD", error="ELECTRICITY_MISRECORDED", limit=20)
                    if p["pkh_reasons"] == ["ELECTRICITY_ABOVE_LIMIT"] and not p["pkh_reasons_corrected"]]
@@ -162,8 +164,6 @@ CONSENT = """mutation($s: [String!]!, $v: String!, $t: String) {
 REGISTER = """mutation($p: String!, $t: String) {
   registerHousehold(input: {programme: $p, citizenToken: $t}) {
     created registration { id channel assistedBy } errors { code message } } }"""
-
-
 MY_CONSENTS = "{ me { consents { id live } } }"
 WITHDRAW = "mutation($id: ID!) { withdrawConsent(id: $id) { consent { id } errors { code message } } }"
 
@@ -257,7 +257,8 @@ FILE = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id s
 QUEUE = """query($p: String!) { appeals(pilot: $p, status: SUBMITTED) { nodes { id ground disputedReasons
   statement comparisonData evidence { id kind contentType } } } }"""
 CLAIM = """mutation($id: ID!) { claimAppeal(id: $id) { appeal { status } errors { code message } } }"""
-RESOLVE = """mutation($i: ResolveAppealInput!) { resolveAppeal(input: $i) { appeal { status } errors { code message } } }"""
+RESOLVE = """mutation($i: ResolveAppealInput!) {
+  resolveAppeal(input: $i) { appeal { status } errors { code message } } }"""
 
 
 def upload_evidence(api: Client, citizen: Citizen) -> str:
@@ -319,7 +320,7 @@ def appeal(api: Client, citizen: Citizen, reviewer: str, admin: str, summary: Su
 def run_script(endpoints: Endpoints, echo=print) -> Summary:
     api, summary = Client(endpoints), Summary()
     try:
-        admin = api.sign_in(staff_id="admin-demo", name="Kantor pusat (demo)")
+        admin = api.sign_in(staff_id=ADMIN_SUBJECT, name="Kantor pusat (demo)")  # seeded by perlinsos.demo
         citizens, appellant, assisted = choose_citizens(api)
         summary.appellant = appellant
         staff = set_up_staff(api, admin, assisted, appellant)

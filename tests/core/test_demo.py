@@ -77,7 +77,8 @@ async def test_the_scripted_demo_walks_through_every_stage(tmp_path, database_ur
     stage = {n: re.search(rf"^stage {n} \w+: +(.*)$", out, re.M) for n in (1, 2, 3, 4)}
     assert all(stage.values()), out
     assert stage[1][1] == "23 self-registered, 1 assisted by pendamping-demo"
-    run = re.match(r"run \S+ FINISHED: 24 processed, 24 new decisions, 0 unchanged; outcomes: (.*?); failed", stage[2][1])
+    run = re.match(r"run \S+ FINISHED: 24 processed, 24 new decisions, 0 unchanged; outcomes: (.*?); failed",
+                   stage[2][1])
     assert run, stage[2][1]
     outcomes = dict(item.rsplit(" ", 1) for item in run[1].split(", "))
     assert set(outcomes) <= {"ELIGIBLE", "NOT_ELIGIBLE", "PENDING"} and sum(map(int, outcomes.values())) == 24
