@@ -99,6 +99,7 @@ async def test_the_form_gets_every_plugins_settings_schema(admin):
     assert criteria["properties"]["electricity_limit_va"]["type"] == "integer"
     assert by_plugin["notify_sms"]["secretFields"] == ["api_key"]
     assert by_plugin["static_auth"]["schema"] is None
+    assert "dev-only" not in json.dumps(data)  # schemas describe settings; no default secret leaks
 
 
 BAD_CREATES = [
