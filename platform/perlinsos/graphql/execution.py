@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, is_leaf_type
+from graphql import (
+    GraphQLBoolean,
+    GraphQLID,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLString,
+    is_leaf_type,
+)
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -62,7 +71,9 @@ def _plan(field) -> tuple | None:
         attr = None
     named, non_null = _unwrap(field.type)
     if is_leaf_type(named):
-        return (LEAF, attr, named.serialize, non_null) if fast is None else None
+        # graphql-core serializes a str as itself for String and ID, a bool as itself for Boolean.
+        same = str if named in (GraphQLString, GraphQLID) else bool if named is GraphQLBoolean else None
+        return (LEAF, attr, _enum_serializer(named), non_null, same) if fast is None else None
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
         return (OBJECT, attr, fast, named, non_null)
     if isinstance(named, GraphQLList):
@@ -70,6 +81,28 @@ def _plan(field) -> tuple | None:
         if isinstance(item, GraphQLObjectType) and item.is_type_of is None:
             return (LIST, attr, fast, item, non_null, named.of_type)
     return None
+
+
+def _enum_serializer(named) -> Callable[[Any], Any]:
+    """Strawberry's enum serialize scans every value per call; its answer for each member of the
+    Python enum is computed once here (anything else still goes to ``serialize``)."""
+    serialize = named.serialize
+    enum_cls = getattr(named, "wrapped_cls", None)
+    if enum_cls is None:
+        return serialize
+    names = {}
+    for member in enum_cls:
+        try:
+            names[member] = serialize(member)
+        except Exception:  # noqa: BLE001 - such a member keeps the normal path
+            pass
+
+    def enum_serialize(value):
+        if type(value) is enum_cls and value in names:
+            return names[value]
+        return serialize(value)
+
+    return enum_serialize
 
 
 def basic_leaf_fields(schema: GraphQLSchema) -> dict[GraphQLObjectType, dict[str, tuple]]:
@@ -87,6 +120,11 @@ def basic_leaf_fields(schema: GraphQLSchema) -> dict[GraphQLObjectType, dict[str
 class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     basic: dict[GraphQLObjectType, dict[str, tuple]] = {}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plan_cache: dict[tuple, tuple] = {}
+        self._leaf_cache: dict[tuple, tuple] = {}
+
     def execute_fields(self, parent_type, source_value, path, grouped_field_set, position_context):
         basic = self.basic.get(parent_type)
         middleware = self.middleware_manager
@@ -96,11 +134,18 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         results: dict[str, Any] = {}
         awaitable_fields: list[str] = []
         is_awaitable = self.is_awaitable
+        plan_cache = self._plan_cache
         try:
-            for response_name, details, plan in self._field_plans(parent_type, basic, grouped_field_set):
+            cached = plan_cache.get((parent_type, id(grouped_field_set)))
+            if cached is None or cached[0] is not grouped_field_set:
+                cached = self._field_plans(parent_type, basic, grouped_field_set)
+            for response_name, details, plan in cached[1]:
                 if plan is not None:
                     if plan[0] == LEAF:
                         value = getattr(source_value, plan[1], Undefined)
+                        if type(value) is plan[4]:
+                            results[response_name] = value
+                            continue
                         if value is None and not plan[3]:
                             results[response_name] = None
                             continue
@@ -136,20 +181,12 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Fall back to graphql-core's own gathering for the awaitable remainder.
         return super_gather(results, awaitable_fields)
 
-    def _field_plans(self, parent_type, basic, grouped_field_set) -> list[tuple]:
-        """(response name, details, plan or None) per field; memoized per field set (graphql-core
-        hands the same field-set object to every item of a list)."""
-        try:
-            cache = self._plan_cache
-        except AttributeError:
-            cache = self._plan_cache = {}
-        key = (parent_type, id(grouped_field_set))
-        cached = cache.get(key)
-        if cached is None or cached[0] is not grouped_field_set:
-            plans = [(name, details, basic.get(details[0].node.name.value))
-                     for name, details in grouped_field_set.items()]
-            cached = cache[key] = (grouped_field_set, plans)  # the set is kept alive: its id stays unique
-        return cached[1]
+    def _field_plans(self, parent_type, basic, grouped_field_set) -> tuple:
+        """(field set, [(response name, details, plan or None)]), memoized per field set for this
+        operation (graphql-core hands the same field-set object to every item of a list)."""
+        plans = [(name, details, basic.get(details[0].node.name.value)) for name, details in grouped_field_set.items()]
+        cached = self._plan_cache[(parent_type, id(grouped_field_set))] = (grouped_field_set, plans)
+        return cached  # the set is kept alive with its plans, so its id is not reused meanwhile
 
     def _complete_inline(self, plan, parent_type, source, details, path, position_context):
         """An object (or list of objects) field's completed value; Undefined: take the normal path."""
@@ -169,6 +206,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return None
         try:
             if kind == OBJECT:
+                leaves = self._leaf_plan(plan[3], details, position_context)
+                if leaves is not None and (row := _leaf_row(leaves, value, self.is_awaitable)) is not Undefined:
+                    return row
                 completed = self.collect_and_execute_subfields(plan[3], details, path, value, position_context)
             else:
                 if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
@@ -184,10 +224,36 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return self._await_field(completed, parent_type, details, path)
         return completed
 
+    def _leaf_plan(self, object_type, details, position_context) -> list[tuple] | None:
+        """The leaf plans of every field selected on ``object_type`` when ALL are plain leaves (an
+        object completed by one tight loop, no method calls per item); else None. Memoized."""
+        if position_context is not None:  # incremental delivery (@defer) is graphql-core's to do
+            return None
+        key = (object_type, id(details))
+        cached = self._leaf_cache.get(key)
+        if cached is None or cached[0] is not details:
+            leaves = None
+            basic = self.basic.get(object_type)
+            middleware = self.middleware_manager
+            if basic and not (middleware is not None and middleware.middlewares):
+                grouped, new_defer_usages, *_ = self.collect_subfields(object_type, details)
+                plans = [(name, basic.get(d[0].node.name.value)) for name, d in grouped.items()]
+                if not new_defer_usages and all(p is not None and p[0] == LEAF for _, p in plans):
+                    leaves = [(name, *p[1:]) for name, p in plans]
+            cached = self._leaf_cache[key] = (details, leaves)  # details kept alive: its id stays unique
+        return cached[1]
+
     def _complete_list(self, item_type, item_gql_type, details, path, items, position_context):
         completed: list[Any] = []
         pending = False
+        leaves = self._leaf_plan(item_type, details, position_context)
+        is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
+            if leaves is not None and item is not None:
+                row = _leaf_row(leaves, item, is_awaitable)
+                if row is not Undefined:
+                    completed.append(row)
+                    continue
             item_path = Path(path, index, None)
             try:
                 if item is None:  # a nullable item (non-null ones were checked first)
@@ -246,6 +312,32 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(completed):
             return self._await_field(completed, parent_type, details, path)
         return completed
+
+
+def _leaf_row(leaves: list[tuple], source: Any, is_awaitable) -> dict[str, Any] | Any:
+    """An object of plain leaves as execute_fields' inline path completes it; Undefined as soon as
+    one field needs graphql-core's path (then the whole object takes it)."""
+    row: dict[str, Any] = {}
+    for name, attr, serialize, non_null, same in leaves:
+        value = getattr(source, attr, Undefined)
+        if type(value) is same:
+            row[name] = value
+            continue
+        if value is None:
+            if non_null:
+                return Undefined
+            row[name] = None
+            continue
+        if value is Undefined or (type(value) not in _PLAIN and is_awaitable(value)):
+            return Undefined
+        try:
+            serialized = serialize(value)
+        except Exception:  # noqa: BLE001 - the normal path reports it properly
+            return Undefined
+        if serialized is None or serialized is Undefined:
+            return Undefined
+        row[name] = serialized
+    return row
 
 
 async def super_gather(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
