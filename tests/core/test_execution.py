@@ -99,3 +99,125 @@ def test_the_fast_context_is_in_use_by_default(plugin_manager, settings):
     app = create_app(settings, plugin_manager)
     route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
     assert issubclass(route.endpoint.schema.execution_context_class, FastExecutionContext)
+
+
+# --- fields completed inline: `context_resolver` fields, objects and lists of plain leaves ---------
+
+class _Row:
+    def __init__(self, label, count):
+        self.label, self.count = label, count
+
+
+def _rows(self, c):
+    return [_Row("ok", 1), _Row(None, 2), _Row("big", 2)]  # a null in a non-null leaf of item 1
+
+
+def _gap(self, c):
+    return [Sound(label="a"), None]  # a null item where items are non-null
+
+
+def _boom(self, c):
+    raise ValueError("boom")
+
+
+async def _later(self, c):
+    return Sound(label="later")
+
+
+def _nothing(self, c):
+    return None  # for a non-null object field
+
+
+def _big(self, c):
+    return _Row("big", 2**40)
+
+
+def _fine(self, c):
+    return [_Row("a", 1), _Row("b", 2)]
+
+
+@strawberry.type
+class Shelf:
+    from perlinsos.graphql.execution import context_resolver
+
+    @strawberry.field
+    @context_resolver(_rows)
+    def rows(self, info: strawberry.Info) -> list[Odd]:
+        return _rows(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_gap)
+    def gap(self, info: strawberry.Info) -> list[Sound] | None:
+        return _gap(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_boom)
+    def boom(self, info: strawberry.Info) -> Sound | None:
+        return _boom(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_later)
+    def later(self, info: strawberry.Info) -> Sound:
+        return _later(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_nothing)
+    def nothing(self, info: strawberry.Info) -> Sound:
+        return _nothing(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_big)
+    def big(self, info: strawberry.Info) -> Odd | None:
+        return _big(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_fine)
+    def fine(self, info: strawberry.Info) -> list[Odd]:
+        return _fine(self, info.context)
+
+
+def shelf(info: strawberry.Info) -> Shelf | None:
+    return Shelf()
+
+
+class ShelfPlugin:
+    from perlinsos import hookimpl
+
+    @hookimpl
+    def graphql_schema_parts(self):
+        return SchemaPart(query_fields={"shelf": strawberry.field(resolver=shelf)}, types=[Shelf, Odd, Sound])
+
+
+@pytest.mark.parametrize(("query", "data", "paths"), [
+    ("{ shelf { fine { label count } } }", {"shelf": {"fine": [{"label": "a", "count": 1},
+                                                              {"label": "b", "count": 2}]}}, []),
+    ("{ shelf { rows { label count } } }", {"shelf": None}, [["shelf", "rows", 1, "label"]]),
+    ("{ shelf { gap { label } } }", {"shelf": {"gap": None}}, [["shelf", "gap", 1]]),
+    ("{ shelf { boom { label } } }", {"shelf": {"boom": None}}, [["shelf", "boom"]]),
+    ("{ shelf { later { label } } }", {"shelf": {"later": {"label": "later"}}}, []),
+    ("{ shelf { nothing { label } } }", {"shelf": None}, [["shelf", "nothing"]]),
+    ("{ shelf { big { label count } } }", {"shelf": {"big": None}}, [["shelf", "big", "count"]]),
+    ("{ shelf { a: later { label } b: fine { c: count } } }",
+     {"shelf": {"a": {"label": "later"}, "b": [{"c": 1}, {"c": 2}]}}, []),
+])
+async def test_inline_objects_and_lists_answer_as_graphql_core_does(settings, db, pilot, query, data, paths):
+    from fixtures import static_auth
+
+    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())])
+    fast = await _answers(settings, plugins, query, "citizen:x")
+    standard = await _answers(replace(settings, fast_execution=False), plugins, query, "citizen:x")
+    assert fast == standard
+    assert fast["data"] == data
+    assert [e["path"] for e in fast.get("errors", [])] == paths
+
+
+def test_context_resolvers_and_plain_objects_take_the_inline_path(settings):
+    from fixtures import static_auth
+
+    app = create_app(settings, PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())]))
+    route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
+    plans = {t.name: fields for t, fields in route.endpoint.schema.execution_context_class.basic.items()}
+    assert set(plans["Shelf"]) == {"rows", "gap", "boom", "later", "nothing", "big", "fine"}
+    # the list query's own: registrant, decision and reasons are called with the context directly
+    assert {"registrant", "decision", "household", "region"} <= set(plans["Registration"])
+    assert "reasons" in plans["Decision"] and "pilot" not in plans["Registration"]
