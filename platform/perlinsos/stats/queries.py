@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -45,10 +45,13 @@ class RawCounts:
 
 
 def within(column, region_code: str | None):
-    """Rows of ``region_code`` and everything under it (dotted codes: 35.10 is not 35.100)."""
+    """Rows of ``region_code`` and everything under it (dotted codes: 35.10 is not 35.100).
+
+    "Starts with 35.10." is written as a range ('/' follows '.'), which an index can serve; LIKE
+    cannot be on SQLite (case-insensitive by default)."""
     if region_code is None:
-        return literal(True)
-    return or_(column == region_code, column.like(region_code + ".%"))
+        return true()
+    return or_(column == region_code, and_(column > region_code + ".", column < region_code + "/"))
 
 
 def _value(v) -> str:
@@ -64,7 +67,13 @@ async def _into(session: AsyncSession, stmt, target: Counts) -> None:
 async def count_all(session: AsyncSession, pilot_id: int, region_code: str | None, now: datetime) -> RawCounts:
     reg, dec = Registration, Decision
     raw = RawCounts()
-    in_scope = and_(reg.pilot_id == pilot_id, within(reg.region_code, region_code))
+    pilot_column = reg.pilot_id
+    if session.bind.dialect.name == "sqlite" and (region_code is None or region_code.count(".") < 2):
+        # SQLite otherwise walks the (pilot_id, region_code) index and fetches every row at random
+        # (villages interleave in insertion order); a whole pilot reads faster as a plain scan:
+        # 5x at 200,000 registrations (bench/stats.py). "+ 0" keeps the index out of the plan.
+        pilot_column = reg.pilot_id + 0
+    in_scope = and_(pilot_column == pilot_id, within(reg.region_code, region_code))
 
     await _into(session, select(reg.region_code, reg.channel, func.count())
                 .where(in_scope).group_by(reg.region_code, reg.channel), raw.registrations)
