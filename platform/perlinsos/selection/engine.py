@@ -115,10 +115,11 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
     while True:
         claim = await parts.claim(db, run_id, worker, lease)
         if claim is None:
-            state = await parts.refresh(db, run_id, finish=True)
-            if state.status == RunStatus.FINISHED.value:
-                result.total, result.finished = _sum(run_id, state.counts), True
-                return result
+            if not await parts.unfinished(db, run_id):  # a read: waiting workers write nothing
+                state = await parts.refresh(db, run_id, finish=True)
+                if state.status == RunStatus.FINISHED.value:
+                    result.total, result.finished = _sum(run_id, state.counts), True
+                    return result
             await asyncio.sleep(poll)
             continue
         counts = Summary.from_counts(run_id, claim.counts)

@@ -189,6 +189,14 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
     return RunState([r.counts or {} for r in rows], pending, status)
 
 
+async def unfinished(db: Database, run_id: str) -> int:
+    """How many of the run's partitions are not DONE yet."""
+    p = SelectionPartition.__table__
+    async with db.read() as session:
+        return (await session.execute(select(func.count()).select_from(p).where(
+            p.c.run_id == run_id, p.c.status != P.DONE.value))).scalar_one()
+
+
 async def open_run(db: Database, pilot_id: int, programme: str | None) -> str | None:
     """The pilot's newest unfinished partitioned run (of this scope), for a worker to join."""
     run, p = SelectionRun.__table__, SelectionPartition.__table__
