@@ -133,3 +133,68 @@ async def test_staff_and_strangers_have_no_log_or_export(client, db, pilot):
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     async with db.read() as s:
         assert (await s.execute(select(func.count()).where(AuditEvent.purpose == "data_export"))).scalar_one() == 0
+
+
+async def test_an_appeal_journey_shows_in_the_log_and_the_export(ikd_client, ikd, db, plugin_manager):
+    """Real flow (IKD simulator): consent, registration, selection, evidence, appeal upheld by a
+    reviewer, re-selection; then the citizen's log and export, and the chain still verifies."""
+    import hashlib
+
+    from perlinsos import audit, consent
+    from perlinsos.pilots.store import get_pilot, pilot_context
+    from perlinsos.selection import run_selection
+
+    person = ikd.people(limit=1, role="HEAD", error="ELECTRICITY_MISRECORDED")[0]
+    token = ikd.sign_in(person["nik"])
+    give = 'mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "1"}) { errors { code } } }'
+    assert (await ikd_client.query(give, {"s": list(consent.SCOPES)}, token=token))["data"]["giveConsent"]["errors"] == []
+    register = 'mutation { registerHousehold(input: {programme: "PKH"}) { errors { code } } }'
+    assert (await ikd_client.query(register, token=token))["data"]["registerHousehold"]["errors"] == []
+    async with db.read() as session:
+        hooks = plugin_manager.for_pilot(pilot_context(await get_pilot(session, "BWI-2025"), plugin_manager))
+    await run_selection(db, hooks)
+    decision = (await ikd_client.query("{ me { registrations { decision { id } } } }", token=token)
+                )["data"]["me"]["registrations"][0]["decision"]["id"]
+
+    pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+    uploaded = await ikd_client.http.post("/evidence", content=pdf, headers={
+        "Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": "BWI-2025", "Content-Type": "application/pdf",
+        "X-Filename": "tagihan-pln.pdf", "X-Evidence-Kind": "SUPPORTING_DOCUMENT"})
+    assert uploaded.status_code == 201, uploaded.text
+    file = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id } errors { code } } }"""
+    filed = (await ikd_client.query(file, {"i": {
+        "decision": decision, "ground": "DATA_INCORRECT", "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"],
+        "statement": "Daya listrik rumah kami 900 VA, bukan 2.200 VA; tagihan PLN terlampir.",
+        "comparisonData": {"meter_id": "5123-0099-77", "electricity_va": 900}, "evidence": [uploaded.json()["id"]]}}, token=token)
+    )["data"]["fileAppeal"]
+    assert filed["errors"] == [], filed
+    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8])
+    reviewer = ikd.sign_in_staff("reviewer-1")
+    claim = "mutation($id: ID!) { claimAppeal(id: $id) { errors { code } } }"
+    assert (await ikd_client.query(claim, {"id": filed["appeal"]["id"]}, token=reviewer))["data"]["claimAppeal"] \
+        == {"errors": []}
+    resolve = "mutation($i: ResolveAppealInput!) { resolveAppeal(input: $i) { errors { code } } }"
+    resolved = await ikd_client.query(resolve, {"i": {"appeal": filed["appeal"]["id"], "upheld": True,
+                                                      "note": "Tagihan PLN menunjukkan 900 VA.",
+                                                      "correctedFacts": {"electricity_va": 900}}}, token=reviewer)
+    assert resolved["data"]["resolveAppeal"] == {"errors": []}, resolved
+
+    log = [e["node"] for e in (await ikd_client.query(LOG, {"first": 100}, token=token)
+                               )["data"]["me"]["dataAccessLog"]["edges"]]
+    seen = {(e["actor"], e["action"], e["purpose"]) for e in log}
+    assert ("system:selection", "READ_PERSONAL_DATA", "selection") in seen
+    assert {("reviewer-1", "APPEAL_CLAIMED"), ("reviewer-1", "APPEAL_UPHELD")} <= {(a, b) for a, b, _ in seen}
+    assert all(e["actor"] is None or not e["actor"].startswith("citizen") for e in log)
+
+    doc = (await ikd_client.query(EXPORT, token=token))["data"]["me"]["export"]
+    (appeal,) = doc["appeals"]
+    assert appeal["status"] == "UPHELD" and appeal["corrected_facts"] == {"electricity_va": 900}
+    assert [(f["kind"], f["content_type"], f["size_bytes"], f["sha256"]) for f in appeal["evidence"]] == [
+        ("SUPPORTING_DOCUMENT", "application/pdf", len(pdf), hashlib.sha256(pdf).hexdigest())]
+    (registration,) = doc["registrations"]
+    versions = [(d["version"], d["cause"], d["is_current"]) for d in registration["decisions"]]
+    assert versions == [(1, "SELECTION", False), (2, "APPEAL", True)]
+    assert all(d["inputs"] and d["reasons"] for d in registration["decisions"])
+    assert doc["notifications"] and {n["template"] for n in doc["notifications"]} >= {"APPEAL_UPHELD"}
+    assert doc["consents"][0]["scopes"] == list(consent.SCOPES)
+    assert isinstance(await audit.verify(db), audit.Verified)
