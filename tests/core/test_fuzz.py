@@ -2,7 +2,7 @@
 
 Valid queries and mutations, schema-invalid ones (hypothesis-graphql's negative mode) and
 garbled ones (a brace dropped, an unknown field, a literal of the wrong type, garbage, a cut)
-are sent through the ASGI app as each role of the authorization matrix, on the matrix's data.
+are sent through the ASGI app (one in eight as a GET) as each role of the authorization matrix, on the matrix's data.
 Every response must be free of: HTTP 5xx, masked (unexpected) errors, traces, class names, SQL,
 and any personal datum the role may not see.
 
@@ -208,6 +208,12 @@ def test_the_scan_finds_what_it_looks_for():
         "an unexpected (masked) server error"]
 
 
+async def get(client, document: str, token: str | None):
+    """Every eighth document goes as a GET (queries run; mutations must be refused)."""
+    headers = {"X-Perlinsos-Pilot": client.pilot} | ({"Authorization": f"Bearer {token}"} if token else {})
+    return await client.http.get("/graphql", params={"query": document}, headers=headers)
+
+
 async def test_fuzz_every_role(world, capsys, caplog):
     # strawberry logs every refused document with its trace; a thousand of them only slow the run.
     caplog.set_level(logging.CRITICAL, logger="strawberry.execution")
@@ -216,8 +222,9 @@ async def test_fuzz_every_role(world, capsys, caplog):
     failures, outcomes, seen, started = [], {}, set(), time.perf_counter()
     for index, role in enumerate(roles):
         tally = outcomes[role] = {}
-        for document in corpus(index, EXAMPLES):
-            response = await world.post(document, token=ROLES[role])
+        for number, document in enumerate(corpus(index, EXAMPLES)):
+            response = await (get(world, document, ROLES[role]) if number % 8 == 7
+                              else world.post(document, token=ROLES[role]))
             kind = outcome(response.status_code, response.text)
             tally[kind] = tally.get(kind, 0) + 1
             seen |= {(role, s) for s in SECRETS if s in response.text and s not in document}
@@ -233,3 +240,46 @@ async def test_fuzz_every_role(world, capsys, caplog):
     assert not failures, f"{len(failures)} problems; first ones:\n" + "\n".join(failures[:10])
     # The responses scanned did carry the seeded personal data (else the scan proves little).
     assert {("citizen_a", A), ("reviewer_in", A), ("citizen_b", B), ("reviewer_out", B)} <= seen
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                       max_size=4), max_leaves=12)
+BODIES = st.one_of(
+    st.binary(max_size=200),  # anything at all, often not UTF-8
+    JSON_VALUES.map(json.dumps).map(str.encode),  # JSON of every shape
+    st.fixed_dictionaries({}, optional={"query": st.one_of(_positive(queries), JSON_VALUES),
+                                        "variables": JSON_VALUES, "operationName": JSON_VALUES,
+                                        "extensions": JSON_VALUES}).map(json.dumps).map(str.encode),
+)
+
+
+async def test_fuzz_request_bodies(world, caplog, capsys):
+    """Whole bodies, not just documents: every one is answered with a GraphQL-style body, never a 5xx."""
+    caplog.set_level(logging.CRITICAL, logger="strawberry.execution")
+    found: list[bytes] = []
+
+    @seed(SEED)
+    @settings(max_examples=max(100, EXAMPLES), database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(BODIES)
+    def collect(body: bytes) -> None:
+        found.append(body)
+
+    collect()
+    failures, statuses = [], {}
+    for number, body in enumerate(found):
+        role = "admin" if number % 2 else "anonymous"
+        headers = {"X-Perlinsos-Pilot": world.pilot, "Content-Type": "application/json"}
+        if ROLES[role]:
+            headers["Authorization"] = f"Bearer {ROLES[role]}"
+        response = await world.http.post("/graphql", content=body, headers=headers)
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        text = body.decode("utf-8", "replace")
+        failures += [f"[{role}] {p}: {body[:200]!r} -> {response.text[:300]}"
+                     for p in problems(role, text, response.status_code, response.text)]
+        if response.status_code == 200:
+            assert "errors" in response.json() or "data" in response.json()
+    with capsys.disabled():
+        print(f"\nfuzzed bodies: {len(found)}, by HTTP status: {dict(sorted(statuses.items()))}")
+    assert not failures, "\n".join(failures[:10])
