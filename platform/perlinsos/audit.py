@@ -60,9 +60,15 @@ def _actor(principal: Principal | None) -> tuple[str, str | None]:
     return principal.subject, ",".join(roles) or None
 
 
+def _whole(text: str) -> float | int:
+    number = float(text)
+    return int(number) if number.is_integer() else number
+
+
 def _plain(details: Mapping[str, Any] | None) -> dict[str, Any]:
-    # Hash what the database will give back: JSON types only (dates etc. become strings).
-    return json.loads(json.dumps(dict(details or {}), default=str)) if details else {}
+    # Hash what the database will give back: JSON types only (dates etc. become strings), and
+    # whole floats as ints (JSONB gives 1e20 back as 100000000000000000000).
+    return json.loads(json.dumps(dict(details or {}), default=str), parse_float=_whole) if details else {}
 
 
 def _queue(session: AsyncSession | Session, rows: list[dict[str, Any]]) -> None:

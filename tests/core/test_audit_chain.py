@@ -209,3 +209,14 @@ async def test_selection_is_audited_per_chunk_and_the_chain_holds(db, hooks):
     assert runs.count("SELECTION_RUN_STARTED") == 2
     result = await audit.verify(db, batch=7)
     assert isinstance(result, audit.Verified), result
+
+
+async def test_details_hash_as_the_database_gives_them_back(db):
+    """JSONB normalises numbers and key order; dates are stored as text: the hash must still hold."""
+    from datetime import date
+
+    async with db.write() as session:
+        await audit.record_change(session, None, action="TEST", entity_type="thing", entity_id=1,
+                                  details={"z": 1e20, "a": 0.1, "whole": 2.0, "when": date(2026, 1, 2), "é": "ñ"})
+    result = await audit.verify(db)
+    assert isinstance(result, audit.Verified) and result.count == 1, result
