@@ -198,3 +198,12 @@ async def test_an_appeal_journey_shows_in_the_log_and_the_export(ikd_client, ikd
     assert doc["notifications"] and {n["template"] for n in doc["notifications"]} >= {"APPEAL_UPHELD"}
     assert doc["consents"][0]["scopes"] == list(consent.SCOPES)
     assert isinstance(await audit.verify(db), audit.Verified)
+
+
+async def test_staff_with_every_role_are_logged_with_all_of_them(client, db, pilot):
+    await setup(client, db, pilot)
+    for role, region in (("FACILITATOR", seed.KEMIREN), ("REVIEWER", "35.10"), ("ADMIN", "35")):
+        await seed.staff(db, "all-roles", role, region)
+    assert "errors" not in await client.query(LIST, token="staff:all-roles")
+    roles = {e["node"]["actorRole"] for e in (await log_of(client, OWNER))["edges"] if e["node"]["actor"] == "all-roles"}
+    assert roles == {"ADMIN,FACILITATOR,REVIEWER"}

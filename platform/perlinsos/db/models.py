@@ -378,7 +378,7 @@ class AuditEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     actor: Mapped[str] = mapped_column(String(200))
-    actor_role: Mapped[str | None] = mapped_column(String(20))
+    actor_role: Mapped[str | None] = mapped_column(String(100))  # every role, comma-separated
     action: Mapped[str] = mapped_column(String(60))
     entity_type: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str | None] = mapped_column(String(40))

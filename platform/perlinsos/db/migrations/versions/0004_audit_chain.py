@@ -87,6 +87,8 @@ def upgrade() -> None:
         batch_op.alter_column('seq', existing_type=sa.BigInteger(), nullable=False)
         batch_op.alter_column('prev_hash', existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column('hash', existing_type=sa.String(length=64), nullable=False)
+        # all of a principal's roles, comma-separated ("ADMIN,FACILITATOR,REVIEWER" is 26)
+        batch_op.alter_column('actor_role', existing_type=sa.String(length=20), type_=sa.String(length=100))
         batch_op.create_unique_constraint(batch_op.f('uq_audit_event_seq'), ['seq'])
 
     # Defense in depth: the application only ever inserts; the database refuses the rest.
@@ -104,6 +106,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER audit_event_no_update")
     with op.batch_alter_table('audit_event', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_audit_event_seq'), type_='unique')
+        batch_op.alter_column('actor_role', existing_type=sa.String(length=100), type_=sa.String(length=20))
         batch_op.alter_column('hash', existing_type=sa.String(length=64), nullable=True)
         batch_op.alter_column('prev_hash', existing_type=sa.String(length=64), nullable=True)
         batch_op.drop_column('seq')
