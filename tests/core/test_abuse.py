@@ -233,6 +233,8 @@ async def test_deeply_nested_json_variables_are_refused(admin):
     query = "query($x: JSON) { viewer { kind } }"
     nested = {"query": query, "variables": {"x": json.loads("[" * 30 + "]" * 30)}}
     assert "nested deeper than 20" in refused(await post(admin, nested), 400)
+    in_extensions = {"query": query, "extensions": {"x": json.loads("[" * 30 + "]" * 30)}}
+    assert "nested deeper than 20" in refused(await post(admin, in_extensions), 400)
     # deep enough to exhaust Python's JSON decoder, still under the size limit
     raw = b'{"query": "%s", "variables": {"x": ' % query.encode() + b"[" * 40_000 + b"]" * 40_000 + b"}}"
     assert "nested too deeply" in refused(await post(admin, raw), 400)

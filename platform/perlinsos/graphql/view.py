@@ -191,7 +191,7 @@ class GraphQLView(GraphQL):
                                          f"GraphQL document larger than {limit} bytes.")
             if not isinstance(item.operation_name, str | None):
                 raise HTTPException(400, "operationName harus teks. / `operationName` must be a string or null.")
-            if item.variables and _depth(item.variables) > settings.max_variables_depth:
+            if max(_depth(item.variables), _depth(item.extensions)) > settings.max_variables_depth:
                 raise HTTPException(400, f"Variabel bersarang lebih dari {settings.max_variables_depth} tingkat. / "
                                          f"Variables nested deeper than {settings.max_variables_depth} levels.")
         return data
