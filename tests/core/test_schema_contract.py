@@ -24,6 +24,17 @@ def test_checked_in_schema_matches_the_code():
     assert checked_in == sdl, "schema/schema.graphql is stale: run `perlinsos schema export`"
 
 
+async def test_full_introspection_answers_without_errors():
+    """What GraphiQL and codegen tools send: every type, field and default value must print
+    (a JSON object default once broke this for one input field)."""
+    from graphql import get_introspection_query
+
+    result = await build_schema(PluginManager(), Settings()).execute(
+        get_introspection_query(descriptions=True, input_value_deprecation=True))
+    assert result.errors is None
+    assert result.data["__schema"]["queryType"]["name"] == "Query"
+
+
 def test_every_operation_file_holds_one_operation_named_like_the_file():
     assert OPERATIONS
     for path in OPERATIONS:

@@ -45,7 +45,8 @@ class PhasesUpdateInput:
 @strawberry.input(description="A plugin the pilot enables and its settings (see pluginSettingsSchemas).")
 class PluginSettingsInput:
     name: str
-    settings: JSON = strawberry.field(default_factory=dict)
+    # None, not a {} default: graphql-core cannot print a JSON object default for introspection.
+    settings: JSON | None = strawberry.field(default=None, description="Default: the plugin's own defaults.")
 
 
 @strawberry.input(description="A new pilot: the fields of a pilot file.")
