@@ -178,6 +178,18 @@ async def _store(db: Database, actor: Actor, nik: str, record: PersonRecord | No
     return row
 
 
+async def end_refused_grant(db: Database, consent_id: int, person_id: int) -> None:
+    """The identity provider no longer honours this consent's grant (revoked or expired there):
+    end it here too, so the citizen's next ``giveConsent`` asks for a new grant instead of
+    returning the dead one as a double tap."""
+    async with db.write() as session:
+        row = await session.get(Consent, consent_id)
+        if row is not None and row.withdrawn_at is None:
+            row.withdrawn_at = utcnow()
+            await audit.record_change(session, None, actor="system:identity", action="CONSENT_ENDED_BY_PROVIDER", entity_type="consent",
+                                      entity_id=row.id, subject_person_id=person_id)
+
+
 async def withdraw(db: Database, hooks: PilotHooks, citizen: Principal, consent_id: int) -> Consent:
     """Withdraw at once on the platform; tell the identity provider after commit (best effort)."""
     async with db.write() as session:

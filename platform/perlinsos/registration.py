@@ -17,7 +17,7 @@ from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot, Registration
 from perlinsos.db.types import utcnow
 from perlinsos.plugins import PilotHooks
-from perlinsos.problems import problem
+from perlinsos.problems import Problem, problem
 
 
 async def registration_rows(
@@ -86,7 +86,12 @@ async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: 
         consent_row = await consent.live_consent_by_nik(session, citizen.nik, consent.PERSON_SCOPE)
     if consent_row is None:
         raise problem("CONSENT_REQUIRED")
-    record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
+    try:
+        record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
+    except Problem as exc:
+        if exc.code == "CONSENT_INVALID":
+            await consent.end_refused_grant(db, consent_row.id, consent_row.person_id)
+        raise
     if not any(regions.is_within(record.region_code, code) for code in pilot.region_codes):
         raise problem("OUTSIDE_PILOT_REGION")
     consent.check_facilitator(actor, record.region_code, pilot.code)

@@ -286,3 +286,21 @@ async def test_a_malformed_nik_from_an_identity_provider_is_refused(registry_cli
     assert [e["code"] for e in result["errors"]] == ["NIK_INVALID"]
     assert nik not in str(result)
     assert await counts(db) == before
+
+
+async def test_a_grant_the_provider_revoked_is_replaced_by_consenting_again(ikd_client, ikd, db):
+    """IKD stops honouring the stored grant (revoked there, or the provider lost it): registering
+    says so, and giving consent again obtains a new grant rather than returning the dead one."""
+    token = ikd.sign_in(head(ikd)["nik"])
+    first = await consent(ikd_client, token)
+    async with db.read() as s:
+        reference = (await s.execute(select(Consent.provider_reference))).scalar_one()
+    assert ikd.http.delete(f"/consents/{reference}", headers=ikd.secret_headers()).status_code == 204
+    before = await counts(db)
+    refused = await register(ikd_client, token)
+    assert [e["code"] for e in refused["errors"]] == ["CONSENT_INVALID"]
+    assert (await counts(db))["registration"] == before["registration"] == 0
+    again = await consent(ikd_client, token)
+    assert again["errors"] == [] and again["consent"]["id"] != first["consent"]["id"]
+    result = await register(ikd_client, token)
+    assert result["errors"] == [] and result["created"] is True
