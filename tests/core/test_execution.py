@@ -221,3 +221,19 @@ def test_context_resolvers_and_plain_objects_take_the_inline_path(settings):
     # the list query's own: registrant, decision and reasons are called with the context directly
     assert {"registrant", "decision", "household", "region"} <= set(plans["Registration"])
     assert "reasons" in plans["Decision"] and "pilot" not in plans["Registration"]
+
+
+async def test_two_lists_in_one_query_answer_as_each_alone(settings, plugin_manager, db, pilot):
+    """Root fields run concurrently (each list lends its connection to its own task only)."""
+    await seed.registrations(db, pilot, 30)
+    await seed.staff(db, "rev", "REVIEWER", "35.10")
+    part = ('registrations(pilot: "BWI-2025", first: {n}{p}) {{ edges {{ node {{ id programme '
+            'registrant {{ nik name }} decision {{ outcome reasons {{ code message }} }} }} }} }}')
+    one = part.format(n=12, p="")
+    two = part.format(n=5, p=', programme: "PKH"')
+    both = await _answers(settings, plugin_manager, f"{{ a: {one} b: {two} }}", "staff:rev")
+    alone_a = await _answers(settings, plugin_manager, f"{{ a: {one} }}", "staff:rev")
+    alone_b = await _answers(settings, plugin_manager, f"{{ b: {two} }}", "staff:rev")
+    assert "errors" not in both
+    assert both["data"] == {**alone_a["data"], **alone_b["data"]}
+    assert len(both["data"]["a"]["edges"]) == 12

@@ -7,6 +7,7 @@ number of SQL statements stays the same for 1 and for 100 items either way.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import defaultdict, namedtuple
 from collections.abc import Hashable, Iterable, Sequence
@@ -51,6 +52,7 @@ class Loaders:
 
     def __init__(self, db: Database):
         self.db = db
+        self._lent: dict[Any, Any] = {}  # task -> the connection one_connection lent it
         self.person = self._one(Person.__table__, columns=PERSON_COLUMNS)
         self.household = self._one(Household.__table__)
         self.pilot = self._one(Pilot.__table__)
@@ -71,24 +73,26 @@ class Loaders:
         self.notifications = self._many(Notification.__table__, Notification.__table__.c.decision_id)
         self.members = self._many(Person.__table__, Person.__table__.c.household_id, columns=PERSON_COLUMNS)
 
-    #: a connection lent for a prefetch, so a page's loader queries share one checkout.
-    _conn: Any = None
-
     async def _rows(self, stmt) -> list[Any]:
-        if self._conn is not None:
-            return list((await self._conn.execute(stmt)).all())
+        conn = self._lent.get(asyncio.current_task()) if self._lent else None
+        if conn is not None:
+            return list((await conn.execute(stmt)).all())
         async with self.db.engine.connect() as conn:
             return list((await conn.execute(stmt)).all())
 
     @contextlib.asynccontextmanager
     async def one_connection(self):
-        """Run a list's page query and its prefetch on one connection (yielded; not one per query)."""
+        """Run a list's page query and its prefetch on one connection (yielded; not one per query).
+
+        Lent to the calling task only: root fields run concurrently (two lists in one query), and
+        a connection must never serve two statements at once; other tasks check out their own."""
+        task = asyncio.current_task()
         async with self.db.engine.connect() as conn:
-            self._conn = conn
+            self._lent[task] = conn
             try:
                 yield conn
             finally:
-                self._conn = None
+                del self._lent[task]
 
     async def prime_page(self, registrations: Sequence, *, person: bool, decision: bool) -> list[Any]:
         """Registrants and current decisions of a page of registration rows in ONE query (a join
