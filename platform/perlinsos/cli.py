@@ -264,8 +264,10 @@ def select_cmd(pilot_code: str, programme: str | None, chunk_size: int, progress
                        f"{len(partitions)} partitions, {sum(p.total for p in partitions):,} registrations")
             return
         if as_worker:
+            waiting = f"selection worker {worker_id or '(host:pid)'}: waiting for a run of {pilot_code}"
             result = asyncio.run(service.worker_for_cli(settings, plugins, pilot_code, programme, chunk_size,
-                                                        wait=wait, lease=lease, worker=worker_id))
+                                                        wait=wait, lease=lease, worker=worker_id,
+                                                        ready=lambda: click.echo(waiting)))
             click.echo(worker_table(result, worker_id))
             return
         summary = asyncio.run(service.run_for_cli(settings, plugins, pilot_code, programme, chunk_size, progress,

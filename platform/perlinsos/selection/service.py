@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from perlinsos.db.engine import Database
 from perlinsos.errors import ConfigurationError
@@ -91,13 +91,15 @@ async def start_for_cli(settings: Settings, plugins: PluginManager, pilot_code: 
 
 async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code: str, programme: str | None,
                          chunk_size: int, *, wait: float, lease: float, worker: str | None,
-                         poll: float = 0.5) -> WorkResult:
+                         poll: float = 0.5, ready: Callable[[], None] | None = None) -> WorkResult:
     """Join the pilot's open run (waiting up to ``wait`` seconds for one to be started) and work on
     it until every partition is done."""
     db = Database(settings.database_url)
     try:
         await db.ping()
         hooks = await _hooks(db, plugins, pilot_code, programme)
+        if ready:  # connected, plugins loaded: from here a run is joined within a poll
+            ready()
         deadline = time.monotonic() + wait
         while (run_id := await parts.open_run(db, hooks.pilot.id, programme)) is None:
             if time.monotonic() >= deadline:
