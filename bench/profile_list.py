@@ -1,6 +1,7 @@
 """Where the list query's time goes: both apps in-process, one request at a time.
 
-    .venv/bin/python bench/profile_list.py [--items 100] [--requests 80] [--cprofile out.prof]
+    .venv/bin/python bench/profile_list.py [--items 100] [--requests 80] [--cprofile out.prof] [--plain]
+                                           [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Same database, query and answers as ``graphql_list.py`` (SQLite), but no HTTP server and no
 concurrency: requests go through ``httpx.ASGITransport``, so the figures are per-request costs
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import graphql_list as gl  # noqa: E402
+from _common import engine_name, fresh_database  # noqa: E402
 from perlinsos.db import migrate  # noqa: E402
 from perlinsos.settings import Settings  # noqa: E402
 
@@ -151,7 +153,7 @@ async def run(args, url: str) -> None:
     platform_phases = dict(PHASES)
     args.requests = len(times["platform"])
     p, b = (statistics.median(times[k]) * 1000 for k in ("platform", "baseline"))
-    print(f"{args.items} items, SQLite, sequential, in-process"
+    print(f"{args.items} items, {engine_name(url)}, sequential, in-process"
           + (" (cProfile on: times inflated)" if args.cprofile else ""))
     print(f"median per request: platform {p:.1f} ms, baseline {b:.1f} ms, ratio {b / p:.2f}x")
     print(f"CPU per request (client included): platform {cpu['platform']:.1f} ms, baseline {cpu['baseline']:.1f} ms, "
@@ -173,12 +175,14 @@ def main() -> None:
     ap.add_argument("--cprofile", metavar="FILE", help="also write a cProfile of the platform's requests")
     ap.add_argument("--plain", action="store_true",
                     help="no phase wrappers (they cost the platform CPU): medians and CPU per request only")
+    ap.add_argument("--database-url", help="PostgreSQL server (a fresh database beside the one named, dropped "
+                    "afterwards); default: a SQLite file in a temp dir")
     args = ap.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="perlinsos-profile-"))
     try:
-        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-        migrate.upgrade(url)
-        asyncio.run(run(args, url))
+        with fresh_database(args.database_url, workdir) as url:
+            migrate.upgrade(url)
+            asyncio.run(run(args, url))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
