@@ -5,8 +5,9 @@ extension). graphql-core resolves each through ResolveInfo, Path and the complet
 dispatch; this context reads the attribute and serializes it directly. Fields of object type (or
 lists of them) are completed inline too when their value is at hand: a plain attribute, or a
 resolver marked with ``context_resolver`` (``fn(source, context)``: the same function the
-strawberry resolver calls, minus the ResolveInfo). The same result, about half the execution time
-(bench/graphql_list.py). Anything unusual (an awaitable, a value that does not serialize, a null in
+strawberry resolver calls, minus the ResolveInfo), and an object whose selected fields are all plain
+leaves in one loop. The same result in a fraction of the execution time (bench/README.md, the list
+query). Anything unusual (an awaitable, a value that does not serialize, a null in
 a non-null field, an exception) takes graphql-core's own path or its error handling, so errors are
 reported exactly as before. It overrides graphql-core's ``execute_fields``, so graphql-core is
 pinned to the 3.3 series and ``tests/core/test_execution.py`` compares both paths.
