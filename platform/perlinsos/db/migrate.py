@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from importlib import resources
 
 from alembic import command
@@ -21,7 +22,10 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str | None:
+    # The migration scripts ship inside the package and do not change while a process runs;
+    # re-reading the folder cost /health more than a GraphQL query.
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 

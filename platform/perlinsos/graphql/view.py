@@ -115,11 +115,6 @@ class PilotCache:
         Other processes still see the change within ``ttl`` seconds."""
         self._cache.pop(code, None)
 
-    def invalidate(self, code: str) -> None:
-        """Forget ``code`` (after this process changed it): the next request reads it again.
-        Other processes still see the change within ``ttl`` seconds."""
-        self._cache.pop(code, None)
-
     async def default_code(self, configured: str | None) -> str | None:
         if configured:
             return configured
