@@ -65,16 +65,21 @@ def database_template(tmp_path_factory) -> Any:
         yield path
 
 
+async def empty_pg_database(url: str) -> None:
+    """Empty every table of a migrated PostgreSQL database, as migration leaves it."""
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    # As the superuser (the audit log's append-only triggers skipped), then the empty chain's
+    # head row back, as migration 0004 leaves it.
+    await _admin_execute(url, "SET session_replication_role = replica",
+                         f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
+                         f"INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
+
+
 @pytest.fixture
 async def database_url(database_template, tmp_path) -> str:
     """A migrated, empty database for this test."""
     if PG_URL:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        # As the superuser (the audit log's append-only triggers skipped), then the empty chain's
-        # head row back, as migration 0004 leaves it.
-        await _admin_execute(database_template, "SET session_replication_role = replica",
-                             f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
-                             f"INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
+        await empty_pg_database(database_template)
         return database_template
     path = tmp_path / "perlinsos.db"
     shutil.copy(database_template, path)
