@@ -28,6 +28,15 @@ def _int(name: str, value: str | None, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
 
 
+def _float(name: str, value: str | None, default: float) -> float:
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {value!r}") from None
+
+
 class SettingsError(ValueError):
     """A deployment setting is malformed; the message names the variable."""
 
@@ -86,6 +95,8 @@ class Settings:
             database_url=get("DATABASE_URL") or cls.database_url,
             production=_bool(get("PRODUCTION"), False),
             fast_execution=_bool(get("FAST_EXECUTION"), True),
+            pilot_cache_seconds=_float("PERLINSOS_PILOT_CACHE_SECONDS", get("PILOT_CACHE_SECONDS"),
+                                       cls.pilot_cache_seconds),
             portal_url=get("PORTAL_URL") or cls.portal_url,
             dispatcher_in_process=_bool(get("DISPATCHER_IN_PROCESS"), True),
             default_pilot=get("DEFAULT_PILOT") or None,
