@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
     app = Starlette(
         routes=[
             Route("/health", health),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql),  # the view answers other methods itself, with a JSON 405
             Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
             Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),
             WebSocketRoute("/graphql", graphql),

@@ -138,6 +138,8 @@ class GraphQLView(GraphQL):
             response = await self.run(request)
         except HTTPException as exc:
             response = problem(exc.status_code, exc.reason)
+            if exc.status_code == 405:
+                response.headers["Allow"] = "GET, POST"
         except _TooLarge:
             response = self._too_large()
         except Exception:
@@ -152,6 +154,8 @@ class GraphQLView(GraphQL):
 
     def _refuse_unsafe(self, request: Request) -> None:
         """Size and CSRF checks that need no body and no database (before authentication)."""
+        if request.method not in ("GET", "POST"):
+            raise HTTPException(405, "Gunakan GET atau POST. / Use GET or POST.")
         headers = request.headers
         length = headers.get("content-length")
         if length and length.isdigit() and int(length) > self.state.settings.max_request_bytes:
