@@ -257,3 +257,34 @@ async def test_unexpected_errors_are_masked_with_no_data_sql_or_trace(settings, 
     assert response.json()["errors"][0]["message"] == "Terjadi kesalahan tak terduga. / An unexpected error occurred."
     for leak in ("3510151203800001", "SELECT", "Traceback", "RuntimeError", "person"):
         assert leak not in body
+
+
+async def test_refused_documents_do_not_flood_the_log_or_copy_personal_data_into_it(client, pilot, caplog):
+    """A client's mistake is its own business: nothing at WARNING or above, and a NIK typed into a
+    refused document (or a variable) never reaches the log."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    nik = seed.nik(0)
+    for _ in range(20):
+        await client.post(f'{{ registration(id: "{nik}") {{ nope }} }}', token="staff:admin")
+        await client.post("query($n: Int) { viewer { kind } }", {"n": nik}, token="staff:admin")
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert nik not in caplog.text
+
+
+async def test_an_unexpected_error_is_still_logged_whole_for_operators(settings, db, pilot, caplog):
+    import logging
+
+    import httpx
+
+    from fixtures import static_auth
+    from perlinsos.app import create_app
+    from perlinsos.plugins import PluginManager
+
+    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())]))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        await http.post("/graphql", json={"query": "{ explode }"}, headers={"X-Perlinsos-Pilot": pilot})
+    await app.state.perlinsos.db.dispose()
+    (logged,) = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert logged.exc_info is not None and logged.exc_info[0] is RuntimeError

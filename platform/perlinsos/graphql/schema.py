@@ -22,7 +22,7 @@ from strawberry.utils.str_converters import to_camel_case
 
 from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
-from perlinsos.graphql.errors import MASKED_MESSAGE, should_mask
+from perlinsos.graphql.errors import MASKED_MESSAGE, log, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
@@ -111,6 +111,16 @@ def _root(name: str, bases: tuple[type, ...], merged: dict[str, tuple[str, Any]]
     return strawberry.type(type(name, bases, namespace))
 
 
+class PerlinsosSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        """Strawberry logs every error at ERROR with the document excerpt: anyone could flood the
+        log with refused documents, and a NIK typed into a query would be copied into it.
+        Unexpected errors are logged whole where they are masked (``errors.should_mask``); the
+        client's own mistakes are counted at DEBUG, without their text."""
+        if errors:
+            log.debug("%d GraphQL error(s) answered to the client", len(errors))
+
+
 def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schema:
     parts = plugins.schema_parts()
     query_fields = _merge("query", _fields_of(CORE_QUERY_TYPES), [(n, p.query_fields) for n, p in parts])
@@ -140,7 +150,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     if settings.production:
         extensions.append(HideSuggestions)
     subscription = strawberry.type(type("Subscription", CORE_SUBSCRIPTION_TYPES, {}))
-    schema = strawberry.Schema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
+    schema = PerlinsosSchema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
                                extensions=extensions)
     if settings.fast_execution:
         schema.execution_context_class = fast_context_for(schema._schema)
