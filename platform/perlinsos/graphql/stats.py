@@ -82,10 +82,11 @@ class PilotStatsPayload:
 
 @strawberry.type
 class StatsQueries:
+    # No threshold argument: figures asked with two thresholds could hide different complements,
+    # and one answer would then give away what the other hid.
     @strawberry.field(description="Transparency figures of a pilot, small cells suppressed (the national office; "
-                                  "a reviewer for their region). `minCell` may only raise the threshold.")
-    async def pilot_stats(self, info: Info, pilot: str, region_code: str | None = None,
-                          min_cell: int | None = None) -> PilotStatsPayload:
+                                  "a reviewer for their region, by default).")
+    async def pilot_stats(self, info: Info, pilot: str, region_code: str | None = None) -> PilotStatsPayload:
         c = ctx(info)
         try:
             if c.principal is None:
@@ -101,9 +102,7 @@ class StatsQueries:
                 raise problem("REGION_UNKNOWN", field="regionCode")
             if allowed is not None and not any(regions.is_within(region_code, r) for r in allowed):
                 raise problem("FORBIDDEN")
-            if min_cell is not None and min_cell < stats.DEFAULT_MIN_CELL:
-                raise problem("INPUT_INVALID", field="minCell")
-            result = await stats.pilot_stats(c.db, pilot, region_code, min_cell or stats.DEFAULT_MIN_CELL)
+            result = await stats.pilot_stats(c.db, pilot, region_code, stats.DEFAULT_MIN_CELL)
         except Problem as p:
             return PilotStatsPayload(stats=None, errors=[UserError.of(p, c.language)])
         return PilotStatsPayload(stats=result, errors=[])

@@ -79,12 +79,23 @@ class PilotStats:
     villages: tuple[RegionStats, ...]
 
 
-def district_of(village: str) -> str:
-    return ".".join(village.split(".")[:3])
+def _ancestors(village: str) -> list[str]:
+    """Province, regency and kecamatan of a village code, top first."""
+    parts = village.split(".")
+    return [".".join(parts[:k]) for k in range(1, len(parts))]
+
+
+def _by_code(codes) -> list[str]:
+    return sorted(codes, key=lambda c: c.split("."))
 
 
 def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | None, min_cell: int,
           now: datetime) -> PilotStats:
+    """The figures of the whole pilot, suppressed as one table, then cut to ``region_code``.
+
+    Suppression is always decided on the whole pilot, so a cell is shown or hidden the same whatever
+    region is asked for: otherwise a village's figures asked alone, subtracted from its kecamatan's
+    asked with the pilot, would give back a neighbour hidden there."""
     by_metric = {"registrations": raw.registrations, "decisions": raw.decisions, "reasons": raw.reasons,
                  "appeal_status": raw.appeal_status, "appeal_outcome": raw.appeal_outcome, "overdue": raw.overdue}
     channels = sorted({cat.split("|")[0] for _, cat in raw.notifications})
@@ -99,11 +110,18 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
     }
     with_total = {m for m in categories if m not in ("reasons", "overdue")}
 
-    villages = sorted({v for counts in by_metric.values() for v, _ in counts}, key=lambda c: c.split("."))
-    districts = sorted({district_of(v) for v in villages}, key=lambda c: c.split("."))
-    children = defaultdict(list)
+    # the hierarchy: pilot > province > regency > kecamatan > village
+    villages = _by_code({v for counts in by_metric.values() for v, _ in counts})
+    children: dict[str, list[str]] = defaultdict(list)
     for v in villages:
-        children[district_of(v)].append(v)
+        chain = [OVERALL, *_ancestors(v), v]
+        for parent, child in zip(chain, chain[1:], strict=False):
+            if child not in children[parent]:
+                children[parent].append(child)
+    levels = [[OVERALL]]
+    while any(children.get(r) for r in levels[-1]):
+        levels.append(_by_code({c for r in levels[-1] for c in children.get(r, ())}))
+    parents = [r for level in levels for r in level if children.get(r)]
 
     # every cell: (metric, region, category); rolled up from the village aggregates
     values: dict[Hashable, int] = {}
@@ -114,20 +132,18 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
                 values[(m, v, c)] = by_metric[m].get((v, c), 0)
             if m in with_total:
                 values[(m, v, TOTAL)] = sum(values[(m, v, c)] for c in cats)
-        for d in districts:
-            for c in cols:
-                values[(m, d, c)] = sum(values[(m, v, c)] for v in children[d])
-        for c in cols:
-            values[(m, OVERALL, c)] = sum(values[(m, d, c)] for d in districts)
+        for level in reversed(levels[:-1]):
+            for r in level:
+                for c in cols:
+                    values[(m, r, c)] = sum(values[(m, k, c)] for k in children[r])
 
     equations: list[Equation] = []
     hide_with: dict[Hashable, list[Hashable]] = defaultdict(list)
-    all_regions = (OVERALL, *districts, *villages)
+    all_regions = [r for level in levels for r in level]
     for m, cats in categories.items():
         cols = (*cats, TOTAL) if m in with_total else cats
         for c in cols:
-            equations.append(Equation((m, OVERALL, c), tuple((m, d, c) for d in districts)))
-            equations += [Equation((m, d, c), tuple((m, v, c) for v in children[d])) for d in districts]
+            equations += [Equation((m, r, c), tuple((m, k, c) for k in children[r])) for r in parents]
         if m in with_total:
             for r in all_regions:
                 equations.append(Equation((m, r, TOTAL), tuple((m, r, c) for c in cats)))
@@ -163,13 +179,14 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
         return ChannelDelivery(channel=ch, total=total, statuses=statuses, rates=tuple(rates))
 
     def region(r: str) -> RegionStats:
+        known = regions.get(r) if r != OVERALL else None
         if r == OVERALL:
-            known = regions.get(region_code) if region_code else None
-            code, name, level = region_code, known.name if known else pilot_name, known.level if known else "pilot"
+            code, name, level = None, pilot_name, "pilot"
         else:
-            known = regions.get(r)
-            code, name, level = r, known.name if known else None, known.level if known else (
-                "district" if r.count(".") == 2 else "village")
+            code, name = r, known.name if known else None
+            level = known.level if known else ("province", "regency", "district", "village")[r.count(".")]
+        if r not in children and r not in villages:  # nothing registered there: all zeros
+            values.update({k: 0 for k in _row_keys(categories, with_total, r)})
         return RegionStats(
             region_code=code, name=name, level=level, registrations=group("registrations", r),
             decisions=group("decisions", r), rejection_reasons=tuple(cell("reasons", r, c) for c in categories["reasons"]),
@@ -177,6 +194,16 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
             overdue_appeals=cell("overdue", r, "OVERDUE"),
             notifications=tuple(delivery(ch, r) for ch in channels))
 
+    scope = OVERALL if region_code is None else region_code
+    inside = (lambda c: True) if region_code is None else (lambda c: regions.is_within(c, region_code))
     return PilotStats(pilot=pilot, region_code=region_code, min_cell=min_cell, generated_at=now,
-                      overall=region(OVERALL), districts=tuple(region(d) for d in districts),
-                      villages=tuple(region(v) for v in villages))
+                      overall=region(scope),
+                      districts=tuple(region(d) for d in all_regions if d.count(".") == 2 and inside(d)),
+                      villages=tuple(region(v) for v in villages if inside(v)))
+
+
+def _row_keys(categories, with_total, r):
+    for m, cats in categories.items():
+        yield from ((m, r, c) for c in cats)
+        if m in with_total:
+            yield (m, r, TOTAL)
