@@ -341,3 +341,23 @@ async def test_a_region_asked_alone_hides_what_the_whole_pilot_hides(db, mix):
         assert all(v == rows[v.region_code] for v in (*scoped.districts, *scoped.villages)), code
     regency = await pilot_stats(db, mix, "35.10")  # the pilot's whole regency: the pilot's own figures
     assert regency.overall.registrations == full.overall.registrations and regency.villages == full.villages
+
+
+@pytest.mark.parametrize("seed_", range(40))
+def test_suppression_leaves_no_equation_with_one_unknown(seed_):
+    """Random two-level tables (villages x categories, kecamatan sums, grand totals), many small cells."""
+    import random
+
+    rng = random.Random(seed_)
+    cats, villages = ["a", "b", "c"], [f"v{i}" for i in range(rng.randint(1, 6))]
+    values = {(v, c): rng.choice([0, 1, 2, 3, 4, 5, 7, 12, 40]) for v in villages for c in cats}
+    for v in villages:
+        values[(v, "*")] = sum(values[(v, c)] for c in cats)
+    for c in [*cats, "*"]:
+        values[("all", c)] = sum(values[(v, c)] for v in villages)
+    rows = [Equation((r, "*"), tuple((r, c) for c in cats)) for r in [*villages, "all"]]
+    cols = [Equation(("all", c), tuple((v, c) for v in villages)) for c in [*cats, "*"]]
+    hidden = suppress(values, rows + cols, 5, {(r, "*"): [(r, c) for c in cats] for r in [*villages, "all"]})
+    assert all(k in hidden for k, n in values.items() if 0 < n < 5)
+    for eq in rows + cols:
+        assert sum(m in hidden for m in (eq.total, *eq.parts)) != 1, (eq, hidden)

@@ -111,7 +111,8 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
     with_total = {m for m in categories if m not in ("reasons", "overdue")}
 
     # the hierarchy: pilot > province > regency > kecamatan > village
-    villages = _by_code({v for counts in by_metric.values() for v, _ in counts})
+    village_set = {v for counts in by_metric.values() for v, _ in counts}
+    villages = _by_code(village_set)
     children: dict[str, list[str]] = defaultdict(list)
     for v in villages:
         chain = [OVERALL, *_ancestors(v), v]
@@ -185,7 +186,7 @@ def build(raw: RawCounts, *, pilot: str, pilot_name: str, region_code: str | Non
         else:
             code, name = r, known.name if known else None
             level = known.level if known else ("province", "regency", "district", "village")[r.count(".")]
-        if r not in children and r not in villages:  # nothing registered there: all zeros
+        if r not in children and r not in village_set:  # nothing registered there: all zeros
             values.update({k: 0 for k in _row_keys(categories, with_total, r)})
         return RegionStats(
             region_code=code, name=name, level=level, registrations=group("registrations", r),
