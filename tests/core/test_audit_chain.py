@@ -207,6 +207,7 @@ async def test_selection_is_audited_per_chunk_and_the_chain_holds(db, hooks):
     assert {r.actor for r in reads} == {"system:selection"}
     assert sum(d["decided"] for d in made) == 25 and [d["processed"] for d in made] == [10, 10, 5]
     assert runs.count("SELECTION_RUN_STARTED") == 2
+    assert runs.count("SELECTION_RUN_FINISHED") == 2  # each run's end is recorded once
     result = await audit.verify(db, batch=7)
     assert isinstance(result, audit.Verified), result
 

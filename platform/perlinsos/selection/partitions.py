@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from perlinsos import audit
 from perlinsos.db.engine import Database
 from perlinsos.db.models import PartitionStatus, Registration, RunStatus, SelectionPartition, SelectionRun
 from perlinsos.db.types import utcnow
@@ -182,10 +183,15 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
         status = getattr(status, "value", status)
         now = utcnow()
         values: dict[str, Any] = {"counts": total.as_counts(), "heartbeat_at": now}
-        if finish and not pending and status != RunStatus.FINISHED.value:
+        finishing = finish and not pending and status != RunStatus.FINISHED.value
+        if finishing:
             values.update(status=RunStatus.FINISHED.value, finished_at=now)
             status = RunStatus.FINISHED.value
         await conn.execute(update(run).where(run.c.id == run_id).values(**values))
+        if finishing:  # the one worker that finishes the run records it, like the single-pass engine
+            await audit.record_change(session, None, actor="system:selection", action="SELECTION_RUN_FINISHED",
+                                      entity_type="selection_run", entity_id=run_id, purpose="selection",
+                                      details={"counts": values["counts"], "error": None})
     return RunState([r.counts or {} for r in rows], pending, status)
 
 
