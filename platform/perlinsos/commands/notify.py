@@ -1,0 +1,37 @@
+"""Stage 3's worker: the outbox dispatcher."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from perlinsos.commands.common import database_option, fail, load_plugins, load_settings
+from perlinsos.errors import ConfigurationError
+
+
+@click.group()
+def notify() -> None:
+    """The notification outbox."""
+
+
+@notify.command("run")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 5000))
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
+@click.option("--lease", default=120.0, show_default=True, type=click.FloatRange(1, 86_400),
+              help="Seconds a claimed notification is held before another worker may send it again (a dead "
+              "worker's rows wait this long; keep it well above the channels' answer time).")
+@database_option
+def notify_run(once: bool, batch: int, concurrency: int, lease: float, database_url: str | None) -> None:
+    """Deliver due notifications (a worker; several may run against PostgreSQL)."""
+    from perlinsos.notification.service import run_worker
+
+    settings = load_settings(database_url)
+    try:
+        counts = asyncio.run(run_worker(settings, load_plugins(settings), once=once, batch=batch,
+                                        concurrency=concurrency, lease=lease))
+    except ConfigurationError as exc:
+        fail(exc)
+    if once:
+        click.echo("delivered: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due"))

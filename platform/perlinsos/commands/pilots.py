@@ -1,0 +1,47 @@
+"""Pilots: validate a pilot file and store it; list what is stored."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import click
+
+from perlinsos.commands.common import database_option, fail, load_plugins, load_settings
+from perlinsos.errors import ConfigurationError
+
+
+@click.group()
+def pilot() -> None:
+    """Pilots: regions, programmes, phases and plugin sets."""
+
+
+@pilot.command("load")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@database_option
+def pilot_load(file: Path, database_url: str | None) -> None:
+    """Validate pilot FILE (TOML) and store it (insert or update by its code)."""
+    from perlinsos.pilots.service import load_and_store
+
+    settings = load_settings(database_url)
+    try:
+        code, created = asyncio.run(load_and_store(settings, load_plugins(settings), file))
+    except ConfigurationError as exc:
+        fail(exc)
+    click.echo(f"pilot {code} {'created' if created else 'updated'}")
+
+
+@pilot.command("list")
+@database_option
+def pilot_list(database_url: str | None) -> None:
+    """List stored pilots."""
+    from perlinsos.pilots.service import stored_pilots
+
+    settings = load_settings(database_url)
+    try:
+        rows = asyncio.run(stored_pilots(settings))
+    except ConfigurationError as exc:
+        fail(exc)
+    for row in rows:
+        click.echo(f"{row.code}\t{row.name}\tregions={','.join(row.region_codes)}\t"
+                   f"programmes={','.join(row.programmes)}\tplugins={','.join(sorted(row.plugins))}")
