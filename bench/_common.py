@@ -64,6 +64,29 @@ def fresh_database(database_url: str | None, workdir: Path) -> Iterator[str]:
         asyncio.run(admin_sql(database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def run_in_fresh_database(parser, database_url: str | None, body: Callable[[str, Path], Awaitable[int]], *,
+                          prefix: str = "perlinsos-bench-") -> int:
+    """A benchmark's main: a migrated fresh database and a work folder, removed afterwards; a usage
+    mistake is the parser's error, a failed run exits 1 with its message."""
+    import shutil
+    import tempfile
+
+    from perlinsos.db import migrate
+
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        with fresh_database(database_url, workdir) as url:
+            migrate.upgrade(url)
+            return asyncio.run(body(url, workdir))
+    except UsageError as exc:
+        parser.error(str(exc))
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 def engine_name(url: str) -> str:
     return "PostgreSQL" if url.startswith("postgresql") else "SQLite (WAL)"
 

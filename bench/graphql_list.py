@@ -26,9 +26,7 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import tomllib
 from datetime import UTC, date, datetime, timedelta
@@ -39,13 +37,25 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
-    Server, UsageError, alternate, diff, engine_name, fresh_database, load, print_table, server_env,
+from _common import (
+    Server,
+    alternate,
+    diff,
+    engine_name,
+    load,
+    print_table,
+    run_in_fresh_database,  # noqa: E402
+    server_env,
 )
-from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import (  # noqa: E402
-    Decision, DecisionReason, Household, Person, Registration, StaffAssignment, StaffRole,
+    Decision,
+    DecisionReason,
+    Household,
+    Person,
+    Registration,
+    StaffAssignment,
+    StaffRole,
 )
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
 from perlinsos.pilots.store import save_pilot  # noqa: E402
@@ -238,18 +248,8 @@ def main() -> int:
                     "the one named, and dropped afterwards); default: a SQLite file in a temp dir")
     args = ap.parse_args()
     args.registrations = max(args.registrations, args.items)
-    workdir = Path(tempfile.mkdtemp(prefix="perlinsos-bench-"))
-    try:
-        with fresh_database(args.database_url, workdir) as url:
-            migrate.upgrade(url)
-            return asyncio.run(bench(args, url, workdir))
-    except UsageError as exc:
-        ap.error(str(exc))
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_fresh_database(ap, args.database_url, lambda url, workdir: bench(args, url, workdir),
+                                 prefix="perlinsos-bench-")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -27,10 +27,8 @@ import asyncio
 import base64
 import json
 import random
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import tomllib
 from collections import defaultdict
@@ -41,10 +39,17 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _common import Server, Stats, UsageError, engine_name, free_port, fresh_database, server_env  # noqa: E402
+from _common import (  # noqa: E402
+    Server,
+    Stats,
+    UsageError,
+    engine_name,
+    free_port,
+    run_in_fresh_database,
+    server_env,
+)
 from fixtures.ikd import IkdSimulator  # noqa: E402
 from perlinsos import consent  # noqa: E402
-from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import Registration, StaffAssignment, StaffRole  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
@@ -305,18 +310,8 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120:
         parser.error("--seconds must be between 1 and 120 (the run is bounded)")
-    workdir = Path(tempfile.mkdtemp(prefix="perlinsos-load-"))
-    try:
-        with fresh_database(args.database_url, workdir) as url:
-            migrate.upgrade(url)
-            return asyncio.run(main_async(args, url, workdir))
-    except UsageError as exc:
-        parser.error(str(exc))
-    except RuntimeError as exc:
-        print(f"load: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_fresh_database(parser, args.database_url, lambda url, workdir: main_async(args, url, workdir),
+                                 prefix="perlinsos-load-")
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ import argparse
 import asyncio
 import base64
 import random
-import shutil
 import sys
-import tempfile
 import time
 import tomllib
 from collections import deque
@@ -45,13 +43,20 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _common import (  # noqa: E402
-    Server, Stats, UsageError, alternate, diff, engine_name, fresh_database, load, print_table, proc_cpu_seconds,
+from _common import (
+    Server,
+    Stats,
+    alternate,
+    diff,
+    engine_name,
+    load,
+    print_table,
+    proc_cpu_seconds,
+    run_in_fresh_database,  # noqa: E402
     server_env,
 )
 from fixtures.ikd import IkdSimulator  # noqa: E402
 from perlinsos import regions  # noqa: E402
-from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import AuditEvent, Consent, Household, Person, Registration  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
@@ -383,18 +388,8 @@ def main() -> int:
     ap.add_argument("--database-url", help="PostgreSQL server to use (a fresh database is created beside "
                     "the one named, and dropped afterwards); default: a SQLite file in a temp dir")
     args = ap.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="perlinsos-bench-"))
-    try:
-        with fresh_database(args.database_url, workdir) as url:
-            migrate.upgrade(url)
-            return asyncio.run(bench(args, url, workdir))
-    except UsageError as exc:
-        ap.error(str(exc))
-    except RuntimeError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    return run_in_fresh_database(ap, args.database_url, lambda url, workdir: bench(args, url, workdir),
+                                 prefix="perlinsos-bench-")
 
 
 if __name__ == "__main__":
