@@ -67,13 +67,14 @@ async def test_one_inbox_entry_and_one_sms_each_with_delivery_reports(ikd, sms_s
         # dispatcher B takes over when A's lease runs out
         await Dispatcher(db, plugin_manager, portal_url="https://portal.test", policy=POLICY).drain()
 
-        received = sms_sim.messages()
+        phones = {p["phone"] for p in people}  # the gateway is shared with the session's other tests
+        received = [m for m in sms_sim.messages() if m["to"] in phones]
         # one SMS per citizen at the gateway, the victim's included: either its delivery report
         # (matched by the idempotency key the gateway echoes) settled the row before B came, or
         # B re-sent it with the same key and the gateway dropped the duplicate
         assert len(received) == len(people)
         assert sum(1 for m in received if m["idempotency_key"] == victim.row.idempotency_key) == 1
-        assert {m["to"] for m in received} == {p["phone"] for p in people}
+        assert {m["to"] for m in received} == phones
         assert all("Perlinsos" in m["text"] and "********" in m["text"] for m in received)
 
         async def report_statuses() -> Counter:

@@ -15,6 +15,7 @@ from perlinsos.contract import AppealDraft, AppealGround, AppealProblem
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Appeal, AppealStatus, Decision, DecisionReason, Notification, Person, Registration
 from perlinsos.db.types import utcnow
+from perlinsos.notification.keys import idempotency_key
 from perlinsos.errors import Problem
 from perlinsos.plugins import PilotHooks
 from perlinsos.problems import problem
@@ -141,5 +142,5 @@ async def notify(session, hooks: PilotHooks, appeal: Appeal, person_id: int, tem
     for name in dict.fromkeys(names):
         session.add(Notification(person_id=person_id, pilot_id=hooks.pilot.id, appeal_id=appeal.id, channel=name,
                                  template=template, language="id", params={"appeal": appeal.id},
-                                 idempotency_key=f"appeal-{appeal.id}-{template}-{name}", created_at=now,
+                                 idempotency_key=idempotency_key("appeal", appeal.id, template, name), created_at=now,
                                  next_attempt_at=now))

@@ -32,6 +32,7 @@ from perlinsos.db.models import (
     SelectionRun,
 )
 from perlinsos.db.types import utcnow
+from perlinsos.notification.keys import idempotency_key
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts
@@ -381,7 +382,7 @@ def _notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evalua
     names = ["portal", *(getattr(c, "name", None) for c in channels)]
     return [{"person_id": person_id, "pilot_id": pilot_id, "decision_id": decision_id, "channel": name, "recipient": None,
              "template": template, "language": "id", "params": params, "status": "PENDING", "attempts": 0,
-             "next_attempt_at": now, "idempotency_key": f"decision-{decision_id}-{name}", "created_at": now}
+             "next_attempt_at": now, "idempotency_key": idempotency_key("decision", decision_id, name), "created_at": now}
             for name in dict.fromkeys(n for n in names if n)]
 
 
