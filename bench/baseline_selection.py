@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import sqlite3
 import uuid
 from collections import Counter, defaultdict
@@ -245,7 +246,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                             not_passed.append(r.code)
                     notes.append((person_id, pilot_id, decision_id, f"DECISION_{outcome}",
                                   json.dumps({"outcome": outcome, "version": version, "reasons": not_passed}),
-                                  now_text, f"decision-{decision_id}-portal", now_text))
+                                  now_text, f"decision-{decision_id}-portal-{secrets.token_hex(6)}", now_text))
                     outcomes[outcome] += 1
                 conn.executemany(DECISION_SQL, decisions)
                 conn.executemany(REASON_SQL, reasons)
