@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import bench_facts
+from perlinsos import audit
 from perlinsos.consent import DEFAULT_PURPOSE
 from perlinsos.contract import ConsentGrant, CriterionResult, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.idnumbers import is_valid_nik
@@ -98,6 +99,35 @@ def connect(path: str) -> sqlite3.Connection:
     for pragma in ("journal_mode=WAL", "busy_timeout=15000", "foreign_keys=ON", "synchronous=NORMAL"):
         conn.execute(f"PRAGMA {pragma}")
     return conn
+
+
+AUDIT_SQL = """INSERT INTO audit_event (seq, occurred_at, actor, actor_role, action, entity_type, entity_id,
+subject_person_id, purpose, details, prev_hash, hash) VALUES (?, ?, ?, NULL, ?, ?, ?, ?, 'selection', ?, ?, ?)"""
+
+
+def _audit(conn: sqlite3.Connection, run_id: str, persons: list[int], decision_ids: list[int], processed: int) -> None:
+    """The platform's audit rows for a chunk, chained the same way (``perlinsos.audit.link_hash``):
+    a read of each registrant's facts, and one row for the chunk's decisions."""
+    seq, prev = conn.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetchone()
+    moment = datetime.now(UTC)
+    stamp, stored_at = audit.timestamp(moment), _stamp(moment)
+    rows = [("READ_PERSONAL_DATA", "person", str(pid), pid, {"run_id": run_id}) for pid in sorted(persons)]
+    if decision_ids:
+        rows.append(("DECISIONS_MADE", "selection_run", run_id, None,
+                     {"cause": "SELECTION", "processed": processed, "decided": len(decision_ids),
+                      "decision_ids": [min(decision_ids), max(decision_ids)]}))
+    values = []
+    for action, entity_type, entity_id, subject, details in rows:
+        seq += 1
+        row = {"occurred_at": moment, "actor": "system:selection", "actor_role": None, "action": action,
+               "entity_type": entity_type, "entity_id": entity_id, "subject_person_id": subject,
+               "purpose": "selection", "details": details}
+        digest = audit.link_hash(row, seq, prev, stamp=stamp)
+        values.append((seq, stored_at, "system:selection", action, entity_type, entity_id, subject,
+                       json.dumps(details), prev, digest))
+        prev = digest
+    conn.executemany(AUDIT_SQL, values)
+    conn.execute("UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
 
 
 def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
@@ -252,6 +282,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                 conn.executemany(REASON_SQL, reasons)
                 conn.executemany(NOTE_SQL, notes)
                 decided += len(new)
+            _audit(conn, run_id, persons, [d[0] for d in decisions] if new else [], len(evaluated))
             counts = {"processed": processed, "decided": decided, "unchanged": unchanged,
                       "outcomes": dict(outcomes), "failed_reasons": dict(failed_reasons),
                       "pending_reasons": dict(pending_reasons)}
