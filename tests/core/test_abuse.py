@@ -304,3 +304,18 @@ async def test_production_variable_enum_errors_give_no_suggestions(production):
     response = await production.post("/graphql", json={"query": query, "variables": {"r": "ADMN"}}, headers=ADMIN)
     graphql_error(response)
     assert "Did you mean" not in response.text
+
+
+async def test_several_operations_need_an_operation_name_and_none_runs_without(admin):
+    """GraphQL spec: which operation to run must be named; never silently the first."""
+    document = ASSIGN.replace("mutation {", "mutation First {") + ' query Second { viewer { kind } }'
+    response = await post(admin, {"query": document})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["data"] is None
+    assert body["errors"][0]["extensions"]["code"] == "OPERATION_NAME_REQUIRED"
+    assert_clean(response.text)
+    assert await staff_subjects(admin) == ["admin"]
+    named = await post(admin, {"query": document, "operationName": "Second"})
+    assert named.json() == {"data": {"viewer": {"kind": "staff"}}}
+    assert await staff_subjects(admin) == ["admin"]

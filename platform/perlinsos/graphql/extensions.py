@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+
+from graphql import GraphQLError, OperationDefinitionNode
 
 from strawberry.extensions import SchemaExtension
 
@@ -30,3 +32,23 @@ class AccessLog(SchemaExtension):
                 purpose="graphql",
                 operation=self.execution_context.operation_name,
             )
+
+
+class OneOperation(SchemaExtension):
+    """A document with several operations must say which to run (GraphQL spec, "GetOperation");
+    strawberry would silently run the first. Listed after ValidationCache, whose result it keeps
+    when the document is invalid anyway."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # strawberry's `operation_name` falls back to the first operation's name: the name the
+        # client actually sent is kept privately.
+        if (not context.pre_execution_errors and document is not None
+                and getattr(context, "_provided_operation_name", None) is None
+                and sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) > 1):
+            context.pre_execution_errors = [GraphQLError(
+                "Dokumen berisi beberapa operasi: sebutkan operationName. / "
+                "Must provide operation name if query contains multiple operations.",
+                extensions={"code": "OPERATION_NAME_REQUIRED"})]
+        yield

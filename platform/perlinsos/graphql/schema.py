@@ -24,7 +24,7 @@ from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, log, should_mask
 from perlinsos.graphql.execution import fast_context_for
-from perlinsos.graphql.extensions import AccessLog
+from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
 from perlinsos.graphql.appealing import AppealMutations, AppealQueries
 from perlinsos.graphql.consents import ConsentMutations
@@ -143,6 +143,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
         token_limit(settings.max_document_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
+        OneOperation,
         lambda: AddValidationRules(rules),
         lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         AccessLog,
