@@ -8,6 +8,7 @@ import asyncio
 import os
 import re
 import socket
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,6 +63,11 @@ def served(settings, plugin_manager, pilot):
     server = serve_in_thread(uvicorn.Server(config), name="graphiql-test-api", summary=f"API on {port}")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
+    # Wait for the server's own shutdown (its lifespan disposes the database) before the next test:
+    # an aiosqlite thread outliving the server's event loop ends in "Event loop is closed".
+    for thread in threading.enumerate():
+        if thread.name == "graphiql-test-api":
+            thread.join(timeout=10)
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (.ci/run installs it)")
