@@ -35,6 +35,5 @@ async def pilot_stats(db: Database, pilot_code: str, region_code: str | None = N
         pilot = await store.get_pilot(session, pilot_code)
         if pilot is None:
             raise problem("PILOT_UNKNOWN", field="pilot")
-        # the whole pilot, whatever region is asked for: suppression must not depend on it (figures.build)
-        raw = await count_all(session, pilot.id, None, now)
+        raw = await count_all(session, pilot.id, now)
     return build(raw, pilot=pilot.code, pilot_name=pilot.name, region_code=region_code, min_cell=min_cell, now=now)

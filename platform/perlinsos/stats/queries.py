@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -44,16 +44,6 @@ class RawCounts:
     notifications: Counts = field(default_factory=dict)  # category: "channel|status"
 
 
-def within(column, region_code: str | None):
-    """Rows of ``region_code`` and everything under it (dotted codes: 35.10 is not 35.100).
-
-    "Starts with 35.10." is written as a range ('/' follows '.'), which an index can serve; LIKE
-    cannot be on SQLite (case-insensitive by default)."""
-    if region_code is None:
-        return true()
-    return or_(column == region_code, and_(column > region_code + ".", column < region_code + "/"))
-
-
 def _value(v) -> str:
     return getattr(v, "value", v)
 
@@ -64,16 +54,18 @@ async def _into(session: AsyncSession, stmt, target: Counts) -> None:
         target[key] = target.get(key, 0) + int(n)
 
 
-async def count_all(session: AsyncSession, pilot_id: int, region_code: str | None, now: datetime) -> RawCounts:
+async def count_all(session: AsyncSession, pilot_id: int, now: datetime) -> RawCounts:
+    """The whole pilot's counts per village: suppression is decided on all of them, whatever region
+    is asked for (``figures.build`` cuts the answer), so no region filter here."""
     reg, dec = Registration, Decision
     raw = RawCounts()
     pilot_column = reg.pilot_id
-    if session.bind.dialect.name == "sqlite" and (region_code is None or region_code.count(".") < 2):
+    if session.bind.dialect.name == "sqlite":
         # SQLite otherwise walks the (pilot_id, region_code) index and fetches every row at random
         # (villages interleave in insertion order); a whole pilot reads faster as a plain scan:
         # 5x at 200,000 registrations (bench/stats.py). "+ 0" keeps the index out of the plan.
         pilot_column = reg.pilot_id + 0
-    in_scope = and_(pilot_column == pilot_id, within(reg.region_code, region_code))
+    in_scope = pilot_column == pilot_id
 
     await _into(session, select(reg.region_code, reg.channel, func.count())
                 .where(in_scope).group_by(reg.region_code, reg.channel), raw.registrations)
@@ -115,7 +107,7 @@ async def count_all(session: AsyncSession, pilot_id: int, region_code: str | Non
     rows = (await session.execute(
         select(Person.region_code, n.channel, n.status, func.count())
         .join(Person, Person.id == n.person_id)
-        .where(n.pilot_id == pilot_id, within(Person.region_code, region_code))
+        .where(n.pilot_id == pilot_id)
         .group_by(Person.region_code, n.channel, n.status)
     )).all()
     for region, channel, status, count in rows:
