@@ -14,7 +14,7 @@ they may hold gateway credentials).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
@@ -26,7 +26,7 @@ from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot
 from perlinsos.pilots.files import PilotFileError, PilotSpec, parse_pilot
-from perlinsos.pilots.store import save_pilot
+from perlinsos.pilots.store import get_pilot, save_pilot
 from perlinsos.errors import PluginError
 from perlinsos.plugins import PluginManager
 
@@ -45,11 +45,10 @@ class RolloutRefused(PilotFileError):
 
 def spec_data(row: Pilot) -> dict[str, Any]:
     """A stored pilot as pilot-file data (the input of :func:`parse_pilot`)."""
-    phases = {"registration_opens": _aware(row.registration_opens_at),
-              "registration_closes": _aware(row.registration_closes_at)}
+    # the columns are UTCDateTime: aware on both engines
+    phases = {"registration_opens": row.registration_opens_at, "registration_closes": row.registration_closes_at}
     if row.appeal_opens_at is not None or row.appeal_closes_at is not None:
-        phases |= {"appeal_opens": _aware(row.appeal_opens_at) if row.appeal_opens_at else None,
-                   "appeal_closes": _aware(row.appeal_closes_at) if row.appeal_closes_at else None}
+        phases |= {"appeal_opens": row.appeal_opens_at, "appeal_closes": row.appeal_closes_at}
     return {
         "code": row.code, "name": row.name, "regions": list(row.region_codes), "programmes": list(row.programmes),
         "languages": list(row.languages), "phases": phases,
@@ -58,14 +57,8 @@ def spec_data(row: Pilot) -> dict[str, Any]:
     }
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands datetimes back naive (stored as UTC); compare everything in UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _active(opens: datetime, closes: datetime, appeal_closes: datetime | None) -> tuple[datetime, datetime]:
-    end = max(_aware(closes), _aware(appeal_closes)) if appeal_closes else _aware(closes)
-    return _aware(opens), end
+    return opens, max(closes, appeal_closes) if appeal_closes else closes
 
 
 async def overlap_problems(session: AsyncSession, spec: PilotSpec) -> list[tuple[str, str]]:
@@ -95,15 +88,11 @@ def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
                if before.get(key) != after.get(key)]
     phases_before, phases_after = before.get("phases") or {}, after.get("phases") or {}
     changed += [f"phases.{k}" for k in sorted(set(phases_before) | set(phases_after))
-                if _cmp(phases_before.get(k)) != _cmp(phases_after.get(k))]
+                if phases_before.get(k) != phases_after.get(k)]
     plugins_before, plugins_after = before.get("plugins") or {}, after.get("plugins") or {}
     changed += [f"plugins.{n}" for n in sorted(set(plugins_before) | set(plugins_after))
                 if plugins_before.get(n) != plugins_after.get(n)]
     return changed
-
-
-def _cmp(value: Any) -> Any:
-    return _aware(value) if isinstance(value, datetime) else value
 
 
 def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +133,7 @@ async def create(db: Database, principal: Principal | None, data: dict[str, Any]
     spec = parse_pilot(data, plugins, source=str(data.get("code") or "<new pilot>"))
     try:
         async with db.write() as session:
-            if (await session.execute(select(Pilot.id).where(Pilot.code == spec.code))).first():
+            if await get_pilot(session, spec.code) is not None:
                 raise RolloutRefused("PILOT_EXISTS", spec.code, [("code", f"{spec.code} already exists")])
             row, _ = await store(session, principal, spec, before=None)
             return row
@@ -157,7 +146,7 @@ async def update(db: Database, principal: Principal | None, code: str, changes: 
     """Apply ``changes`` (pilot-file keys; absent = unchanged; ``phases`` merged key by key;
     ``plugins`` replaces the plugin set, a masked secret keeping the stored one) to pilot ``code``."""
     async with db.write() as session:
-        row = (await session.execute(select(Pilot).where(Pilot.code == code))).scalar_one_or_none()
+        row = await get_pilot(session, code)
         if row is None:
             raise RolloutRefused("PILOT_UNKNOWN", code, [("code", f"no pilot {code}")])
         before = spec_data(row)
