@@ -29,6 +29,8 @@ class Context:
     token: str | None = None
     #: the signed-in citizen's own household (None for staff and anonymous viewers).
     viewer_household_id: int | None = None
+    #: the process's pilot cache (perlinsos.graphql.view.PilotCache): a pilot edit forgets its entry
+    pilot_cache: Any = None
     #: set by strawberry from a websocket's connection_init payload
     connection_params: dict | None = None
     #: person ids whose personal data this request showed to someone other than the owner;

@@ -146,9 +146,8 @@ def _check_admin(c) -> None:
 
 def _forget(c, code: str) -> None:
     """This process changed ``code``: its next request must not use the cached pilot."""
-    state = getattr(getattr(getattr(c.request, "app", None), "state", None), "perlinsos", None)
-    if state is not None:
-        state.pilots.invalidate(code)
+    if c.pilot_cache is not None:
+        c.pilot_cache.invalidate(code)
 
 
 @strawberry.type

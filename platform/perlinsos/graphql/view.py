@@ -249,4 +249,5 @@ class GraphQLView(GraphQL):
             request=request,
             token=token,
             viewer_household_id=household_id,
+            pilot_cache=state.pilots,
         )
