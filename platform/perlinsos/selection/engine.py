@@ -72,6 +72,14 @@ class Summary:
                    Counter(counts.get("outcomes", {})), Counter(counts.get("failed_reasons", {})),
                    Counter(counts.get("pending_reasons", {})), resumed=True)
 
+    @classmethod
+    def sum_of(cls, run_id: str, counts: list[dict[str, Any]]) -> Summary:
+        """The run's total from its partitions' counts."""
+        total = cls(run_id)
+        for c in counts:
+            total.add(cls.from_counts(run_id, c or {}))
+        return total
+
 
 async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | None = None, started_by: str = "cli",
                         chunk_size: int = DEFAULT_CHUNK, progress: Callable[[Summary, int], None] | None = None,
@@ -119,7 +127,7 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
             if not await parts.unfinished(db, run_id):  # a read: waiting workers write nothing
                 state = await parts.refresh(db, run_id, finish=True)
                 if state.status == RunStatus.FINISHED.value:
-                    result.total, result.finished = _sum(run_id, state.counts), True
+                    result.total, result.finished = Summary.sum_of(run_id, state.counts), True
                     return result
             await asyncio.sleep(poll)
             continue
@@ -157,13 +165,6 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
 
 def default_worker() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _sum(run_id: str, counts: list[dict[str, Any]]) -> Summary:
-    total = Summary(run_id)
-    for c in counts:
-        total.add(Summary.from_counts(run_id, c))
-    return total
 
 
 def _partition_writer(db: Database, claim: parts.Claim, lease: float):
@@ -227,7 +228,7 @@ async def begin(db: Database, pilot: PilotContext, programme: str | None, starte
                                    unfinished.last_registration_id, unfinished.counts)
                 p = SelectionPartition.__table__
                 counts = (await conn.execute(select(p.c.counts).where(p.c.run_id == unfinished.id))).scalars()
-                summary = _sum(unfinished.id, list(counts))
+                summary = Summary.sum_of(unfinished.id, list(counts))
                 summary.resumed = True
                 await audit.record_change(session, None, actor=started_by, action="SELECTION_RUN_RESUMED",
                                           entity_type="selection_run", entity_id=unfinished.id, purpose="selection")
@@ -251,9 +252,7 @@ async def _finish(db: Database, summary: Summary, status: RunStatus, error: str 
         values["counts"] = summary.as_counts()
     async with db.write() as session:
         await session.execute(update(SelectionRun).where(SelectionRun.id == summary.run_id).values(**values))
-        await audit.record_change(session, None, actor="system:selection", action=f"SELECTION_RUN_{status.value}",
-                                  entity_type="selection_run", entity_id=summary.run_id, purpose="selection",
-                                  details={"counts": values.get("counts"), "error": error})
+        await parts.audit_run_end(session, summary.run_id, status.value, values.get("counts"), error)
 
 
 async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:

@@ -176,9 +176,7 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
             stmt = stmt.with_for_update()
         status = (await conn.execute(stmt)).scalar_one()
         rows = (await conn.execute(select(p.c.counts, p.c.status).where(p.c.run_id == run_id))).all()
-        total = Summary(run_id)
-        for counts, _ in rows:
-            total.add(Summary.from_counts(run_id, counts or {}))
+        total = Summary.sum_of(run_id, [counts for counts, _ in rows])
         pending = sum(1 for _, s in rows if s != P.DONE.value)
         status = getattr(status, "value", status)
         now = utcnow()
@@ -188,11 +186,16 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
             values.update(status=RunStatus.FINISHED.value, finished_at=now)
             status = RunStatus.FINISHED.value
         await conn.execute(update(run).where(run.c.id == run_id).values(**values))
-        if finishing:  # the one worker that finishes the run records it, like the single-pass engine
-            await audit.record_change(session, None, actor="system:selection", action="SELECTION_RUN_FINISHED",
-                                      entity_type="selection_run", entity_id=run_id, purpose="selection",
-                                      details={"counts": values["counts"], "error": None})
+        if finishing:  # the one worker that finishes the run records it
+            await audit_run_end(session, run_id, RunStatus.FINISHED.value, values["counts"], None)
     return RunState([r.counts or {} for r in rows], pending, status)
+
+
+async def audit_run_end(session, run_id: str, status: str, counts: dict[str, Any] | None, error: str | None) -> None:
+    """The audit row of a run's end (FINISHED or FAILED), whichever path ends it."""
+    await audit.record_change(session, None, actor="system:selection", action=f"SELECTION_RUN_{status}",
+                              entity_type="selection_run", entity_id=run_id, purpose="selection",
+                              details={"counts": counts, "error": error})
 
 
 async def unfinished(db: Database, run_id: str) -> int:
