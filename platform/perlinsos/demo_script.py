@@ -164,8 +164,6 @@ CONSENT = """mutation($s: [String!]!, $v: String!, $t: String) {
 REGISTER = """mutation($p: String!, $t: String) {
   registerHousehold(input: {programme: $p, citizenToken: $t}) {
     created registration { id channel assistedBy } errors { code message } } }"""
-MY_CONSENTS = "{ me { consents { id live } } }"
-WITHDRAW = "mutation($id: ID!) { withdrawConsent(id: $id) { consent { id } errors { code message } } }"
 
 
 def register(api: Client, citizen: Citizen, summary: Summary, facilitator: str | None = None) -> None:
@@ -180,10 +178,7 @@ def register(api: Client, citizen: Citizen, summary: Summary, facilitator: str |
         if "CONSENT_INVALID" not in exc.codes:
             raise
         # A database from an earlier demo run: its consents name grants the simulator (restarted
-        # since) no longer has. The citizen withdraws the stale consent and gives it again.
-        for consent in api.gql(MY_CONSENTS, token=citizen.token)["me"]["consents"]:
-            if consent["live"]:
-                api.mutate(WITHDRAW, {"id": consent["id"]}, token=citizen.token)
+        # since) no longer has. The platform has now ended that consent; giving it again gets a new grant.
         api.mutate(CONSENT, {"s": list(SCOPES), "v": POLICY_VERSION, "t": on_behalf}, token=actor)
         payload = api.mutate(REGISTER, {"p": PROGRAMME, "t": on_behalf}, token=actor)
     citizen.channel = payload["registration"]["channel"]
