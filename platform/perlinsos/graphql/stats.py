@@ -1,7 +1,7 @@
 """GraphQL for a pilot's transparency figures (``perlinsos.stats``): a thin resolver.
 
 The types mirror the domain dataclasses field for field, so the resolver returns those objects as
-they are. Who may ask: :func:`perlinsos.policy.stats_regions`.
+they are. Who may ask where: :func:`perlinsos.stats.scope_for`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import policy, regions, stats
+from perlinsos import stats
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError
-from perlinsos.problems import problem
 
 
 @strawberry.type(name="StatsCell", description="A count; `null` with `suppressed` when it is too small to publish "
@@ -89,20 +88,8 @@ class StatsQueries:
     async def pilot_stats(self, info: Info, pilot: str, region_code: str | None = None) -> PilotStatsPayload:
         c = ctx(info)
         try:
-            if c.principal is None:
-                raise problem("UNAUTHENTICATED")
-            allowed = policy.stats_regions(c.principal, pilot)
-            if allowed == []:
-                raise problem("FORBIDDEN")
-            if region_code is None and allowed is not None:
-                if len(set(allowed)) != 1:
-                    raise problem("INPUT_INVALID", field="regionCode")  # several regions: say which
-                region_code = allowed[0]
-            if region_code is not None and regions.get(region_code) is None:
-                raise problem("REGION_UNKNOWN", field="regionCode")
-            if allowed is not None and not any(regions.is_within(region_code, r) for r in allowed):
-                raise problem("FORBIDDEN")
-            result = await stats.pilot_stats(c.db, pilot, region_code, stats.DEFAULT_MIN_CELL)
+            scope = stats.scope_for(c.principal, pilot, region_code)
+            result = await stats.pilot_stats(c.db, pilot, scope, stats.DEFAULT_MIN_CELL)
         except Problem as p:
             return PilotStatsPayload(stats=None, errors=[UserError.of(p, c.language)])
         return PilotStatsPayload(stats=result, errors=[])

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from perlinsos import regions
+from perlinsos import policy, regions
+from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.types import utcnow
 from perlinsos.pilots import store
@@ -19,7 +20,27 @@ from perlinsos.stats.queries import count_all
 from perlinsos.stats.suppression import DEFAULT_MIN_CELL
 
 __all__ = ["DEFAULT_MIN_CELL", "Cell", "ChannelDelivery", "Group", "PilotStats", "Rate", "RegionStats",
-           "pilot_stats"]
+           "pilot_stats", "scope_for"]
+
+
+def scope_for(principal: Principal | None, pilot_code: str, region_code: str | None) -> str | None:
+    """The region ``principal`` asks the figures of (``None``: the whole pilot), or a Problem:
+    who may ask where is :func:`perlinsos.policy.stats_regions`; a reviewer with one region gets
+    it by default."""
+    if principal is None:
+        raise problem("UNAUTHENTICATED")
+    allowed = policy.stats_regions(principal, pilot_code)
+    if allowed == []:
+        raise problem("FORBIDDEN")
+    if region_code is None and allowed is not None:
+        if len(set(allowed)) != 1:
+            raise problem("INPUT_INVALID", field="regionCode")  # several regions: say which
+        region_code = allowed[0]
+    if region_code is not None and regions.get(region_code) is None:
+        raise problem("REGION_UNKNOWN", field="regionCode")
+    if allowed is not None and not any(regions.is_within(region_code, r) for r in allowed):
+        raise problem("FORBIDDEN")
+    return region_code
 
 
 async def pilot_stats(db: Database, pilot_code: str, region_code: str | None = None,
