@@ -36,7 +36,7 @@ from typing import Any
 
 import bench_facts
 from perlinsos import audit
-from perlinsos.consent import DEFAULT_PURPOSE
+from perlinsos.registration.consent import DEFAULT_PURPOSE
 from perlinsos.contract import ConsentGrant, CriterionResult, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.idnumbers import is_valid_nik
 from perlinsos.messages import reason_message

@@ -49,7 +49,7 @@ from _common import (  # noqa: E402
     server_env,
 )
 from fixtures.ikd import IkdSimulator  # noqa: E402
-from perlinsos import consent  # noqa: E402
+from perlinsos.registration import consent  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import Registration, StaffAssignment, StaffRole  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402

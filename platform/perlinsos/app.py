@@ -17,7 +17,7 @@ from perlinsos import __version__, graphiql
 from perlinsos.db import migrate
 from perlinsos.db.engine import Database
 from perlinsos.errors import DatabaseError
-from perlinsos.evidence import routes as evidence
+from perlinsos.appeals.evidence import routes as evidence
 from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import PilotCache

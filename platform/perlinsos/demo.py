@@ -84,7 +84,7 @@ def pilot_data(ports: Ports, source: str) -> dict[str, Any]:
 
 async def seed(settings, plugins, data: dict[str, Any], source: str) -> str:
     """Store the pilot (validated like ``perlinsos pilot load``) and the demo admin; return the code."""
-    from perlinsos import staff
+    from perlinsos.identity import staff
     from perlinsos.db.engine import Database
     from perlinsos.pilots.files import parse_pilot
     from perlinsos.pilots.store import save_pilot

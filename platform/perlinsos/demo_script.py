@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from perlinsos.consent import SCOPES
+from perlinsos.registration.consent import SCOPES
 from perlinsos.demo import ADMIN_SUBJECT
 from perlinsos.idnumbers import mask_nik
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import ikd_pilot_data
 from fixtures import seed
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Appeal, EvidenceFile, Notification
 from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.pilots.files import parse_pilot

@@ -187,7 +187,7 @@ def test_rows_from_before_the_chain_are_chained_by_the_migration(tmp_path):
 
 async def test_selection_is_audited_per_chunk_and_the_chain_holds(db, hooks):
     from fixtures import fixture_criteria as fc
-    from perlinsos import consent
+    from perlinsos.registration import consent
     from perlinsos.selection import run_selection
 
     await seed.registrations(db, "BWI-2025", 25, with_decision=False)

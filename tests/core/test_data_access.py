@@ -140,7 +140,8 @@ async def test_an_appeal_journey_shows_in_the_log_and_the_export(ikd_client, ikd
     reviewer, re-selection; then the citizen's log and export, and the chain still verifies."""
     import hashlib
 
-    from perlinsos import audit, consent
+    from perlinsos import audit
+    from perlinsos.registration import consent
     from perlinsos.pilots.store import get_pilot, pilot_context
     from perlinsos.selection import run_selection
 

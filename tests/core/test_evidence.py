@@ -23,7 +23,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 from fixtures import seed
-from perlinsos import evidence
+from perlinsos.appeals import evidence
 from perlinsos.db.models import (
     Appeal,
     AppealStatus,
@@ -37,8 +37,8 @@ from perlinsos.db.models import (
 )
 from perlinsos.db.types import utcnow
 from perlinsos.errors import Problem
-from perlinsos.evidence import names, sniff
-from perlinsos.evidence.storage import LocalStorage, local_storage
+from perlinsos.appeals.evidence import names, sniff
+from perlinsos.appeals.evidence.storage import LocalStorage, local_storage
 from perlinsos.graphql.relay import to_global_id
 from perlinsos.settings import Settings
 from sqlalchemy import select
@@ -604,7 +604,7 @@ def test_temporary_files_of_dead_writers_are_cleaned(tmp_path):
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
                           check=True)
     dead_pid = int(done.stdout)
-    from perlinsos.evidence.storage import _HOST
+    from perlinsos.appeals.evidence.storage import _HOST
 
     dead = storage.tmp / f"up-{_HOST}-{dead_pid}-abc.part"
     mine = storage.tmp / f"up-{_HOST}-{os.getpid()}-def.part"

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.contract import ConsentGrant, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.pilots.files import PilotFileError, parse_pilot
 from perlinsos.plugins import PluginManager

@@ -15,7 +15,7 @@ from fixtures import fixture_channel as ch
 from fixtures import fixture_criteria as fc
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import Notification, Person
 from perlinsos.notification.dispatcher import Dispatcher

@@ -14,7 +14,7 @@ from dataclasses import replace
 import httpx
 from conftest import ikd_pilot_data
 from fixtures.sms import CallbackServer
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import Notification
 from perlinsos.notification.dispatcher import Dispatcher

@@ -12,7 +12,7 @@ import pytest
 from conftest import GraphQLClient, ikd_pilot_data  # noqa: F401 - GraphQLClient for type hints
 from fixtures import seed
 from fixtures.pilots import pilot_data
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import AuditEvent, Consent, Household, Person, Registration
 from perlinsos.pilots.files import parse_pilot

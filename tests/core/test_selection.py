@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from fixtures import fixture_criteria as fc
 from fixtures import seed
 from fixtures.pilots import pilot_data
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.cli import main
 from perlinsos.db.models import Decision, DecisionReason, Notification, SelectionRun
 from perlinsos.pilots.files import parse_pilot

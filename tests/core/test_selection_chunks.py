@@ -9,7 +9,7 @@ import pytest
 from fixtures import fixture_criteria as fc
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from perlinsos.selection import run_selection

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Decision
 from perlinsos.pilots.store import get_pilot, pilot_context
 from perlinsos.selection import run_selection

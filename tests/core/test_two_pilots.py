@@ -18,7 +18,7 @@ import uvicorn
 from conftest import GraphQLClient
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Consent, Person
 from perlinsos.devservers import serve_in_thread
 from perlinsos.notification.dispatcher import Dispatcher

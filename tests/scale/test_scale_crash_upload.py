@@ -17,7 +17,7 @@ import scale_support
 from fixtures import seed, static_auth
 from fixtures.pilots import pilot_data
 from perlinsos.db.models import EvidenceFile
-from perlinsos.evidence.storage import LocalStorage
+from perlinsos.appeals.evidence.storage import LocalStorage
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from perlinsos.plugins import PluginManager

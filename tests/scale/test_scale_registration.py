@@ -14,7 +14,7 @@ import httpx
 import pytest
 from conftest import ikd_pilot_data
 from fixtures.ikd import IkdSimulator
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Household, Person, Registration
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot

@@ -15,7 +15,7 @@ import httpx
 import scale_support
 from conftest import ikd_pilot_data
 from fixtures import seed
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Appeal, AppealStatus, AuditEvent, Decision, Notification
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from conftest import PG_URL, ikd_pilot_data
 from fixtures import static_auth
-from perlinsos import consent
+from perlinsos.registration import consent
 from perlinsos.db.models import Decision, Notification, Registration, SelectionPartition
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot

@@ -10,12 +10,12 @@ from typing import Any
 from sqlalchemy import select
 
 from perlinsos import audit
-from perlinsos.consent import Actor
+from perlinsos.identity.auth import Actor
 from perlinsos.contract import AppealDraft, AppealGround, AppealProblem
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Appeal, AppealStatus, Decision, DecisionReason, Notification, Person, Registration
 from perlinsos.db.types import utcnow
-from perlinsos.notification.keys import idempotency_key
+from perlinsos.notification import idempotency_key
 from perlinsos.errors import Problem
 from perlinsos.plugins import PilotHooks
 from perlinsos.problems import problem
@@ -55,7 +55,7 @@ def _problem_of(found: AppealProblem) -> Problem:
 async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision_id: int, ground: str,
                       disputed: Sequence[str], statement: str, comparison: Mapping[str, Any],
                       evidence_ids: Sequence[int]) -> Appeal:
-    from perlinsos import evidence as evidence_files
+    from perlinsos.appeals import evidence as evidence_files
 
     pilot = hooks.pilot
     async with db.read() as session:
@@ -81,7 +81,7 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
             select(DecisionReason).where(DecisionReason.decision_id == decision_id))).scalars()}
         files = await evidence_files.attachable(session, actor.citizen.subject, list(evidence_ids))
     if actor.facilitator is not None:
-        from perlinsos.consent import check_facilitator
+        from perlinsos.registration import check_facilitator
 
         check_facilitator(actor, registration.region_code, pilot.code)
     known = await grounds(hooks)

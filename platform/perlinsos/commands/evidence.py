@@ -25,8 +25,8 @@ def evidence_sweep(older_than: float, database_url: str | None) -> None:
     from datetime import timedelta
 
     from perlinsos.db.engine import Database
-    from perlinsos.evidence.service import sweep_orphans
-    from perlinsos.evidence.storage import LocalStorage
+    from perlinsos.appeals.evidence.service import sweep_orphans
+    from perlinsos.appeals.evidence.storage import LocalStorage
 
     settings = load_settings(database_url)
     storage = LocalStorage(settings.evidence_dir)

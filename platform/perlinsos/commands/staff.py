@@ -40,7 +40,7 @@ def _staff_session(settings: Settings, work):
 @database_option
 def staff_assign(subject, role, region_code, pilot_code, name, database_url) -> None:
     """Give SUBJECT a role in a region (e.g. the first national admin)."""
-    from perlinsos import staff as service
+    from perlinsos.identity import staff as service
     from perlinsos.errors import Problem
 
     settings = load_settings(database_url)
@@ -59,7 +59,7 @@ def staff_assign(subject, role, region_code, pilot_code, name, database_url) -> 
 @database_option
 def staff_revoke(assignment_id, database_url) -> None:
     """Revoke assignment ASSIGNMENT_ID."""
-    from perlinsos import staff as service
+    from perlinsos.identity import staff as service
     from perlinsos.errors import Problem
 
     settings = load_settings(database_url)
@@ -77,7 +77,7 @@ def staff_revoke(assignment_id, database_url) -> None:
 @database_option
 def staff_list(include_revoked, database_url) -> None:
     """List staff assignments."""
-    from perlinsos import staff as service
+    from perlinsos.identity import staff as service
 
     settings = load_settings(database_url)
     try:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
 import strawberry
 
+from perlinsos import globalids
 from perlinsos.graphql.errors import BadInput
 
 T = TypeVar("T")
@@ -36,18 +35,15 @@ class Connection(Generic[T]):
 
 
 def encode_cursor(kind: str, key: int) -> str:
-    return base64.urlsafe_b64encode(f"{kind}:{key}".encode()).decode()
+    return globalids.encode(kind, key)
 
 
 def decode_cursor(kind: str, cursor: str | None) -> int | None:
     if cursor is None:
         return None
     try:
-        prefix, _, key = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if prefix != kind:
-            raise ValueError
-        return int(key)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return globalids.decode(kind, cursor)
+    except globalids.MalformedId:
         raise BadInput("Kursor halaman tidak valid. / The page cursor is not valid.") from None
 
 

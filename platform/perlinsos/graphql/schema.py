@@ -26,15 +26,15 @@ from perlinsos.graphql.errors import MASKED_MESSAGE, log, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
-from perlinsos.graphql.appealing import AppealMutations, AppealQueries
-from perlinsos.graphql.consents import ConsentMutations
-from perlinsos.graphql.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
-from perlinsos.graphql.me import MeQueries
-from perlinsos.graphql.pilot_admin import PilotAdminMutations, PilotAdminQueries
-from perlinsos.graphql.pilots import PilotQueries
-from perlinsos.graphql.registering import RegistrationMutations
-from perlinsos.graphql.registrations import RegistrationQueries
-from perlinsos.graphql.selection import SelectionMutations, SelectionQueries
+from perlinsos.graphql.appeals.mutations import AppealMutations, AppealQueries
+from perlinsos.graphql.registration.consent import ConsentMutations
+from perlinsos.graphql.notification.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
+from perlinsos.graphql.registration.me import MeQueries
+from perlinsos.graphql.pilots.admin import PilotAdminMutations, PilotAdminQueries
+from perlinsos.graphql.pilots.types import PilotQueries
+from perlinsos.graphql.registration.mutations import RegistrationMutations
+from perlinsos.graphql.registration.types import RegistrationQueries
+from perlinsos.graphql.selection.runs import SelectionMutations, SelectionQueries
 from perlinsos.graphql.staff import StaffMutations, StaffQueries
 from perlinsos.graphql.stats import StatsQueries
 from perlinsos.plugins import PluginManager

@@ -7,13 +7,14 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import policy, staff
+from perlinsos import policy
+from perlinsos.identity import staff
 from perlinsos.db import models
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
 from perlinsos.graphql.payloads import UserError
-from perlinsos.graphql.pilots import Region, region
+from perlinsos.graphql.pilots.types import Region, region
 from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, from_global_id, page_size, to_global_id
 from perlinsos.problems import problem
 

@@ -15,10 +15,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from perlinsos import auth
+from perlinsos.identity import auth
 from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
-from perlinsos.graphql.context import Context, pick_language
+from perlinsos.graphql.context import Context
+from perlinsos.languages import pick_language
 from perlinsos.graphql.errors import MASKED_MESSAGE
 from perlinsos.graphql.loaders import Loaders
 from perlinsos.pilots import store

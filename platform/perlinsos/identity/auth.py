@@ -6,18 +6,34 @@ the platform's own staff assignments, so a region's identity provider cannot gra
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos.contract import Principal, Role, StaffScope
-from perlinsos.db.models import Pilot, StaffAssignment
-from perlinsos.consent import Actor
+from perlinsos.db.models import Channel, Pilot, StaffAssignment
 from perlinsos.db.engine import Database
 from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.plugins import PilotHooks
 from perlinsos.problems import problem
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: the citizen always; the facilitator too when the citizen is assisted."""
+
+    citizen: Principal
+    citizen_token: str
+    facilitator: Principal | None = None
+
+    @property
+    def channel(self) -> Channel:
+        return Channel.ASSISTED if self.facilitator else Channel.SELF
+
+    @property
+    def assisted_by(self) -> str | None:
+        return self.facilitator.subject if self.facilitator else None
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -85,4 +101,4 @@ async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | 
     return Actor(citizen=citizen, citizen_token=citizen_token, facilitator=principal)
 
 
-__all__ = ["acting", "authenticate", "bearer_token", "with_staff_roles"]
+__all__ = ["Actor", "acting", "authenticate", "bearer_token", "with_staff_roles"]

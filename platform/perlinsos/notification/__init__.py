@@ -6,3 +6,10 @@
 * :mod:`.inbox` is the portal inbox (``me.notifications``), :mod:`.broker` wakes subscriptions,
 * :mod:`.reports` records a gateway's delivery reports.
 """
+
+# The stage's public API for the other stages (selection and appeals queue notifications in the
+# same transaction as their decisions; pilot files are checked against the templates).
+from perlinsos.notification.keys import idempotency_key
+from perlinsos.notification.templates import problems as template_problems
+
+__all__ = ["idempotency_key", "template_problems"]

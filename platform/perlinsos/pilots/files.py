@@ -121,7 +121,7 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
     except ValidationError as exc:
         problems = [(".".join(str(p) for p in e["loc"]) or "(file)", _msg(e)) for e in exc.errors()]
         raise PilotFileError(source, problems) from None
-    from perlinsos.notification.templates import problems as template_problems
+    from perlinsos.notification import template_problems
 
     problems: list[tuple[str, str]] = list(template_problems(spec.templates))
     validated: dict[str, Any] = {}

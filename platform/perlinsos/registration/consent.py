@@ -6,19 +6,20 @@ without a live consent.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import audit, idnumbers, people, policy
+from perlinsos import audit, idnumbers, policy
+from perlinsos.registration import people
 from perlinsos.contract import ConsentGrant, PersonRecord, Principal
 from perlinsos.db.engine import Database
-from perlinsos.db.models import Channel, Consent, Person
+from perlinsos.db.models import Consent, Person
 from perlinsos.db.types import utcnow
 from perlinsos.errors import ConsentInvalid, SourceUnavailable
+from perlinsos.identity.auth import Actor
 from perlinsos.plugins import PilotHooks
 from perlinsos.problems import problem
 
@@ -28,23 +29,6 @@ SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:we
 PURPOSES = ("bansos-selection",)
 PERSON_SCOPE = "person"
 DEFAULT_PURPOSE = "bansos-selection"
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the citizen always; the facilitator too when the citizen is assisted."""
-
-    citizen: Principal
-    citizen_token: str
-    facilitator: Principal | None = None
-
-    @property
-    def channel(self) -> Channel:
-        return Channel.ASSISTED if self.facilitator else Channel.SELF
-
-    @property
-    def assisted_by(self) -> str | None:
-        return self.facilitator.subject if self.facilitator else None
 
 
 async def live_consent_by_nik(session: AsyncSession, nik: str, scope: str,

@@ -10,8 +10,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from perlinsos import audit, consent, idnumbers, people, policy, regions
-from perlinsos.consent import Actor
+from perlinsos import audit, idnumbers, policy, regions
+from perlinsos.registration import consent
+from perlinsos.registration import people
+from perlinsos.identity.auth import Actor
 from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot, Registration

@@ -11,7 +11,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from perlinsos import idnumbers
-from perlinsos.consent import DEFAULT_PURPOSE
+from perlinsos.registration import DEFAULT_PURPOSE
 from perlinsos.contract import ConsentGrant, Fact, RegistrantRef
 from perlinsos.db.models import Appeal, Consent, Decision, Household, Person, Pilot, Registration
 from perlinsos.db.types import utcnow

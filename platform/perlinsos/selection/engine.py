@@ -32,7 +32,7 @@ from perlinsos.db.models import (
     SelectionRun,
 )
 from perlinsos.db.types import utcnow
-from perlinsos.notification.keys import idempotency_key
+from perlinsos.notification import idempotency_key
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts

@@ -209,5 +209,5 @@ def test_start_in_thread():
 
 
 def test_scopes_match_the_platform():
-    consent = pytest.importorskip("perlinsos.consent")
+    consent = pytest.importorskip("perlinsos.registration.consent")
     assert set(SCOPES) == set(consent.SCOPES)

@@ -14,8 +14,8 @@ For the appeals service::
     await attach(session, appeal.id, files)                                  # in the filing transaction
 """
 
-from perlinsos.evidence.errors import EvidenceRefused
-from perlinsos.evidence.service import (
+from perlinsos.appeals.evidence.errors import EvidenceRefused
+from perlinsos.appeals.evidence.service import (
     BASE_KINDS,
     attach,
     attachable,
@@ -23,7 +23,7 @@ from perlinsos.evidence.service import (
     sweep_orphans,
     unattached,
 )
-from perlinsos.evidence.storage import LocalStorage, Storage
+from perlinsos.appeals.evidence.storage import LocalStorage, Storage
 
 __all__ = [
     "BASE_KINDS",

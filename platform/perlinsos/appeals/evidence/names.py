@@ -18,8 +18,8 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
-from perlinsos.evidence.errors import refusal
-from perlinsos.evidence.sniff import EXTENSIONS
+from perlinsos.appeals.evidence.errors import refusal
+from perlinsos.appeals.evidence.sniff import EXTENSIONS
 
 MAX_LENGTH = 120
 DEFAULT_STEM = "bukti"

@@ -18,7 +18,7 @@ Answers ``201`` (``200`` when the same file was already waiting) with
 ``{id, sha256, size, contentType, filename, kind, created}``; refusals are
 ``{"error": {"code", "message"}}`` in the ``Accept-Language`` (Bahasa Indonesia by default).
 
-``GET /evidence/{id}`` streams the file to those :func:`perlinsos.evidence.service.access`
+``GET /evidence/{id}`` streams the file to those :func:`perlinsos.appeals.evidence.service.access`
 allows, as an attachment with its sniffed type; anyone else gets the same 404 as for a missing id.
 ``DELETE /evidence/{id}`` removes a file not yet attached to an appeal (its owner, or the
 facilitator who uploaded it).
@@ -38,7 +38,8 @@ from sqlalchemy import select
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from perlinsos import auth, policy
+from perlinsos import policy
+from perlinsos.identity import auth
 from perlinsos.contract import Principal
 from perlinsos.db.models import Person, Registration
 from perlinsos.errors import (
@@ -47,11 +48,11 @@ from perlinsos.errors import (
     Problem,
     SourceUnavailable,
 )
-from perlinsos.evidence import names, service, sniff
-from perlinsos.evidence.errors import body, refusal, status_of
-from perlinsos.evidence.storage import ObjectMissing, Storage, local_storage
-from perlinsos.graphql.context import pick_language
-from perlinsos.graphql.relay import from_global_id, to_global_id
+from perlinsos.appeals.evidence import names, service, sniff
+from perlinsos.appeals.evidence.errors import body, refusal, status_of
+from perlinsos.appeals.evidence.storage import ObjectMissing, Storage, local_storage
+from perlinsos import globalids
+from perlinsos.languages import pick_language
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +210,7 @@ async def _upload(request: Request) -> Response:
         uploader=actor.facilitator or actor.citizen, facilitator=actor.assisted_by, kind=kind,
         filename=filename, content_type=content_type, max_files=settings.max_evidence_files)
     row = stored.row
-    gid = str(to_global_id("EvidenceFile", row.id))
+    gid = globalids.encode("EvidenceFile", row.id)
     return JSONResponse(
         {"id": gid, "sha256": row.sha256, "size": row.size_bytes, "contentType": row.content_type,
          "filename": row.filename, "kind": row.kind, "created": stored.created},
@@ -223,8 +224,8 @@ async def _upload(request: Request) -> Response:
 
 def _number(value: str) -> int | None:
     try:
-        return from_global_id("EvidenceFile", value)
-    except Exception:  # noqa: BLE001 - a malformed id is a missing file
+        return globalids.decode("EvidenceFile", value)
+    except globalids.MalformedId:  # a malformed id is a missing file
         return None
 
 

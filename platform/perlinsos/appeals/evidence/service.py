@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import audit, policy
+from perlinsos import audit, globalids, policy
 from perlinsos.contract import Principal, Role
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
@@ -29,8 +29,8 @@ from perlinsos.db.models import (
     Registration,
 )
 from perlinsos.db.types import utcnow
-from perlinsos.evidence.errors import refusal
-from perlinsos.evidence.storage import Staged, Storage
+from perlinsos.appeals.evidence.errors import refusal
+from perlinsos.appeals.evidence.storage import Staged, Storage
 
 UPLOADED = "EVIDENCE_UPLOADED"
 DELETED = "EVIDENCE_DELETED"
@@ -258,11 +258,9 @@ async def sweep_orphans(db: Database, storage: Storage, *, older_than: timedelta
 def _number(value: int | str) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    from perlinsos.graphql.relay import from_global_id
-
     try:
-        return from_global_id("EvidenceFile", str(value))
-    except Exception:  # noqa: BLE001 - any malformed id is simply "not found"
+        return globalids.decode("EvidenceFile", str(value))
+    except globalids.MalformedId:  # a malformed id is simply "not found"
         raise refusal("EVIDENCE_NOT_FOUND", field="evidence") from None
 
 

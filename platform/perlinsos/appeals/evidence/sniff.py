@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from perlinsos.evidence.errors import refusal
+from perlinsos.appeals.evidence.errors import refusal
 
 JPEG, PNG, PDF = "image/jpeg", "image/png", "application/pdf"
 

@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from perlinsos import auth
+from perlinsos.identity import auth
 from perlinsos.appeals import filing, review
 from perlinsos.contract import Role
 from perlinsos.db.models import Appeal as AppealRow
@@ -17,7 +17,7 @@ from perlinsos.db.models import AppealStatus as Status
 from perlinsos.db.models import Decision, Pilot, Registration
 from perlinsos.db.types import utcnow
 from perlinsos.errors import Problem
-from perlinsos.graphql.appeals import Appeal, AppealStatus
+from perlinsos.graphql.appeals.types import Appeal, AppealStatus
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.errors import Unauthenticated
 from perlinsos.graphql.payloads import UserError

@@ -17,9 +17,9 @@ from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.util import then
 
 if TYPE_CHECKING:
-    from perlinsos.graphql.decisions import Decision
+    from perlinsos.graphql.selection.types import Decision
 
-DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.decisions")]
+DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.selection.types")]
 
 
 AppealStatus = strawberry.enum(models.AppealStatus, name="AppealStatus")
@@ -71,7 +71,7 @@ class Appeal:
 
     @strawberry.field
     def decision(self, info: Info) -> DecisionRef:
-        from perlinsos.graphql.decisions import Decision
+        from perlinsos.graphql.selection.types import Decision
 
         return then(peek(ctx(info).loaders.decision, self.decision_id), Decision.from_row)
 

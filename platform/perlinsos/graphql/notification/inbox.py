@@ -13,7 +13,7 @@ from perlinsos import policy
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
-from perlinsos.graphql.notifications import Notification, NotificationStatus
+from perlinsos.graphql.notification.types import Notification, NotificationStatus
 from perlinsos.graphql.payloads import UserError
 from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
 from perlinsos.notification import inbox, outbox

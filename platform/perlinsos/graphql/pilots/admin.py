@@ -20,7 +20,7 @@ from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
 from perlinsos.graphql.payloads import UserError
-from perlinsos.graphql.pilots import Pilot
+from perlinsos.graphql.pilots.types import Pilot
 from perlinsos.pilots import rollout
 from perlinsos.pilots.files import PilotFileError
 from perlinsos.problems import problem

@@ -7,7 +7,8 @@ from datetime import datetime
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import auth, consent
+from perlinsos.identity import auth
+from perlinsos.registration import consent
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError

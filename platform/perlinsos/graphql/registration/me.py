@@ -8,17 +8,17 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from perlinsos import citizen
+from perlinsos.registration import citizen
 from perlinsos import export as data_export
-from perlinsos.graphql.appeals import Appeal
-from perlinsos.graphql.consents import Consent
+from perlinsos.graphql.appeals.types import Appeal
+from perlinsos.graphql.registration.consent import Consent
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Unauthenticated
-from perlinsos.graphql.registrations import Household, Registrant, Registration
+from perlinsos.graphql.registration.types import Household, Registrant, Registration
 from perlinsos.graphql.relay import to_global_id
-from perlinsos.graphql.inbox import inbox_connection
+from perlinsos.graphql.notification.inbox import inbox_connection
 from perlinsos.graphql.loaders import peek
-from perlinsos.graphql.notifications import Notification
+from perlinsos.graphql.notification.types import Notification
 from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size
 from perlinsos.graphql.util import then
 from perlinsos.notification import inbox

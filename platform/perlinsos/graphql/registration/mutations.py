@@ -5,11 +5,12 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import auth, registration
+from perlinsos.identity import auth
+from perlinsos.registration import service as registration
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError
-from perlinsos.graphql.registrations import Registration
+from perlinsos.graphql.registration.types import Registration
 
 
 @strawberry.input(description="Register the signed-in citizen's household in the request's pilot.")

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import policy, registration
+from perlinsos import policy
+from perlinsos.registration import service as registration
 from perlinsos.db import models
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.errors import Unauthenticated
 from perlinsos.graphql.execution import context_resolver
 from perlinsos.graphql.loaders import peek, prime
-from perlinsos.graphql.pilots import Pilot, Region, region
+from perlinsos.graphql.pilots.types import Pilot, Region, region
 from perlinsos.graphql.relay import (
     Connection,
     build_connection,
@@ -27,9 +28,9 @@ from perlinsos.graphql.util import selected_names, then
 from perlinsos.idnumbers import mask_kk
 
 if TYPE_CHECKING:
-    from perlinsos.graphql.decisions import Decision
+    from perlinsos.graphql.selection.types import Decision
 
-DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.decisions")]
+DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.selection.types")]
 
 
 RegistrationChannel = strawberry.enum(models.Channel, name="RegistrationChannel",
@@ -128,7 +129,7 @@ class Registration:
         return then(peek(ctx(info).loaders.pilot, self.row.pilot_id), Pilot.from_row)
 
     def _decision(self, c: Context):
-        from perlinsos.graphql.decisions import Decision
+        from perlinsos.graphql.selection.types import Decision
 
         return then(peek(c.loaders.current_decision, self.row.id), lambda row: Decision.from_row(row, c))
 
@@ -139,7 +140,7 @@ class Registration:
 
     @strawberry.field(description="Every decision version, newest first.")
     def decision_history(self, info: Info) -> list[DecisionRef]:
-        from perlinsos.graphql.decisions import Decision
+        from perlinsos.graphql.selection.types import Decision
 
         c = ctx(info)
         return then(peek(c.loaders.decision_history, self.row.id), lambda rows: [Decision.from_row(r, c) for r in rows])

@@ -14,7 +14,7 @@ from perlinsos import policy
 from perlinsos.db.models import SelectionRun as RunRow
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import Context, ctx
-from perlinsos.graphql.decisions import Outcome
+from perlinsos.graphql.selection.types import Outcome
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
 from perlinsos.graphql.payloads import UserError
 from perlinsos.pilots import store

@@ -18,13 +18,13 @@ from perlinsos.graphql.util import then
 from perlinsos.messages import reason_message
 
 if TYPE_CHECKING:
-    from perlinsos.graphql.appeals import Appeal
-    from perlinsos.graphql.notifications import Notification
-    from perlinsos.graphql.registrations import Registration
+    from perlinsos.graphql.appeals.types import Appeal
+    from perlinsos.graphql.notification.types import Notification
+    from perlinsos.graphql.registration.types import Registration
 
-AppealRef = Annotated["Appeal", strawberry.lazy("perlinsos.graphql.appeals")]
-NotificationRef = Annotated["Notification", strawberry.lazy("perlinsos.graphql.notifications")]
-RegistrationRef = Annotated["Registration", strawberry.lazy("perlinsos.graphql.registrations")]
+AppealRef = Annotated["Appeal", strawberry.lazy("perlinsos.graphql.appeals.types")]
+NotificationRef = Annotated["Notification", strawberry.lazy("perlinsos.graphql.notification.types")]
+RegistrationRef = Annotated["Registration", strawberry.lazy("perlinsos.graphql.registration.types")]
 
 
 Outcome = strawberry.enum(models.Outcome, name="Outcome")
@@ -100,20 +100,20 @@ class Decision:
 
     @strawberry.field
     def registration(self, info: Info) -> RegistrationRef:
-        from perlinsos.graphql.registrations import Registration
+        from perlinsos.graphql.registration.types import Registration
 
         return then(peek(ctx(info).loaders.registration, self.registration_id), Registration.from_row)
 
     @strawberry.field(description="Appeals filed against this decision.")
     def appeals(self, info: Info) -> list[AppealRef]:
-        from perlinsos.graphql.appeals import Appeal
+        from perlinsos.graphql.appeals.types import Appeal
 
         c = ctx(info)
         return then(peek(c.loaders.appeals, self.db_id), lambda rows: [Appeal.from_row(r) for r in rows])
 
     @strawberry.field(description="Notifications this decision caused.")
     def notifications(self, info: Info) -> list[NotificationRef]:
-        from perlinsos.graphql.notifications import Notification
+        from perlinsos.graphql.notification.types import Notification
 
         c = ctx(info)
         return then(peek(c.loaders.notifications, self.db_id), lambda rows: [Notification.from_row(r) for r in rows])

@@ -4,8 +4,8 @@ before anyone edits platform code.
 MEASUREMENT ONLY — nothing here is imported by the platform. Pick candidates with
 ``BENCH_CANDIDATES=name,name`` (or ``all``) and run the platform side through this factory:
 
-    BENCH_CANDIDATES=all .venv/bin/python bench/register.py --platform-factory candidates_register:create_app
-    BENCH_CANDIDATES=members .venv/bin/python bench/profile_register.py
+    BENCH_CANDIDATES=all .venv/bin/python bench/register.py --platform-factory candidates_register:create_app  # with tools/profiling on PYTHONPATH
+    BENCH_CANDIDATES=members .venv/bin/python tools/profiling/profile_register.py
 
 Each candidate names the platform file a real change would touch. On SQLite every statement costs
 ~0.6 ms of CPU (aiosqlite's thread hops) and every extra session ~0.6 ms more, so they remove statements:
@@ -35,12 +35,13 @@ def _ctxone() -> None:
 
     from cross_web import HTTPException
 
-    from perlinsos import auth
+    from perlinsos.identity import auth
     from perlinsos.contract import Principal, Role, StaffScope
     from perlinsos.db.models import Person, Pilot, StaffAssignment
     from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
     from perlinsos.graphql import view
-    from perlinsos.graphql.context import Context, pick_language
+    from perlinsos.graphql.context import Context
+    from perlinsos.languages import pick_language
     from perlinsos.graphql.loaders import Loaders
 
     async def get_context(self, request, response=None):  # view.GraphQLView.get_context, one statement

@@ -1,6 +1,6 @@
 """Where the list query's time goes: both apps in-process, one request at a time.
 
-    .venv/bin/python bench/profile_list.py [--items 100] [--requests 80] [--cprofile out.prof] [--plain]
+    .venv/bin/python tools/profiling/profile_list.py [--items 100] [--requests 80] [--cprofile out.prof] [--plain]
                                            [--database-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Same database, query and answers as ``graphql_list.py`` (SQLite), but no HTTP server and no
@@ -30,7 +30,8 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+BENCH = HERE.parents[1] / "bench"  # the benchmarks these profile
+sys.path[:0] = [str(BENCH), str(HERE)]
 
 import graphql_list as gl  # noqa: E402
 from _common import engine_name, fresh_database  # noqa: E402
@@ -63,8 +64,10 @@ def instrument() -> None:
     import strawberry.schema.schema as strawberry_schema
     from strawberry.extensions import ValidationCache
 
-    from perlinsos import registration
-    from perlinsos.graphql import decisions, extensions, loaders, registrations, view
+    from perlinsos.registration import service as registration
+    from perlinsos.graphql import extensions, loaders, view
+    from perlinsos.graphql.selection import types as decisions
+    from perlinsos.graphql.registration import types as registrations
 
     _timed(view.GraphQLView, "get_context", "context: pilot, token, staff roles (SQL)")
     _timed(strawberry_schema.Schema, "execute", "schema.execute, of which:")

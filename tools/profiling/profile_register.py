@@ -1,6 +1,6 @@
 """Where a registration's time goes: both apps in-process, one request at a time.
 
-    .venv/bin/python bench/profile_register.py [--requests 200] [--cprofile out.prof] [--database-url postgresql://...]
+    .venv/bin/python tools/profiling/profile_register.py [--requests 200] [--cprofile out.prof] [--database-url postgresql://...]
 
 Same pilot, IKD simulator (a subprocess, as in ``register.py``), consents and request as
 ``register.py`` (SQLite, or PostgreSQL with ``--database-url``), but no HTTP server for the two apps
@@ -8,7 +8,7 @@ and no concurrency: requests go through ``httpx.ASGITransport``, alternating bet
 the figures are per-registration costs without uvicorn and queueing. Phases are measured by wrapping platform functions (wall time; SQL includes waiting for
 aiosqlite's thread, IKD calls the simulator's answer). Indented phases are inside their parent;
 "the rest" of a parent is what it spends outside the phases listed under it. Also counts the SQL
-statements per registration of both apps. Honours ``BENCH_CANDIDATES`` (``candidates_register.py``).
+statements per registration of both apps. Honours ``BENCH_CANDIDATES`` (``tools/profiling/candidates_register.py``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import event
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path[:0] = [str(Path(__file__).resolve().parents[2] / "bench"), str(Path(__file__).resolve().parent)]
 
 import register as rg  # noqa: E402  (puts tests/ on sys.path for the simulator)
 from _common import UsageError, engine_name, fresh_database  # noqa: E402
@@ -84,7 +84,10 @@ def instrument() -> None:
     import strawberry.schema.schema as strawberry_schema
     from perlinsos_ikd import client, tokens
 
-    from perlinsos import auth, consent, people, registration
+    from perlinsos.identity import auth
+    from perlinsos.registration import consent
+    from perlinsos.registration import people
+    from perlinsos.registration import service as registration
     from perlinsos.graphql import view
     from perlinsos.plugins import PilotHooks
 

@@ -1,0 +1,1 @@
+"""GraphQL for pilots: public facts about a rollout, and rolling out (national office)."""

@@ -1,0 +1,1 @@
+"""GraphQL for stage 1: registrants, households, registrations, consent and the citizen's own page."""
