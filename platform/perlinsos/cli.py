@@ -218,9 +218,12 @@ def prepare_database(settings: Settings) -> None:
 @click.option("--no-simulators", is_flag=True, help="Do not start the IKD/SMS simulators (and run no script).")
 @click.option("--no-script", is_flag=True, help="Only serve; do not run the scripted walk through the stages.")
 @click.option("--exit-after-script", is_flag=True, help="Stop after the script (non-zero if it failed), e.g. in tests.")
+@click.option("--pilot-region", "pilot_regions", multiple=True, metavar="CODE",
+              help="Also run a pilot for this regency (repeatable), e.g. 35.09: pilot JBR-DEMO, citizens in the IKD "
+                   "simulator.")
 @database_option
 def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_simulators: bool, no_script: bool,
-         exit_after_script: bool, database_url: str | None) -> None:
+         exit_after_script: bool, pilot_regions: tuple[str, ...], database_url: str | None) -> None:
     """Run the platform on its embedded defaults with the simulators, and walk through the stages.
 
     Creates or upgrades the database, loads the bundled Banyuwangi pilot (pointed at the
@@ -237,7 +240,7 @@ def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_sim
         demo_module.run(settings, load_plugins(settings), demo_module.Ports(api=port, ikd=ikd_port, sms=sms_port),
                         host=host, people=people, simulators=not no_simulators,
                         script=not (no_script or no_simulators), exit_after_script=exit_after_script,
-                        available=set(main.list_commands(ctx)), echo=click.echo)
+                        available=set(main.list_commands(ctx)), echo=click.echo, pilot_regions=pilot_regions)
     except (ConfigurationError, RuntimeError) as exc:
         fail(exc)
 

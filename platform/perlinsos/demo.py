@@ -5,15 +5,22 @@ commands that plugins add) as a child process, stores the bundled Banyuwangi pil
 simulators' and the API's ports, serves the API from a thread of this process and then runs the
 scripted walk through the four stages (:mod:`perlinsos.demo_script`) over HTTP. The demo never
 imports a plugin itself.
+
+``--pilot-region 35.09`` adds a pilot for another regency beside Banyuwangi's (``JBR-DEMO`` for
+Kabupaten Jember: the bundled pilot's programmes, phases and plugins, pointed at the same
+simulators); the IKD simulator then also populates that regency, in proportion to its population,
+while Banyuwangi keeps the same people as without it.
 """
 
 from __future__ import annotations
 
 import atexit
+import copy
 import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,8 +56,9 @@ def url(port: int, host: str = "127.0.0.1") -> str:
 
 
 def start_simulators(available: set[str], *, people: int, ports: Ports = Ports(), echo=print,
-                     timeout: float = 60) -> dict[str, subprocess.Popen]:
-    """Start each installed simulator; return the processes by command (stopped at exit)."""
+                     timeout: float = 60, ikd_regions: dict[str, int] | None = None) -> dict[str, subprocess.Popen]:
+    """Start each installed simulator; return the processes by command (stopped at exit).
+    ``ikd_regions``: people per regency for the IKD simulator (default: ``people`` in Banyuwangi)."""
     processes: dict[str, subprocess.Popen] = {}
     for sim in SIMULATORS:
         if sim.command not in available:
@@ -60,6 +68,8 @@ def start_simulators(available: set[str], *, people: int, ports: Ports = Ports()
         args = [sys.executable, "-m", "perlinsos.cli", sim.command, "--port", str(port)]
         if sim.command == "ikd-sim":
             args += ["--people", str(people)]
+            for code, count in (ikd_regions or {}).items():
+                args += ["--region", f"{code}={count}"]
         process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         processes[sim.command] = process
@@ -82,19 +92,88 @@ def pilot_data(ports: Ports, source: str) -> dict[str, Any]:
     return data
 
 
-async def seed(settings, plugins, data: dict[str, Any], source: str) -> str:
-    """Store the pilot (validated like ``perlinsos pilot load``) and the demo admin; return the code."""
+@dataclass(frozen=True)
+class RegionalPilot:
+    """A demo pilot for another regency, beside the bundled one."""
+
+    code: str  # e.g. JBR-DEMO
+    region: str  # regency code, e.g. 35.09
+    name: str  # the regency's, e.g. Kabupaten Jember
+
+
+def regional_pilots(codes: Sequence[str], bundled: dict[str, Any]) -> tuple[RegionalPilot, ...]:
+    """One pilot per ``--pilot-region`` (a regency the region data knows, outside the bundled pilot)."""
+    from perlinsos import regions
+
+    pilots: list[RegionalPilot] = []
+    taken = {bundled.get("code")}
+    for code in dict.fromkeys(c.strip() for c in codes):
+        region = regions.get(code)
+        if region is None or region.level != "regency":
+            raise RuntimeError(f"--pilot-region {code}: not a regency code the region data knows (e.g. 35.09)")
+        if any(regions.is_within(code, area) or regions.is_within(area, code) for area in bundled["regions"]):
+            raise RuntimeError(f"--pilot-region {code}: the bundled pilot {bundled['code']} already covers it")
+        if not regions.villages(code):
+            raise RuntimeError(f"--pilot-region {code}: the region data has no villages in {region.name}")
+        pilot_code = demo_pilot_code(region.name)
+        if pilot_code in taken:
+            pilot_code = f"{pilot_code[:-len('-DEMO')]}{code.replace('.', '')}-DEMO"
+        taken.add(pilot_code)
+        pilots.append(RegionalPilot(pilot_code, code, region.name))
+    return tuple(pilots)
+
+
+def demo_pilot_code(name: str) -> str:
+    """``JBR-DEMO`` for Kabupaten Jember: the place's first letter and its last two consonants
+    (``KOTA-`` before a city's), then ``-DEMO``."""
+    kind, _, place = name.partition(" ")
+    if kind not in ("Kabupaten", "Kota"):
+        kind, place = "", name
+    letters = [c for c in place.upper() if "A" <= c <= "Z"] or ["X"]
+    consonants = [c for c in letters[1:] if c not in "AEIOU"]
+    return f"{'KOTA-' if kind == 'Kota' else ''}{letters[0]}{''.join(consonants[-2:])}-DEMO"
+
+
+def regional_pilot_data(data: dict[str, Any], pilot: RegionalPilot) -> dict[str, Any]:
+    """The bundled pilot's data (already on the demo's ports) for another regency."""
+    regional = copy.deepcopy(data)
+    regional |= {"code": pilot.code, "name": f"Uji coba Portal Perlinsos {pilot.name} (demo)",
+                 "regions": [pilot.region]}
+    return regional
+
+
+def ikd_population(people: int, bundled_regions: Sequence[str], pilots: Sequence[RegionalPilot]) -> dict[str, int]:
+    """People per regency for the IKD simulator: ``people`` in the bundled pilot's regency (the
+    same people as without other pilots), and each other regency in proportion to its population."""
+    from perlinsos import regions
+
+    home = list(dict.fromkeys(code[:5] for code in bundled_regions))
+    counts = {code: people // len(home) + (i < people % len(home)) for i, code in enumerate(home)}
+    home_total = sum(regions.population(code) or 0 for code in home)
+    for pilot in pilots:
+        total = regions.population(pilot.region)
+        counts[pilot.region] = max(1, round(people * total / home_total)) if total and home_total else people
+    return counts
+
+
+async def seed(settings, plugins, data: dict[str, Any], source: str,
+               more: Sequence[tuple[dict[str, Any], str]] = ()) -> str:
+    """Store the pilot (validated like ``perlinsos pilot load``), the ``more`` pilots (data, source)
+    beside it, and the demo admin; return the first pilot's code."""
     from perlinsos.identity import staff
     from perlinsos.db.engine import Database
     from perlinsos.pilots.files import parse_pilot
     from perlinsos.pilots.store import save_pilot
 
     spec = parse_pilot(data, plugins, source=source)
+    others = [parse_pilot(d, plugins, source=s) for d, s in more]
     db = Database(settings.database_url)
     try:
         await db.ping()
         async with db.write() as session:
             await save_pilot(session, spec)
+            for other in others:
+                await save_pilot(session, other)
             # region: the pilot's own (the whole regency), as the national office would grant it
             await staff.assign(session, None, subject=ADMIN_SUBJECT, role="ADMIN", region_code=spec.regions[0],
                                name="Kantor pusat (demo)")
@@ -161,9 +240,10 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: bool, script: bool,
-        exit_after_script: bool, available: set[str], echo=print) -> None:
+        exit_after_script: bool, available: set[str], echo=print, pilot_regions: Sequence[str] = ()) -> None:
     """The whole demo (the database is already current). Serves until interrupted, or returns
-    after the script with ``exit_after_script`` (raising if the script failed)."""
+    after the script with ``exit_after_script`` (raising if the script failed). ``pilot_regions``:
+    regency codes that get a pilot of their own beside the bundled one (e.g. ``("35.09",)``)."""
     import asyncio
     import signal
     from dataclasses import replace
@@ -176,8 +256,13 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
         check_free("127.0.0.1", ports.ikd, "--ikd-port")
         check_free("127.0.0.1", ports.sms, "--sms-port")
     source = bundled_pilot_file()
-    code = asyncio.run(seed(settings, plugins, pilot_data(ports, str(source)), f"{source.name} (demo ports)"))
+    data = pilot_data(ports, str(source))
+    pilots = regional_pilots(pilot_regions, data)
+    more = [(regional_pilot_data(data, p), f"{source.name} for {p.region} (demo)") for p in pilots]
+    code = asyncio.run(seed(settings, plugins, data, f"{source.name} (demo ports)", more))
     echo(f"pilot {code} loaded; national-office account for the demo: {ADMIN_SUBJECT}")
+    for p in pilots:
+        echo(f"pilot {p.code} loaded for {p.name} ({p.region}): send the header X-Perlinsos-Pilot: {p.code}")
     # The demo delivers notifications itself, and GraphiQL needs no pilot header.
     settings = replace(settings, portal_url=url(ports.api), dispatcher_in_process=True,
                        default_pilot=settings.default_pilot or code)
@@ -186,10 +271,13 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
     processes, server = {}, None
     try:
         if simulators:
-            processes = start_simulators(available, people=people, ports=ports, echo=echo)
+            ikd_regions = ikd_population(people, data["regions"], pilots) if pilots else None
+            processes = start_simulators(available, people=people, ports=ports, echo=echo, ikd_regions=ikd_regions)
         server = serve_api(settings, plugins, host, ports.api)
-        endpoints = demo_script.Endpoints(api=url(ports.api, host), ikd=url(ports.ikd), sms=url(ports.sms),
-                                          pilot=code)
+        home = data["regions"][0] if len(data["regions"]) == 1 else None
+        endpoints = demo_script.Endpoints(
+            api=url(ports.api, host), ikd=url(ports.ikd), sms=url(ports.sms), pilot=code, region=home,
+            regional=tuple(demo_script.Regional(p.code, p.region, p.name) for p in pilots))
         echo(f"Perlinsos API at {endpoints.api}/graphql")
         summary = failure = None
         if script and {"ikd-sim", "sms-sim"} <= set(processes):

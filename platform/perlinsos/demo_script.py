@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -38,11 +38,22 @@ class DemoFailure(RuntimeError):
 
 
 @dataclass(frozen=True)
+class Regional:
+    """Another regency's demo pilot (``perlinsos demo --pilot-region``)."""
+
+    pilot: str  # e.g. JBR-DEMO
+    region: str  # e.g. 35.09
+    name: str  # e.g. Kabupaten Jember
+
+
+@dataclass(frozen=True)
 class Endpoints:
     api: str  # e.g. http://127.0.0.1:8600
     ikd: str
     sms: str
     pilot: str = "BWI-2025"
+    region: str | None = None  # the pilot's regency: its citizens are taken from there
+    regional: tuple[Regional, ...] = ()  # further pilots: one citizen of each registers and is selected
 
 
 @dataclass
@@ -67,6 +78,7 @@ class Summary:
     appeal: dict[str, Any] = field(default_factory=dict)
     appellant: Citizen | None = None
     tokens: dict[str, str] = field(default_factory=dict)
+    regional: list[dict[str, Any]] = field(default_factory=list)  # per further pilot: its citizen and run
 
 
 class Client:
@@ -103,6 +115,9 @@ class Client:
         return response.json()["access_token"]
 
     def people(self, **filters: Any) -> list[dict[str, Any]]:
+        """The simulator's people (of the pilot's regency, when the endpoints name one)."""
+        if self.e.region:
+            filters.setdefault("region", self.e.region)
         return self.http.get(f"{self.e.ikd}/sim/people", params=filters).raise_for_status().json()["people"]
 
     def sms_received(self) -> list[dict[str, Any]]:
@@ -309,6 +324,31 @@ def appeal(api: Client, citizen: Citizen, reviewer: str, admin: str, summary: Su
                           evidence=file_, told=[n["title"] for n in after["notifications"]["nodes"]][:3])
 
 
+# --- another regency's pilot ------------------------------------------------------------------------
+
+
+def regional_walk(endpoints: Endpoints, regional: Regional, admin: str, summary: Summary) -> None:
+    """The same platform for another regency: one of its citizens signs in with IKD, consents and
+    registers in that pilot (the X-Perlinsos-Pilot header names it), and the national office runs
+    that pilot's selection."""
+    api = Client(replace(endpoints, pilot=regional.pilot, region=regional.region, regional=()))
+    try:
+        heads = api.people(role="HEAD", offset=1, limit=1)
+        if not heads:
+            raise DemoFailure(f"the IKD simulator has nobody in {regional.name} (start it with --region "
+                              f"{regional.region})")
+        p = heads[0]
+        citizen, done = Citizen(p["name"], p["nik"], p["region_code"], p["phone"], p), Summary()
+        register(api, citizen, done)
+        select(api, admin, done)
+        wait_for_outbox(api, admin)
+        decision = me(api, citizen)["registrations"][0]["decision"]
+    finally:
+        api.http.close()
+    summary.regional.append({"pilot": regional, "citizen": citizen, "created": bool(done.registered),
+                             "run": done.run, "decision": decision})
+
+
 # --- the whole walk ---------------------------------------------------------------------------------
 
 
@@ -328,11 +368,16 @@ def run_script(endpoints: Endpoints, echo=print) -> Summary:
         notify(api, admin, citizens, summary)
         echo("stage 4: a citizen appeals misrecorded data; a reviewer decides ...")
         appeal(api, appellant, staff["reviewer"], admin, summary)
+        for regional in endpoints.regional:
+            echo(f"pilot {regional.pilot}: a citizen of {regional.name} registers; the national office runs "
+                 "its selection ...")
+            regional_walk(endpoints, regional, admin, summary)
     except httpx.HTTPError as exc:
         raise DemoFailure(f"HTTP: {exc}") from exc
     finally:
         api.http.close()
-    summary.tokens = {"citizen": appellant.token, "admin": admin, "reviewer": staff["reviewer"]}
+    summary.tokens = {"citizen": appellant.token, "admin": admin, "reviewer": staff["reviewer"],
+                      **{r["pilot"].pilot: r["citizen"].token for r in summary.regional}}  # another pilot's citizen
     return summary
 
 
@@ -366,6 +411,14 @@ def format_summary(s: Summary) -> str:
         lines += ["", f"The same decision by SMS: {s.example['sms']}"]
     if not a["earlier_run"]:
         lines += ["", f"Reviewer's note: {a['note']}", "Latest in the citizen's inbox: " + " | ".join(a["told"])]
+    for r in s.regional:
+        pilot, run, decision, citizen = r["pilot"], r["run"], r["decision"], r["citizen"]
+        failing = [reason["code"] for reason in decision["reasons"] if reason["verdict"] == "FAIL"]
+        lines += ["", f"pilot {pilot.pilot} ({pilot.name}, {pilot.region}): {citizen.name} ({mask_nik(citizen.nik)}, "
+                  f"village {citizen.region_code}) " + ("registered" if r["created"] else "was registered earlier")
+                  + f"; run {run['id']} {run['status']}: {run['processed']} processed, {run['decided']} new "
+                  f"decisions, {run['unchanged']} unchanged; decision v{decision['version']} {decision['outcome']}"
+                  + (f" ({', '.join(failing)})" if failing else "")]
     return "\n".join(lines)
 
 
@@ -381,5 +434,8 @@ def how_to_explore(endpoints: Endpoints, s: Summary) -> str:
         f"  curl -s {endpoints.api}/graphql -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' "
         """-d '{"query": "{ me { appeals { status resolutionNote } } }"}'""",
         f"  curl -s {endpoints.sms}/sim/messages   # the SMS the gateway simulator accepted",
+        *(f"Pilot {r.pilot} ({r.name}, {r.region}): send the header X-Perlinsos-Pilot: {r.pilot} (GraphiQL "
+          f"defaults to {endpoints.pilot}); its citizens: curl -s '{endpoints.ikd}/sim/people?region={r.region}'"
+          for r in endpoints.regional),
         "Stop with Ctrl-C.",
     ])

@@ -129,3 +129,37 @@ async def test_a_busy_port_is_named_before_anything_starts_or_is_stored(tmp_path
     async with db.read() as s:
         assert (await s.execute(select(Pilot.code))).first() is None  # nothing loaded
     assert port_free(ports[0]) and port_free(ports[2])
+
+
+async def test_a_second_regency_gets_a_pilot_beside_banyuwangi(tmp_path, database_url, db):
+    """--pilot-region 35.09: the IKD simulator also populates Kabupaten Jember, the demo stores a
+    Jember pilot next to the bundled one, and one Jember citizen goes through it; Banyuwangi's walk
+    is the one it is without."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PERLINSOS_EXTRA_PLUGINS", "PERLINSOS_DISABLED_PLUGINS", "PERLINSOS_DEFAULT_PILOT")}
+    api, ikd, sms = ports = free_ports(3)
+    done = subprocess.run(
+        [sys.executable, "-m", "perlinsos.cli", "demo", "--people", "300", "--exit-after-script", "--port", str(api),
+         "--ikd-port", str(ikd), "--sms-port", str(sms), "--pilot-region", "35.09"],
+        cwd=tmp_path, env=env | {"PERLINSOS_DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    out = done.stdout
+    assert done.returncode == 0, out + done.stderr
+    assert all(port_free(p) for p in ports), out
+    assert "pilot JBR-DEMO loaded for Kabupaten Jember (35.09): send the header X-Perlinsos-Pilot: JBR-DEMO" in out
+    assert re.search(r"^stage 1 registration: 23 self-registered, 1 assisted by pendamping-demo$", out, re.M), out
+    assert re.search(r"^stage 2 selection: +run \S+ FINISHED: 24 processed, 24 new decisions", out, re.M), out
+    assert re.search(r"^stage 4 appeal: .* decision v1 NOT_ELIGIBLE -> v2 ELIGIBLE \(cause APPEAL\)$", out, re.M), out
+    jember = re.search(r"^pilot JBR-DEMO \(Kabupaten Jember, 35\.09\): .* \(3509\*{8}\d{4}, "
+                       r"village 35\.09\.\d\d\.\d{4}\) registered; run \S+ FINISHED: 1 processed, 1 new decisions, "
+                       r"0 unchanged; decision v1 (ELIGIBLE|NOT_ELIGIBLE|PENDING)", out, re.M)
+    assert jember, out
+    assert not re.search(r"\b35(10|09)\d{12}\b", out.split("Tokens")[0])  # NIKs only masked
+
+    async with db.read() as s:
+        pilots = dict((await s.execute(select(Pilot.code, Pilot.region_codes))).all())
+        registered = (await s.execute(select(Pilot.code, Registration.region_code)
+                                      .join(Pilot, Pilot.id == Registration.pilot_id))).all()
+    assert pilots == {"BWI-2025": ["35.10"], "JBR-DEMO": ["35.09"]}
+    by_pilot = Counter(code for code, _ in registered)
+    assert by_pilot == Counter({"BWI-2025": 24, "JBR-DEMO": 1})
+    assert all(region.startswith({"BWI-2025": "35.10.", "JBR-DEMO": "35.09."}[code]) for code, region in registered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import click
@@ -13,11 +14,14 @@ from perlinsos.devservers import serve_in_thread
 
 DEFAULTS: dict[str, Any] = {"host": "127.0.0.1", "port": 8601, "people": 2000, "seed": 2025,
                             "audience": "perlinsos-portal", "client_secret": "dev-only-ikd-secret",
-                            "issuer": None, "token_seconds": 3600}
+                            "issuer": None, "token_seconds": 3600, "regions": ("35.10",)}
 
 
 def simulator_server(**options: Any):
-    """A ``uvicorn.Server`` for the simulator (options as ``DEFAULTS``), and a one-line summary."""
+    """A ``uvicorn.Server`` for the simulator (options as ``DEFAULTS``), and a one-line summary.
+
+    ``regions``: regency codes (``people`` shared in proportion to their population) or a mapping
+    regency code → people (``people`` is then their total)."""
     import uvicorn
 
     from perlinsos_ikd.population import Population
@@ -25,7 +29,8 @@ def simulator_server(**options: Any):
 
     o = DEFAULTS | options
     started = time.perf_counter()
-    population = Population(o["people"], o["seed"])
+    regions = o["regions"]
+    population = Population(None if isinstance(regions, Mapping) else o["people"], o["seed"], regions=regions)
     host = f"[{o['host']}]" if ":" in o["host"] else o["host"]
     base_url = f"http://{host}:{o['port']}"
     issuer = o["issuer"] or base_url
@@ -35,8 +40,9 @@ def simulator_server(**options: Any):
     # requests (a "slow" fault may be sleeping) before it exits.
     config = uvicorn.Config(app, host=o["host"], port=o["port"], access_log=False, log_level="info",
                             timeout_graceful_shutdown=1)
+    where = ", ".join(f"{part.name} ({part.code}) {part.people}" for part in population.parts)
     summary = (f"IKD simulator: {len(population)} synthetic people in {population.household_count} households "
-               f"(seed {o['seed']}, built in {time.perf_counter() - started:.1f} s); issuer {issuer}, "
+               f"of {where} (seed {o['seed']}, built in {time.perf_counter() - started:.1f} s); issuer {issuer}, "
                f"audience {o['audience']}, at {base_url}")
     return uvicorn.Server(config), summary
 
@@ -46,6 +52,22 @@ def start_in_thread(timeout: float = 60, **options: Any):
     Stop it with ``server.should_exit = True``."""
     server, summary = simulator_server(**options)
     return serve_in_thread(server, name="ikd-sim", summary=summary, timeout=timeout)
+
+
+def _parse_regions(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]):
+    """``("35.10", "35.09")`` as given, or ``{"35.10": 300, "35.09": 450}`` when every one has =PEOPLE."""
+    pairs = [value.partition("=") for value in values]
+    with_counts = [bool(sep) for _, sep, _ in pairs]
+    if not any(with_counts):
+        return tuple(code.strip() for code, _, _ in pairs)
+    if not all(with_counts):
+        raise click.BadParameter("give =PEOPLE on every --region, or on none")
+    counts: dict[str, int] = {}
+    for code, _, people in pairs:
+        if not people.strip().isdigit() or int(people) < 1 or code.strip() in counts:
+            raise click.BadParameter(f"{code}={people}: a regency once, with a whole number of people >= 1")
+        counts[code.strip()] = int(people)
+    return counts
 
 
 @click.command("ikd-sim")
@@ -60,14 +82,24 @@ def start_in_thread(timeout: float = 60, **options: Any):
 @click.option("--issuer", default=None, help="`iss` of issued tokens [default: http://HOST:PORT].")
 @click.option("--token-seconds", default=DEFAULTS["token_seconds"], show_default=True,
               type=click.IntRange(60, 86400), help="Lifetime of issued tokens.")
+@click.option("--region", "regions", multiple=True, metavar="CODE[=PEOPLE]", callback=_parse_regions,
+              help="A regency to populate (repeatable), e.g. --region 35.10 --region 35.09: --people are shared in "
+                   "proportion to their population; with =PEOPLE on every one (35.09=500) those counts are used "
+                   "and --people is ignored.  [default: 35.10]")
 def ikd_sim(**options: Any) -> None:
     """Run a local IKD (Identitas Kependudukan Digital) simulator for development and tests.
 
-    A real OpenID Connect provider over a synthetic Banyuwangi population: discovery, JWKS,
-    sign-in, consent, the consented person-data and facts APIs, and /sim/* controls (faults, key
-    rotation, listing people). Every person is synthetic. Never expose it.
+    A real OpenID Connect provider over a synthetic population of the given regencies (by default
+    Kabupaten Banyuwangi): discovery, JWKS, sign-in, consent, the consented person-data and facts
+    APIs, and /sim/* controls (faults, key rotation, listing people). Every person is synthetic.
+    Never expose it.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    server, summary = simulator_server(**options)
+    if not options["regions"]:
+        options["regions"] = DEFAULTS["regions"]
+    try:
+        server, summary = simulator_server(**options)
+    except ValueError as exc:  # an unknown regency, or fewer people than regencies
+        raise click.BadParameter(str(exc), param_hint="'--region' / '--people'") from None
     click.echo(summary)
     server.run()

@@ -27,7 +27,8 @@ FACT_SOURCES: dict[str, tuple[str, str, int]] = {
 }
 SCOPES: tuple[str, ...] = ("person", *(scope for scope, _, _ in FACT_SOURCES.values()))
 
-#: PKH limits of the Banyuwangi pilot (DOMAIN.md): UMK 2025, PLN class, DTSEN decile.
+#: PKH limits of the Banyuwangi pilot (DOMAIN.md): UMK 2025, PLN class, DTSEN decile. The expected
+#: reasons the simulator lists use them for people of every regency.
 PKH_LIMITS = {"income": 2_810_139, "electricity_va": 1300, "decile": 4}
 REASONS = ("INCOME_ABOVE_LIMIT", "ELECTRICITY_ABOVE_LIMIT", "WELFARE_DECILE_ABOVE_LIMIT",
            "STATE_EMPLOYEE", "UNUSUAL_TRANSACTIONS", "OWNS_CAR")
@@ -164,10 +165,11 @@ def make_members(rng: random.Random, people: Sequence[tuple[str, date, str, str]
     return tuple(members)
 
 
-def address(rng: random.Random, village: str, district: str, kind: str | None) -> str:
+def address(rng: random.Random, village: str, district: str, kind: str | None,
+            regency: str = "Kab. Banyuwangi") -> str:
     place = "Kel." if kind == "kelurahan" else "Desa"
     return (f"Dusun {rng.choice(DUSUN)} RT {rng.randint(1, 8):03d} RW {rng.randint(1, 4):03d}, "
-            f"{place} {village}, Kec. {district}, Kab. Banyuwangi")
+            f"{place} {village}, Kec. {district}, {regency}")
 
 
 # --- facts ---------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@ facts mix that exercises every eligibility reason and the data errors appeals ex
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
 import resource
@@ -187,3 +189,45 @@ def test_people_listing_matches_a_plain_scan():
         for offset in (0, 1, 7, len(expected) - 2, len(expected) + 5):
             listed = small.people(offset=offset, limit=10, **dict(filters))
             assert [m.nik for _, m in listed] == [m.nik for _, m in expected[offset:offset + 10]], (filters, offset)
+
+
+# --- the default population never changes: tests across the suite name its people ----------------------
+
+
+def _canonical(household) -> list:
+    return [household.index, household.kk_number, household.region_code, household.village, household.district,
+            household.address,
+            [[m.nik, m.name, m.birth_date.isoformat(), m.sex, m.relationship, m.phone, m.phone_invalid]
+             for m in household.members],
+            [[f.name, f.scope, f.source, f.as_of.isoformat(), f.value, dict(f.members)] for f in household.facts],
+            [[e.kind, e.fact, e.nik, e.recorded, e.actual, e.note] for e in household.data_errors],
+            dict(household.ground_truth)]
+
+
+def _digest(population) -> str:
+    text = json.dumps([_canonical(h) for h in population.households()], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# Recorded from the Banyuwangi-only population before populations spanned regencies (issue 12).
+DEFAULT_DIGESTS = {
+    (200, 2025): "1d6f9a8c3d0b467e60ad25161fc1bedc17fa108fd27812c69bae39b54f2f03ad",
+    (2000, 2025): "c211f8883addc5da453224c92b2d3b19010dbddaf1b9f3d656724884e475c31d",
+}
+
+
+def test_the_default_banyuwangi_population_is_unchanged():
+    small = Population(200, seed=2025)
+    first, showcase = small.household(0), small.household(8)
+    assert (first.kk_number, first.region_code) == ("3510190406130001", "35.10.19.2003")
+    assert first.address == "Dusun Kedungrejo RT 001 RW 003, Desa Sragi, Kec. Songgon, Kab. Banyuwangi"
+    assert [(m.nik, m.name, m.phone) for m in first.members] == [
+        ("3510195306780001", "Purwanti Rohmah", "+6288756040290"),
+        ("3510191107740001", "Nugroho Prasetyo", "+6287866268977"),
+        ("3510190306230001", "Budi Agus", None), ("3510195504130001", "Aminah Siti", None)]
+    assert (showcase.kk_number, showcase.region_code, showcase.head.nik, showcase.head.name) == (
+        "3510140911240001", "35.10.14.2002", "3510140810910001", "Sugeng Purnomo")
+    assert showcase.pkh_reasons() == ("ELECTRICITY_ABOVE_LIMIT",) and not showcase.pkh_reasons(corrected=True)
+    for (size, seed), digest in DEFAULT_DIGESTS.items():
+        assert _digest(Population(size, seed)) == digest, (size, seed)
+        assert _digest(Population(size, seed, regions=("35.10",))) == digest, (size, seed)

@@ -245,7 +245,8 @@ async def set_faults(request: Request) -> Response:
 async def stats(request: Request) -> Response:
     sim = _sim(request)
     return JSONResponse({"requests": dict(sim.stats), "grants": len(sim.grants),
-                         "kids": [k.kid for k in sim.keys.keys], "people": len(sim.population)})
+                         "kids": [k.kid for k in sim.keys.keys], "people": len(sim.population),
+                         "regions": sim.population.counts})
 
 
 async def reset(request: Request) -> Response:
@@ -264,8 +265,8 @@ async def people(request: Request) -> Response:
     role = q.get("role")
     if not 1 <= limit <= 1000 or offset < 0 or (role is not None and role not in ROLES):
         raise Refusal(400, "bad_request", f"limit 1..1000, offset >= 0, role one of {', '.join(ROLES)}")
-    found = sim.population.people(offset=offset, limit=limit, village=q.get("village"), role=role,
-                                  reason=q.get("reason"), error=q.get("error"))
+    found = sim.population.people(offset=offset, limit=limit, village=q.get("village"), region=q.get("region"),
+                                  role=role, reason=q.get("reason"), error=q.get("error"))
     return JSONResponse({"offset": offset, "limit": limit,
                          "people": [sim_person_json(sim.population, h, m) for h, m in found]})
 
