@@ -11,17 +11,21 @@ import gc
 import logging
 import tomllib
 import warnings
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from conftest import GraphQLClient
 
-from fixtures import seed, static_auth
+from fixtures import registry_plugin, seed, static_auth
 from fixtures.hook_plugins import (
+    AsyncProviders,
     BpjsIncome,
     BrokenListener,
+    Declares,
     DukcapilMirrorLast,
     ElectricityCriteria,
     EmailChannels,
@@ -32,22 +36,29 @@ from fixtures.hook_plugins import (
     IncomeCriteria,
     IncomeSettings,
     KantorDesaPlugin,
+    LandRegistry,
     LateAsyncAnswer,
     OtherRegion,
     PlnElectricity,
+    RegionalSso,
     StatementRule,
     SyncEventLog,
     WhatsAppChannels,
     WrongRegionGround,
     person,
 )
+from fixtures.pilots import pilot_data
 from perlinsos.app import create_app
 from perlinsos.contract import (
+    FACTS,
+    SIGN_IN,
     AppealDraft,
     Channel,
     ConsentGrant,
+    ConsentScope,
     Criterion,
     Fact,
+    IdentityProvider,
     OutgoingMessage,
     PilotContext,
     Principal,
@@ -100,6 +111,98 @@ def test_unawaited_check_catches_a_dropped_coroutine():
 # --- identity -------------------------------------------------------------------------------------
 
 VIEWER = "{ viewer { subject kind roles pilot } }"
+PROVIDERS = '{ pilot(code: "BWI-2025") { identityProviders { issuer name capabilities national } } }'
+CONSENT_SCOPES = "{ consentScopes { code purpose text } }"
+GIVE_CONSENT = """mutation($scopes: [String!]!) {
+  giveConsent(input: {scopes: $scopes, policyVersion: "2025-08"}) { consent { scopes } errors { code field } } }"""
+
+
+def pilot_file(code: str = "BWI-2025", *, drop: tuple[str, ...] = (), **plugins: dict) -> dict:
+    """The test pilot (Banyuwangi with the test sign-in) under ``code``, with plugins added or dropped."""
+    data = pilot_data(code=code)
+    for name in drop:
+        data["plugins"].pop(name)
+    data["plugins"].update(plugins)
+    return data
+
+
+def with_test_sign_in(*plugins: tuple[str, object]) -> PluginManager:
+    """The installed plugins, the test sign-in (national, as in conftest) and ``plugins``."""
+    return PluginManager(extra_plugins=[(static_auth.NAME, static_auth), *plugins], national=static_auth.NATIONAL)
+
+
+@asynccontextmanager
+async def serving(settings, pm: PluginManager) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, pm)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://perlinsos.test") as http:
+            yield http
+    finally:
+        await app.state.perlinsos.db.dispose()
+
+
+def refusals(data: dict, pm: PluginManager) -> list[tuple[str, str]]:
+    with pytest.raises(PilotFileError) as caught:
+        parse_pilot(data, pm)
+    return caught.value.problems
+
+
+async def test_hook_identity_providers(db, settings):
+    sso = RegionalSso()
+    # Another instance, for a pilot in which it declares its issuer for facts only (no sign_in).
+    no_sign_in = RegionalSso(declares=[IdentityProvider(RegionalSso.ISSUER, "SSO (fakta)", frozenset({FACTS}))])
+    # A neighbour's SSO the Banyuwangi pilot also trusts, declared by a plugin of its own.
+    neighbour = Declares(IdentityProvider(RegionalSso.FOREIGN, "SSO tetangga", frozenset({SIGN_IN})))
+    pm = with_test_sign_in((RegionalSso.NAME, sso), ("no_sign_in", no_sign_in), ("neighbour", neighbour))
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(pilot_file(**{RegionalSso.NAME: {}, "neighbour": {}}), pm))
+        await save_pilot(session, parse_pilot(pilot_file("BWI-2026"), pm))
+        await save_pilot(session, parse_pilot(pilot_file("BWI-2027", no_sign_in={}), pm))
+    await seed.staff(db, "petugas.kemiren", "FACILITATOR", seed.KEMIREN, "BWI-2025", issuer=RegionalSso.ISSUER)
+
+    async with serving(settings, pm) as http:
+        bwi = GraphQLClient(http, pilot="BWI-2025")
+        # Its issuer is declared with sign_in: its tokens sign people in, and the staff role given
+        # to (its issuer, the subject) in this pilot applies.
+        viewer = (await bwi.query(VIEWER, token="sso:petugas.kemiren"))["data"]["viewer"]
+        assert viewer == {"subject": "petugas.kemiren", "kind": "staff", "roles": ["FACILITATOR"], "pilot": "BWI-2025"}
+        # The same subject at another provider is someone else.
+        assert (await bwi.query(VIEWER, token="staff:petugas.kemiren"))["data"]["viewer"]["roles"] == []
+        # The plugin recognises the token but vouches for an issuer it did not declare (only another
+        # plugin did): nobody here.
+        assert (await bwi.post(VIEWER, token="sso-foreign:petugas.kemiren")).status_code == 401
+        providers = (await bwi.query(PROVIDERS))["data"]["pilot"]["identityProviders"]
+        assert {"issuer": RegionalSso.ISSUER, "name": "SSO Kabupaten Jember", "capabilities": ["sign_in"],
+                "national": False} in providers
+        assert sso.calls and set(sso.calls) == {("identity_providers", "BWI-2025")}
+
+        # A pilot that does not enable the plugin neither asks it nor trusts its issuer.
+        asked = len(sso.calls)
+        elsewhere = GraphQLClient(http, pilot="BWI-2026")
+        assert (await elsewhere.post(VIEWER, token="sso:petugas.kemiren")).status_code == 401
+        assert len(sso.calls) == asked
+        # Declared, but not for sign-in: its tokens sign nobody in.
+        bwi_2027 = GraphQLClient(http, pilot="BWI-2027")
+        assert (await bwi_2027.post(VIEWER, token="sso:petugas.kemiren")).status_code == 401
+        assert set(no_sign_in.calls) == {("identity_providers", "BWI-2027")}
+
+    # Refused when the pilot is loaded, naming the plugins: one issuer's sign-in declared by two
+    # plugins (they could disagree about who someone is), and declarations the platform cannot use.
+    impostor = Declares(IdentityProvider(static_auth.ISSUER, "SSO palsu", frozenset({SIGN_IN})))
+    sloppy = Declares({"issuer": RegionalSso.ISSUER, "capabilities": ["sign_in"]})
+    facts_only = Declares(IdentityProvider(static_auth.ISSUER, "Fakta", frozenset({FACTS})))
+    pm = with_test_sign_in(("impostor", impostor), ("sloppy", sloppy), ("async_providers", AsyncProviders()),
+                           ("facts_only", facts_only))
+    [(where, message)] = refusals(pilot_file(impostor={}), pm)
+    assert where == "(identity)"
+    assert all(word in message for word in (static_auth.ISSUER, "sign_in", "impostor", static_auth.NAME)), message
+    for name, expected in (("sloppy", "identity_providers must return IdentityProvider objects"),
+                           ("async_providers", "must answer synchronously")):
+        problems = refusals(pilot_file(**{name: {}}), pm)
+        assert [m for w, m in problems if w == f"plugins.{name}" and f"plugin {name!r}" in m and expected in m], \
+            problems
+    # Facts are not exclusive: a second source reading under one provider's grants is fine.
+    assert parse_pilot(pilot_file(facts_only={}), pm).plugins["facts_only"] == {}
 
 
 async def test_hook_authenticate(client, db, plugin_manager):
@@ -156,6 +259,61 @@ async def test_hook_fetch_person():
 
     # No enabled plugin knows the NIK: None, not an error.
     assert await pm.for_pilot(pilot("BWI-2025", "miss")).first("fetch_person", nik=known, consent=None) is None
+
+
+async def test_hook_consent_scopes(db, settings):
+    land = LandRegistry()
+    # The fixture registry grants consent and a mirror serves the record, for citizens of the
+    # test sign-in (no provider of theirs grants consent: plugins bound to none do).
+    pm = with_test_sign_in((registry_plugin.NAME, registry_plugin), ("mirror", DukcapilMirrorLast()),
+                           (LandRegistry.NAME, land))
+    population = {registry_plugin.NAME: {}, "mirror": {}}
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(pilot_file(drop=("ikd",), **population, **{LandRegistry.NAME: {}}), pm))
+        await save_pilot(session, parse_pilot(pilot_file("BWI-2026", drop=("ikd",), **population), pm))
+    token = f"citizen:{seed.nik(3)}"
+
+    async with serving(settings, pm) as http:
+        bwi, other = GraphQLClient(http, pilot="BWI-2025"), GraphQLClient(http, pilot="BWI-2026")
+        listed = {s["code"]: s for s in (await bwi.query(CONSENT_SCOPES, language="en"))["data"]["consentScopes"]}
+        assert listed["facts:land"] == {"code": "facts:land", "purpose": "bansos-selection",
+                                        "text": "Recorded land ownership (BPN)"}
+        assert {"person", "facts:income"} <= set(listed)  # beside the platform's own
+        listed_id = (await bwi.query(CONSENT_SCOPES, language="id"))["data"]["consentScopes"]
+        assert {"code": "facts:land", "purpose": "bansos-selection",
+                "text": "Kepemilikan tanah tercatat (BPN)"} in listed_id
+        assert land.calls and set(land.calls) == {("consent_scopes", "BWI-2025")}
+
+        given = (await bwi.query(GIVE_CONSENT, {"scopes": ["person", "facts:land"]}, token=token))["data"]
+        assert given["giveConsent"] == {"consent": {"scopes": ["person", "facts:land"]}, "errors": []}
+        unknown = (await bwi.query(GIVE_CONSENT, {"scopes": ["person", "facts:sea"]}, token=token))["data"]
+        assert unknown["giveConsent"] == {"consent": None, "errors": [{"code": "SCOPE_UNKNOWN", "field": "scopes"}]}
+
+        # A pilot that does not enable the registry neither offers its scope nor accepts it.
+        assert "facts:land" not in {s["code"] for s in (await other.query(CONSENT_SCOPES))["data"]["consentScopes"]}
+        refused = (await other.query(GIVE_CONSENT, {"scopes": ["person", "facts:land"]}, token=token))["data"]
+        assert [e["code"] for e in refused["giveConsent"]["errors"]] == ["SCOPE_UNKNOWN"]
+
+    # Refused when the pilot is loaded, naming the plugin: a built-in code, a malformed code, a
+    # text a citizen cannot read in both languages, one code declared by two plugins.
+    land = LandRegistry.LAND
+    cases = {
+        "builtin": ([ConsentScope("facts:income", "bansos-selection", {"id": "Penghasilan", "en": "Income"})],
+                    "consent scope facts:income clashes with one declared by the platform"),
+        "malformed": ([replace(land, code="Facts Land!")], "is not a code like facts:land"),
+        "no_english": ([replace(land, text={"id": "Kepemilikan tanah"})], "a citizen-facing text in id and en"),
+        "blank_english": ([replace(land, text={"id": "Kepemilikan tanah", "en": "  "})],
+                          "a citizen-facing text in id and en"),
+        "not_a_scope": ([{"code": "facts:land"}], "consent_scopes must return ConsentScope objects"),
+    }
+    pm = with_test_sign_in(*((name, LandRegistry(scopes)) for name, (scopes, _) in cases.items()),
+                           ("land_a", LandRegistry()), ("land_b", LandRegistry()))
+    for name, (_, expected) in cases.items():
+        problems = refusals(pilot_file(**{name: {}}), pm)
+        assert [m for w, m in problems if w == f"plugins.{name}" and expected in m], (name, problems)
+    [(where, message)] = refusals(pilot_file(land_a={}, land_b={}), pm)
+    first, second = sorted(("land_a", "land_b"), key=lambda name: where != f"plugins.{name}")
+    assert where == f"plugins.{first}" and message.endswith(f"clashes with one declared by {second}"), (where, message)
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -302,7 +460,7 @@ async def _post(app, query: str, pilot_code: str) -> httpx.Response:
 
 
 async def test_hook_graphql_schema_parts(db, settings, plugin_manager):
-    pm = PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (KantorDesaPlugin.NAME, KantorDesaPlugin())])
+    pm = PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (KantorDesaPlugin.NAME, KantorDesaPlugin())], national=static_auth.NATIONAL)
     for code, extra in (("BWI-2025", {KantorDesaPlugin.NAME: {}}), ("BWI-2026", {})):
         data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8")) | {"code": code}
         data["plugins"].update(extra)
@@ -330,7 +488,7 @@ async def test_hook_graphql_schema_parts(db, settings, plugin_manager):
 
 
 def test_hook_plugin_settings_schema():
-    pm = PluginManager(extra_plugins=[("income", IncomeCriteria()), (static_auth.NAME, static_auth)])
+    pm = PluginManager(extra_plugins=[("income", IncomeCriteria()), (static_auth.NAME, static_auth)], national=static_auth.NATIONAL)
     assert pm.settings_model("income") is IncomeSettings
     assert pm.settings_model(static_auth.NAME) is None
 
