@@ -102,7 +102,7 @@ def settings(database_url, tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def plugin_manager() -> PluginManager:
     """The installed plugins (entry points) plus the test identity plugin."""
-    return PluginManager(extra_plugins=[(static_auth.NAME, static_auth)])
+    return PluginManager(extra_plugins=[(static_auth.NAME, static_auth)], national=static_auth.NATIONAL)
 
 
 @pytest.fixture

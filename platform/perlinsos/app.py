@@ -39,7 +39,8 @@ class AppState:
 def create_app(settings: Settings | None = None, plugins: PluginManager | None = None) -> Starlette:
     """Build the app. Plugin or schema problems raise here, at start-up, naming the plugin."""
     settings = settings or Settings.from_env()
-    plugins = plugins or PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins)
+    plugins = plugins or PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins,
+                                       national=settings.national_providers, national_issuers=settings.national_issuers)
     db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)

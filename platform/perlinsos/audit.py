@@ -60,6 +60,11 @@ def _actor(principal: Principal | None) -> tuple[str, str | None]:
     return principal.subject, ",".join(roles) or None
 
 
+def _issuer(principal: Principal | None) -> dict[str, str]:
+    """Who acted is (issuer, subject): the row's ``actor`` is the subject, its issuer goes here."""
+    return {"actor_issuer": principal.issuer} if principal is not None and principal.issuer else {}
+
+
 def _whole(text: str) -> float | int:
     number = float(text)
     return int(number) if number.is_integer() else number
@@ -89,7 +94,7 @@ async def record_reads(
     name, role = _actor(principal)
     actor = actor or name
     now = utcnow()
-    extra = _plain({**({"operation": operation} if operation else {}), **(details or {})})
+    extra = _plain({**_issuer(principal), **({"operation": operation} if operation else {}), **(details or {})})
     _queue(session, [
         {"occurred_at": now, "actor": actor, "actor_role": role, "action": "READ_PERSONAL_DATA",
          "entity_type": "person", "entity_id": str(pid), "subject_person_id": pid,
@@ -112,7 +117,8 @@ async def record_change(
         "occurred_at": occurred_at or utcnow(), "actor": actor or name, "actor_role": role,
         "action": action, "entity_type": entity_type,
         "entity_id": None if entity_id is None else str(entity_id),
-        "subject_person_id": subject_person_id, "purpose": purpose, "details": _plain(details),
+        "subject_person_id": subject_person_id, "purpose": purpose,
+        "details": _plain({**_issuer(principal), **(details or {})}),
     }])
 
 

@@ -26,7 +26,8 @@ class StaffScope:
 
     role: Role
     region_code: str
-    pilot_code: str | None = None
+    pilot_code: str | None = None  # None: a national assignment (only a national provider's subjects)
+    pilot_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,14 @@ class Principal:
     auth_time: datetime | None = None
     scopes: tuple[StaffScope, ...] = ()
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: set by the platform: the NIK a regional provider claims, until a national provider confirms
+    #: it (``nik`` is ``None`` meanwhile, so the claim opens no records).
+    claimed_nik: str | None = field(default=None, repr=False)
+
+    @property
+    def identity(self) -> tuple[str | None, str]:
+        """Who this is, across providers: (issuer, subject). Never compare bare subjects."""
+        return (self.issuer, self.subject)
 
     @property
     def is_citizen(self) -> bool:
@@ -63,6 +72,55 @@ class Principal:
         return roles
 
 
+#: What an identity provider can do for a pilot (ARCHITECTURE §3, trust model). A pilot may take each
+#: from a different provider: a regional SSO to sign in, IKD for consent, the person record and facts.
+SIGN_IN = "sign_in"
+CONSENT = "consent"
+PERSON = "person"
+FACTS = "facts"
+CAPABILITIES = (SIGN_IN, CONSENT, PERSON, FACTS)
+
+
+@dataclass(frozen=True)
+class IdentityProvider:
+    """An identity provider a plugin speaks for in a pilot, and what it does there.
+
+    ``issuer`` is the provider's OpenID issuer exactly as its tokens carry it in ``iss``; an
+    identity is always the pair (issuer, subject). ``capabilities`` is a subset of
+    :data:`CAPABILITIES`: ``sign_in`` (its tokens authenticate people), ``consent`` (it issues
+    consent grants), ``person`` (it serves the population record under its own grants) and
+    ``facts`` (it serves facts under its own grants). A source only ever receives grants its own
+    provider issued.
+    """
+
+    issuer: str
+    name: str
+    capabilities: frozenset[str]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "capabilities", frozenset(self.capabilities))
+        unknown = self.capabilities - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"unknown identity capability: {', '.join(sorted(unknown))}")
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+@dataclass(frozen=True)
+class ConsentScope:
+    """A scope of personal data a citizen may consent to, declared by the plugin that reads it.
+
+    ``code`` is e.g. ``"facts:land"``; ``purpose`` says what it is read for (shown to staff and in
+    the audit); ``text`` is what the citizen reads before consenting, per language (``id`` and
+    ``en`` at least).
+    """
+
+    code: str
+    purpose: str
+    text: Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class ConsentGrant:
     """A live consent a plugin may act under (scopes, purpose, policy version)."""
@@ -74,6 +132,9 @@ class ConsentGrant:
     given_at: datetime
     expires_at: datetime | None = None
     reference: str | None = None  # the identity provider's grant id, when it issues one
+    #: the provider that issued ``reference`` (its OpenID issuer); only that provider's plugins
+    #: ever see the reference.
+    issuer: str | None = None
 
     def allows(self, scope: str) -> bool:
         return scope in self.scopes

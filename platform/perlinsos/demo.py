@@ -175,8 +175,9 @@ async def seed(settings, plugins, data: dict[str, Any], source: str,
             for other in others:
                 await save_pilot(session, other)
             # region: the pilot's own (the whole regency), as the national office would grant it
+            # national (no pilot): an IKD subject, IKD being the demo's national provider
             await staff.assign(session, None, subject=ADMIN_SUBJECT, role="ADMIN", region_code=spec.regions[0],
-                               name="Kantor pusat (demo)")
+                               issuer=None, plugins=plugins, name="Kantor pusat (demo)")
         return spec.code
     finally:
         await db.dispose()

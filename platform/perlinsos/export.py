@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from perlinsos import audit, policy
@@ -51,6 +51,7 @@ class Access:
     action: str
     actor_role: str | None
     actor: str | None  # a staff member's or system's id; never another citizen's identity
+    actor_issuer: str | None  # ... and their identity provider (shown with the actor)
     purpose: str | None
     operation: str | None
 
@@ -64,23 +65,27 @@ def shown_actor(actor: str, actor_role: str | None) -> str | None:
 
 def _access(row) -> Access:
     details = row.details or {}
+    actor = shown_actor(row.actor, row.actor_role)
     return Access(seq=row.seq, at=row.occurred_at, action=row.action, actor_role=row.actor_role,
-                  actor=shown_actor(row.actor, row.actor_role), purpose=row.purpose,
+                  actor=actor, actor_issuer=details.get("actor_issuer") if actor else None, purpose=row.purpose,
                   operation=details.get("operation"))
 
 
-def _others(person_id: int, own_subject: str):
+def _others(person_id: int, own: tuple[str | None, str]):
     e = AuditEvent.__table__.c
-    # The citizen's own reads are not news to them; every other actor's are.
-    return and_(e.subject_person_id == person_id, e.actor != own_subject)
+    issuer, subject = own
+    # The citizen's own reads are not news to them; every other actor's are — including someone
+    # of another identity provider who happens to carry the same subject.
+    actor_issuer = func.coalesce(AuditEvent.details["actor_issuer"].as_string(), "")
+    return and_(e.subject_person_id == person_id, or_(e.actor != subject, actor_issuer != (issuer or "")))
 
 
-async def access_log(conn: AsyncConnection, person_id: int, own_subject: str, *,
+async def access_log(conn: AsyncConnection, person_id: int, own: tuple[str | None, str], *,
                      before_seq: int | None = None, limit: int | None = None) -> list[Access]:
     """Accesses by others to ``person_id``'s data, newest first (keyset on the chain's ``seq``)."""
     e = AuditEvent.__table__.c
     stmt = (select(e.seq, e.occurred_at, e.action, e.actor, e.actor_role, e.purpose, e.details)
-            .where(_others(person_id, own_subject)).order_by(e.seq.desc()))
+            .where(_others(person_id, own)).order_by(e.seq.desc()))
     if before_seq is not None:
         stmt = stmt.where(e.seq < before_seq)
     if limit is not None:
@@ -173,9 +178,10 @@ async def build(conn: AsyncConnection, principal: Principal) -> tuple[dict[str, 
                       for a in appeals]
     doc["unattached_evidence"] = [_row(f, {"appeal_id"}) for f in await _all(
         conn, select(EvidenceFile.__table__).where(
-            EvidenceFile.uploaded_by == principal.subject, EvidenceFile.appeal_id.is_(None)).order_by(EvidenceFile.id))]
+            EvidenceFile.uploaded_by == principal.subject, EvidenceFile.uploaded_by_issuer == principal.issuer,
+            EvidenceFile.appeal_id.is_(None)).order_by(EvidenceFile.id))]
 
-    doc["data_access_log"] = [plain(vars(a)) for a in await access_log(conn, person.id, principal.subject)]
+    doc["data_access_log"] = [plain(vars(a)) for a in await access_log(conn, person.id, principal.identity)]
     return doc, shown
 
 

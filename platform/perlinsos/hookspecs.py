@@ -50,6 +50,27 @@ def _family(name: str, *, first_result: bool = False, results_ignored: bool | No
 # --- identity ---------------------------------------------------------------------------------
 
 
+@_family("identity")
+def identity_providers(pilot):
+    """The identity providers this plugin speaks for in ``pilot``, and what each can do there.
+
+    :param pilot: the pilot at hand.
+    :returns: an iterable of :class:`~perlinsos.contract.IdentityProvider` (issuer, name and
+        capabilities: ``sign_in``, ``consent``, ``person``, ``facts``).
+
+    The platform builds the pilot's trust from these: a token is accepted only when the plugin
+    that recognised it declared its issuer with ``sign_in``; ``grant_consent`` goes only to plugins
+    declaring ``consent`` for the citizen's consent provider; ``fetch_person`` and
+    ``collect_facts`` receive only registrants whose grants a provider they declared (with
+    ``person``/``facts``) issued. A pilot that lacks a capability is warned about when it is
+    loaded (and ``Pilot.setupWarnings`` names it): it may be rolled out in steps.
+
+    Called synchronously (it only reads settings): an implementation must not return an
+    awaitable. All results are merged; one issuer declared with ``sign_in``, ``consent`` or
+    ``person`` by two plugins of a pilot is refused when the pilot is loaded.
+    """
+
+
 @_family("identity", first_result=True)
 def authenticate(token, pilot):
     """Turn a bearer token into a :class:`~perlinsos.contract.Principal`.
@@ -94,6 +115,24 @@ def grant_consent(token, nik, scopes, purpose, policy_version, pilot):
         Raise :class:`perlinsos.errors.SourceUnavailable` when the provider is down or slow.
 
     First result wins.
+    """
+
+
+@_family("identity")
+def consent_scopes(pilot):
+    """The consent scopes this plugin reads under, with what a citizen is told about each.
+
+    :param pilot: the pilot at hand.
+    :returns: an iterable of :class:`~perlinsos.contract.ConsentScope` (code such as
+        ``"facts:land"``, purpose, citizen-facing text per language).
+
+    ``giveConsent`` offers the union of the pilot's scopes (the ``consentScopes`` query lists them);
+    a registration or selection that needs a scope the citizen has not given says which one. A
+    code declared twice (by the platform or another plugin), a malformed code or a missing ``id``
+    or ``en`` text is refused when the pilot is loaded.
+
+    Called synchronously (it only reads settings): an implementation must not return an
+    awaitable. All results are merged.
     """
 
 

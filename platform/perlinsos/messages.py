@@ -10,6 +10,8 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
+from perlinsos import scopes
+
 MONTHS = {
     "id": ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
            "Oktober", "November", "Desember"],
@@ -64,6 +66,22 @@ UNKNOWN_BY_CODE = {
     },
 }
 
+#: CONSENT_MISSING says which scopes are missing, or through which provider the consent was given
+CONSENT_DETAIL = {
+    "missing_scopes": {
+        "id": "Persetujuan akses data belum mencakup: {items}; keputusan ditunda sampai persetujuan untuk data "
+              "itu diberikan",
+        "en": "Your consent to data access does not cover: {items}; the decision waits until you consent to "
+              "that data",
+    },
+    "provider": {
+        "id": "Persetujuan akses data diberikan melalui {items}, yang tidak dapat dipakai sumber data program "
+              "ini; berikan persetujuan melalui IKD agar keputusan dapat dibuat",
+        "en": "Your consent to data access was given through {items}, which this programme's data sources "
+              "cannot use; give your consent through IKD so a decision can be made",
+    },
+}
+
 UNKNOWN = {
     "id": "Data belum tersedia ({code}); keputusan ditunda dan akan diperiksa ulang",
     "en": "Data not yet available ({code}); the decision is pending and will be checked again",
@@ -114,7 +132,14 @@ def reason_message(code: str, verdict: str, observed: Any, limit: Any, source: s
 def _cached(code: str, verdict: str, observed: Any, limit: Any, source: str | None,
             as_of: date | None, lang: str) -> str:
     lang = lang if lang in MONTHS else "id"
-    if verdict == "UNKNOWN":
+    detail = dict(observed) if code == "CONSENT_MISSING" and isinstance(observed, tuple) and observed \
+        and all(isinstance(p, tuple) and len(p) == 2 for p in observed) else {}
+    if verdict == "UNKNOWN" and detail.keys() & CONSENT_DETAIL.keys():
+        key = "missing_scopes" if "missing_scopes" in detail else "provider"
+        value = detail[key]
+        items = ", ".join(scopes.text_of(s, lang) for s in value) if key == "missing_scopes" else str(value)
+        text = CONSENT_DETAIL[key][lang].format(items=items)
+    elif verdict == "UNKNOWN":
         text = UNKNOWN_BY_CODE.get(code, UNKNOWN)[lang].format(code=code)
     else:
         kind, failed, passed = REASONS.get(code, ("plain", {"id": code, "en": code}, {"id": code, "en": code}))

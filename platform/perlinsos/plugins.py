@@ -10,7 +10,7 @@ import asyncio
 import importlib
 import inspect
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from types import ModuleType
 from typing import Any
@@ -40,7 +40,13 @@ class PluginManager:
         extra_plugins: Iterable[str | ModuleType | tuple[str, Any]] = (),
         disabled: Iterable[str] = (),
         load_entry_points: bool = True,
+        national: Iterable[str] = ("ikd",),
+        national_issuers: Iterable[str] = (),
     ):
+        #: plugins whose identity providers the deployment marks as national (Settings.national_providers),
+        #: and the exact issuers they may have (Settings.national_issuers; empty: any)
+        self.national = tuple(national)
+        self.national_issuers = tuple(national_issuers)
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}  # plugin name → where it came from
@@ -174,7 +180,8 @@ class PluginManager:
             if unknown:
                 raise UnknownPlugin(unknown[0], self.names())
             excluded = [p for n, p in self.pm.list_name_plugin() if n not in enabled]
-            subset = self._subsets[enabled] = PilotHooks(self.pm, excluded)
+            subset = self._subsets[enabled] = PilotHooks(self.pm, excluded, national=self.national)
+            subset.national_issuers = self.national_issuers
         return subset.bind(pilot)
 
     def schema_parts(self) -> list[tuple[str, SchemaPart]]:
@@ -258,16 +265,49 @@ _TAKES_PILOT = frozenset(
 class PilotHooks:
     """Callers for one set of enabled plugins. ``bind`` fixes the pilot argument."""
 
-    def __init__(self, pm: pluggy.PluginManager, excluded: list[Any], pilot: PilotContext | None = None):
+    def __init__(self, pm: pluggy.PluginManager, excluded: list[Any], pilot: PilotContext | None = None,
+                 national: tuple[str, ...] = ("ikd",)):
         self._pm = pm
         self._excluded = excluded
         self._callers: dict[str, Any] = {}
         self.pilot = pilot
+        self.national = national
+        self.national_issuers: tuple[str, ...] = ()
+        self._trust: Any = None
 
     def bind(self, pilot: PilotContext) -> PilotHooks:
-        bound = PilotHooks(self._pm, self._excluded, pilot)
+        bound = PilotHooks(self._pm, self._excluded, pilot, self.national)
+        bound.national_issuers = self.national_issuers
         bound._callers = self._callers  # callers are per plugin set, shared between pilots
         return bound
+
+    async def trust(self):
+        """The pilot's :class:`~perlinsos.identity.trust.PilotTrust` (asked once per binding)."""
+        return self.trust_now()
+
+    def trust_now(self):
+        """As :meth:`trust`, synchronously: ``identity_providers`` only reads settings, so its
+        implementations answer at once (an awaitable is a plugin error, named)."""
+        if self._trust is None:
+            from perlinsos.identity import trust
+
+            self._trust = trust.build(self.pilot.code if self.pilot else "?",
+                                      self.sync_results("identity_providers"), self.national)
+        return self._trust
+
+    def sync_results(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin, result or exception)`` of a hook whose implementations must answer at once."""
+        results: list[tuple[str, Any]] = []
+        for plugin, call in self._calls(name, kwargs):
+            try:
+                result = call()
+            except Exception as exc:  # noqa: BLE001 - named by the caller
+                result = exc
+            if inspect.isawaitable(result):
+                _close([result])
+                result = PluginError(plugin, f"{name} must answer synchronously (it only reads settings)")
+            results.append((plugin, result))
+        return results
 
     def caller(self, name: str):
         caller = self._callers.get(name)
@@ -283,11 +323,18 @@ class PilotHooks:
     def has_impls(self, name: str) -> bool:
         return bool(self.caller(name).get_hookimpls())
 
-    def _calls(self, name: str, kwargs: dict[str, Any]):
+    def implementers(self, name: str) -> list[str]:
+        """The enabled plugins implementing hook ``name``."""
+        return [impl.plugin_name for impl in self.caller(name).get_hookimpls()]
+
+    def _calls(self, name: str, kwargs: dict[str, Any], only: Callable[[str], bool] | None = None):
         """Yield ``(plugin name, thunk)`` per enabled implementation, in pluggy's call order
-        (tryfirst first, then the latest registered). Calling one by one lets ``first`` stop early."""
+        (tryfirst first, then the latest registered). Calling one by one lets ``first`` stop early.
+        ``only`` limits the call to the plugins it accepts (e.g. the ones a provider's grant is for)."""
         kwargs = self._kwargs(name, kwargs)
         for impl in reversed(self.caller(name).get_hookimpls()):
+            if only is not None and not only(impl.plugin_name):
+                continue
             try:
                 args = [kwargs[a] for a in impl.argnames]
             except KeyError as exc:
@@ -313,6 +360,12 @@ class PilotHooks:
     async def settled(self, name: str, **kwargs: Any) -> list[tuple[str, Any]]:
         """``(plugin name, result or exception)`` per enabled implementation: one failing plugin
         does not take the others' results with it (selection keeps going for everyone else)."""
+        return await self.settled_each(name, lambda plugin: kwargs)
+
+    async def settled_each(self, name: str, kwargs_for: Callable[[str], dict[str, Any] | None]
+                           ) -> list[tuple[str, Any]]:
+        """As :meth:`settled`, with each plugin's own arguments (``None``: that plugin is not called),
+        e.g. only the registrants whose grants its provider issued."""
 
         async def one(plugin: str, call) -> tuple[str, Any]:
             try:
@@ -320,7 +373,12 @@ class PilotHooks:
             except Exception as exc:  # noqa: BLE001 - reported to the caller, per plugin
                 return plugin, exc
 
-        return list(await asyncio.gather(*(one(p, c) for p, c in self._calls(name, kwargs))))
+        calls = []
+        for impl in reversed(self.caller(name).get_hookimpls()):
+            kwargs = kwargs_for(impl.plugin_name)
+            if kwargs is not None:
+                calls += list(self._calls(name, dict(kwargs), only=lambda p, n=impl.plugin_name: p == n))
+        return list(await asyncio.gather(*(one(p, c) for p, c in calls)))
 
     async def merged(self, name: str, **kwargs: Any) -> list[Any]:
         """``all`` flattened: for hooks whose implementations return iterables."""
@@ -329,17 +387,22 @@ class PilotHooks:
             merged.extend(result)
         return merged
 
-    async def first(self, name: str, **kwargs: Any) -> Any:
+    async def first(self, name: str, *, only: Callable[[str], bool] | None = None, **kwargs: Any) -> Any:
         """The first non-``None`` result, awaiting as it goes; later implementations are not called."""
-        for _, call in self._calls(name, kwargs):
+        return (await self.first_with_plugin(name, only=only, **kwargs))[1]
+
+    async def first_with_plugin(self, name: str, *, only: Callable[[str], bool] | None = None,
+                                **kwargs: Any) -> tuple[str | None, Any]:
+        """As :meth:`first`, with the name of the plugin that answered."""
+        for plugin, call in self._calls(name, kwargs, only):
             result = await _resolve(call())
             if result is not None:
-                return result
-        return None
+                return plugin, result
+        return None, None
 
-    async def notify(self, name: str, **kwargs: Any) -> None:
+    async def notify(self, name: str, *, only: Callable[[str], bool] | None = None, **kwargs: Any) -> None:
         """Run an event hook; a failing plugin is logged and never breaks the caller or the others."""
-        for plugin_name, call in self._calls(name, kwargs):
+        for plugin_name, call in self._calls(name, kwargs, only):
             try:
                 await _resolve(call())
             except Exception:  # noqa: BLE001 - events must not undo committed work

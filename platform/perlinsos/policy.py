@@ -7,6 +7,9 @@ Rules (ARCHITECTURE §5):
 * a reviewer sees every registration of their region;
 * the national office (ADMIN) sees everything — and every access to personal data is recorded.
 
+Staff scopes come from assignments of the request's pilot (or national ones): a scope with a
+pilot covers that pilot's registrations only. People are matched on (issuer, subject).
+
 A record the viewer may not see is answered exactly as a record that does not exist.
 NIKs are shown in full only to their owner and to reviewers of the region (who verify identity
 in appeals); everyone else sees them masked.
@@ -42,10 +45,21 @@ def region_in_scopes(region_code: str, scopes: Iterable[StaffScope]) -> bool:
     return any(regions.is_within(region_code, s.region_code) for s in scopes)
 
 
-def _region_clause(column, scopes: Iterable[StaffScope]) -> ColumnElement[bool]:
-    # Region codes are dotted; "35.10" covers "35.10" and "35.10.*" but not "35.100".
-    clauses = [or_(column == s.region_code, column.like(s.region_code + ".%")) for s in scopes]
+def _region_clause(column, scopes: Iterable[StaffScope], pilot_column=None) -> ColumnElement[bool]:
+    # Region codes are dotted; "35.10" covers "35.10" and "35.10.*" but not "35.100". A scope of
+    # one pilot covers only that pilot's rows.
+    clauses = []
+    for s in scopes:
+        clause = or_(column == s.region_code, column.like(s.region_code + ".%"))
+        if s.pilot_id is not None and pilot_column is not None:
+            clause = clause & (pilot_column == s.pilot_id)
+        clauses.append(clause)
     return or_(*clauses) if clauses else false()
+
+
+def _in_scopes(region_code: str, pilot_id: int | None, scopes: Iterable[StaffScope]) -> bool:
+    return any(regions.is_within(region_code, s.region_code) and (s.pilot_id is None or s.pilot_id == pilot_id)
+               for s in scopes)
 
 
 def registration_filter(principal: Principal | None) -> ColumnElement[bool]:
@@ -60,18 +74,20 @@ def registration_filter(principal: Principal | None) -> ColumnElement[bool]:
         clauses.append(Registration.person_id == own)
     reviewer = _scopes(principal, Role.REVIEWER)
     if reviewer:
-        clauses.append(_region_clause(Registration.region_code, reviewer))
+        clauses.append(_region_clause(Registration.region_code, reviewer, Registration.pilot_id))
     facilitator = _scopes(principal, Role.FACILITATOR)
     if facilitator:
         clauses.append(
             (Registration.assisted_by == principal.subject)
-            & _region_clause(Registration.region_code, facilitator)
+            & (Registration.assisted_by_issuer == principal.issuer)
+            & _region_clause(Registration.region_code, facilitator, Registration.pilot_id)
         )
     return or_(*clauses) if clauses else false()
 
 
 def can_view_registration(
-    principal: Principal | None, *, applicant_nik: str, region_code: str, assisted_by: str | None
+    principal: Principal | None, *, applicant_nik: str, region_code: str, assisted_by: str | None,
+    assisted_by_issuer: str | None, pilot_id: int | None,
 ) -> bool:
     """The single-record twin of :func:`registration_filter`."""
     if principal is None:
@@ -80,10 +96,10 @@ def can_view_registration(
         return True
     if principal.is_citizen and principal.nik == applicant_nik:
         return True
-    if region_in_scopes(region_code, _scopes(principal, Role.REVIEWER)):
+    if _in_scopes(region_code, pilot_id, _scopes(principal, Role.REVIEWER)):
         return True
-    return assisted_by == principal.subject and region_in_scopes(
-        region_code, _scopes(principal, Role.FACILITATOR)
+    return (assisted_by, assisted_by_issuer) == (principal.subject, principal.issuer) and _in_scopes(
+        region_code, pilot_id, _scopes(principal, Role.FACILITATOR)
     )
 
 

@@ -86,6 +86,28 @@ MESSAGES: dict[str, tuple[str, str]] = {
                              "Another pilot already covers this region for the same programme at the same time."),
     "SELECTION_ALREADY_RUNNING": ("Seleksi untuk uji coba ini sedang berjalan.",
                                   "Selection for this pilot is already running."),
+    # --- who is who (issue 12) ---
+    "NIK_NOT_CONFIRMED": ("NIK Anda belum dikonfirmasi oleh IKD. Berikan persetujuan data dengan IKD Anda "
+                          "terlebih dahulu.",
+                          "Your NIK has not been confirmed by IKD yet. Give your data consent with your IKD first."),
+    "CONSENT_TOKEN_REQUIRED": ("Anda masuk dengan layanan daerah: persetujuan data diberikan melalui IKD. "
+                               "Masuk dengan IKD untuk langkah ini (consentToken).",
+                               "You signed in with a regional service: data consent is given through IKD. "
+                               "Sign in with IKD for this step (consentToken)."),
+    "CONSENT_TOKEN_INVALID": ("Token IKD untuk persetujuan tidak sah, kedaluwarsa, atau bukan milik Anda.",
+                              "The IKD token for consent is invalid, expired, or not yours."),
+    "ISSUER_REQUIRED": ("Sebutkan penyedia identitas (issuer) petugas.", "Name the staff member's identity provider (issuer)."),
+    "ISSUER_NOT_TRUSTED": ("Penyedia identitas ini tidak dipercaya oleh uji coba tersebut.",
+                           "This identity provider is not trusted by that pilot."),
+    "NATIONAL_ROLE_NEEDS_NATIONAL_PROVIDER": (
+        "Penugasan nasional (tanpa uji coba) hanya untuk akun penyedia identitas nasional (IKD).",
+        "A national assignment (no pilot) is only for subjects of a national identity provider (IKD)."),
+    "ADMIN_IS_NATIONAL": ("Peran ADMIN bersifat nasional: tugaskan tanpa uji coba.",
+                          "The ADMIN role is national: assign it without a pilot."),
+    "SCOPE_NOT_GRANTABLE": ("Penyedia identitas menolak memberikan persetujuan untuk cakupan data ini.",
+                            "The identity provider cannot grant consent for these data scopes."),
+    "REGION_OUTSIDE_PILOT": ("Wilayah penugasan berada di luar wilayah uji coba.",
+                             "The assignment's region lies outside the pilot's area."),
 }
 
 

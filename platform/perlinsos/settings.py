@@ -80,6 +80,12 @@ class Settings:
     #: largest evidence file accepted (bytes) and how many not-yet-attached files a citizen may hold.
     max_evidence_bytes: int = 5 * 1024 * 1024
     max_evidence_files: int = 5
+    #: plugins whose identity providers are national (IKD): only their subjects may hold national
+    #: staff assignments (no pilot), and only they confirm a regional sign-in's NIK.
+    national_providers: tuple[str, ...] = ("ikd",)
+    #: when set, the exact issuers a national plugin may be configured with; a pilot naming another
+    #: is refused when loaded (recommended in production).
+    national_issuers: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -123,6 +129,8 @@ class Settings:
             max_evidence_files=_int(
                 "PERLINSOS_MAX_EVIDENCE_FILES", get("MAX_EVIDENCE_FILES"), cls.max_evidence_files
             ),
+            national_providers=split(get("NATIONAL_PROVIDERS")) or cls.national_providers,
+            national_issuers=split(get("NATIONAL_ISSUERS")),
         )
         return replace(settings, **overrides) if overrides else settings
 

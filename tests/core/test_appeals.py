@@ -84,7 +84,7 @@ async def test_an_upheld_appeal_corrects_the_facts_and_the_citizen_is_now_eligib
     assert appeal["evidence"] == [{"kind": "SUPPORTING_DOCUMENT", "contentType": "application/pdf",
                                    "sizeBytes": len(PDF)}]
 
-    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8])
+    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8], issuer=ikd.issuer)
     reviewer = ikd.sign_in_staff("reviewer-1")
     listed = await ikd_client.query('{ appeals(pilot: "BWI-2025", status: SUBMITTED) { nodes { id } } }',
                                     token=reviewer)
@@ -142,7 +142,7 @@ async def test_refusals_when_filing_store_nothing(ikd_client, ikd, db, plugin_ma
     for code, (who, values) in cases.items():
         result = (await ikd_client.query(FILE, {"i": values}, token=who))["data"]["fileAppeal"]
         assert [e["code"] for e in result["errors"]] == [code], (code, result)
-    await seed.staff(db, "fac-x", "FACILITATOR", person["region_code"])
+    await seed.staff(db, "fac-x", "FACILITATOR", person["region_code"], issuer=ikd.issuer)
     result = (await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])},
                                      token=ikd.sign_in_staff("fac-x")))["data"]["fileAppeal"]
     assert [e["code"] for e in result["errors"]] == ["CITIZEN_TOKEN_REQUIRED"]
@@ -178,7 +178,7 @@ async def test_review_workflow_conflicts_and_scope(ikd_client, ikd, db, plugin_m
     district = person["region_code"][:8]
     elsewhere = "35.10.01" if district != "35.10.01" else "35.10.02"
     for subject, region in (("rev-a", district), ("rev-b", district), ("rev-far", elsewhere)):
-        await seed.staff(db, subject, "REVIEWER", region)
+        await seed.staff(db, subject, "REVIEWER", region, issuer=ikd.issuer)
     a, b, far = (ikd.sign_in_staff(s) for s in ("rev-a", "rev-b", "rev-far"))
     # a reviewer outside the region cannot see it; resolving before claiming is not a step
     assert (await ikd_client.query(CLAIM, {"id": appeal}, token=far))["data"]["claimAppeal"]["errors"] == [

@@ -46,8 +46,10 @@ OPS = {
                         {"id": CONSENT_A}),
     "registerHousehold": ('mutation { registerHousehold(input: {programme: "PKH"}) '
                           "{ registration { id } errors { code } } }", {}),
-    "assignStaff": ('mutation { assignStaff(input: {subject: "new", role: REVIEWER, regionCode: "35.10.15"}) '
+    "assignStaff": ('mutation { assignStaff(input: {subject: "new", role: REVIEWER, regionCode: "35.10.15", '
+                    'pilot: "BWI-2025", issuer: "urn:perlinsos:test:static-auth"}) '
                     "{ assignment { subject } errors { code } } }", {}),
+    "consentScopes": ("{ consentScopes { code text } }", {}),
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
     "outbox": ("{ outbox(status: DEAD) { nodes { id } } }", {}),
@@ -88,6 +90,7 @@ EXPECT = {
     "viewer": {r: "ok" for r in ALL},
     "pilots": {r: "ok" for r in ALL},
     "pilot": {r: "ok" for r in ALL},
+    "consentScopes": {r: "ok" for r in ALL},  # what a citizen is asked to consent to: public
     "me": {"anonymous": "unauth", "citizen_a": FULL_A, "citizen_b": B} | {r: "none" for r in STAFF_ROLES},
     "registrations": {"anonymous": "unauth", "citizen_a": [], "citizen_b": [], "facilitator_in": [MASKED_A],
                       "facilitator_out": [], "reviewer_in": [FULL_A], "reviewer_out": [B],

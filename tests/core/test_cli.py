@@ -92,10 +92,14 @@ def test_hook_register_commands(monkeypatch):
 
 def test_staff_commands_assign_list_and_revoke(database_url):
     runner = CliRunner()
-    env = {"PERLINSOS_DATABASE_URL": database_url}
+    env = {"PERLINSOS_DATABASE_URL": database_url, "PERLINSOS_NATIONAL_ISSUERS": "https://ikd.example"}
     result = runner.invoke(main, ["staff", "assign", "--subject", "admin-1", "--role", "ADMIN", "--region", "35"],
                            env=env)
-    assert result.exit_code == 0 and "admin-1 ADMIN in 35" in result.output, result.output
+    assert result.exit_code == 0 and "admin-1 (https://ikd.example) ADMIN in 35" in result.output, result.output
+    # a national role for a provider the deployment does not mark national is refused
+    regional = runner.invoke(main, ["staff", "assign", "--subject", "admin-2", "--role", "ADMIN", "--region", "35",
+                                    "--issuer", "https://sso.jemberkab.example"], env=env)
+    assert regional.exit_code == 1 and "national identity provider" in regional.output
     bad = runner.invoke(main, ["staff", "assign", "--subject", "x", "--role", "REVIEWER", "--region", "35.10.99"],
                         env=env)
     assert bad.exit_code == 1 and "Unknown region code" in bad.output

@@ -169,7 +169,7 @@ async def test_an_appeal_journey_shows_in_the_log_and_the_export(ikd_client, ikd
         "comparisonData": {"meter_id": "5123-0099-77", "electricity_va": 900}, "evidence": [uploaded.json()["id"]]}}, token=token)
     )["data"]["fileAppeal"]
     assert filed["errors"] == [], filed
-    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8])
+    await seed.staff(db, "reviewer-1", "REVIEWER", person["region_code"][:8], issuer=ikd.issuer)
     reviewer = ikd.sign_in_staff("reviewer-1")
     claim = "mutation($id: ID!) { claimAppeal(id: $id) { errors { code } } }"
     assert (await ikd_client.query(claim, {"id": filed["appeal"]["id"]}, token=reviewer))["data"]["claimAppeal"] \

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from fixtures import seed
+from fixtures import seed, static_auth
 from perlinsos.appeals import evidence
 from perlinsos.db.models import (
     Appeal,
@@ -402,9 +402,10 @@ async def file_appeal(db, nik: str, evidence_ids: list[str], *, assisted_by: str
         decision = (await s.execute(select(Decision).join(
             Registration, Registration.id == Decision.registration_id).where(
             Registration.person_id == person.id))).scalar_one()
-        files = await evidence.attachable(s, f"citizen-{nik}", evidence_ids)
+        files = await evidence.attachable(s, (static_auth.ISSUER, f"citizen-{nik}"), evidence_ids)
         appeal = Appeal(decision_id=decision.id, appellant_person_id=person.id,
                         channel=Channel.ASSISTED if assisted_by else Channel.SELF, assisted_by=assisted_by,
+                        assisted_by_issuer=static_auth.ISSUER if assisted_by else None,
                         ground="DATA_INCORRECT", disputed_reasons=["ELECTRICITY_ABOVE_LIMIT"],
                         statement="Meteran listrik itu bukan milik kami.", comparison_data={},
                         status=AppealStatus.SUBMITTED, review_due_at=utcnow() + timedelta(days=14))
@@ -554,13 +555,13 @@ async def test_attached_files_free_the_count_and_cannot_be_attached_twice(client
     async with db.read() as s:
         for wrong in ([ids[0]], [ids[2], "garbage"], [to_global_id("EvidenceFile", 999)]):
             with pytest.raises(Problem) as caught:
-                await evidence.attachable(s, f"citizen-{OWNER}", wrong)
+                await evidence.attachable(s, (static_auth.ISSUER, f"citizen-{OWNER}"), wrong)
             assert caught.value.code == "EVIDENCE_NOT_FOUND" and caught.value.field == "evidence"
         with pytest.raises(Problem):  # someone else's file
-            await evidence.attachable(s, f"citizen-{OTHER}", [ids[2]])
-        files = await evidence.attachable(s, f"citizen-{OWNER}", [ids[2], ids[2]])
+            await evidence.attachable(s, (static_auth.ISSUER, f"citizen-{OTHER}"), [ids[2]])
+        files = await evidence.attachable(s, (static_auth.ISSUER, f"citizen-{OWNER}"), [ids[2], ids[2]])
         assert [f.id for f in files] == [3]
-        assert [f.id for f in await evidence.unattached(s, f"citizen-{OWNER}")] == [3, 4]
+        assert [f.id for f in await evidence.unattached(s, (static_auth.ISSUER, f"citizen-{OWNER}"))] == [3, 4]
     async with db.write() as s:  # a concurrent appeal took it first: the attach refuses
         await s.execute(EvidenceFile.__table__.update().where(EvidenceFile.id == 3).values(appeal_id=1))
     with pytest.raises(Problem):
@@ -649,7 +650,7 @@ from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 url, folder, port = sys.argv[1:4]
 settings = Settings(database_url=url, evidence_dir=folder, dispatcher_in_process=False, pilot_cache_seconds=0)
-app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth)]))
+app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth)], national=static_auth.NATIONAL))
 uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
 """
 

@@ -17,6 +17,8 @@ from perlinsos.registration import consent
 from perlinsos.contract import ConsentGrant, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.pilots.files import PilotFileError, parse_pilot
 from perlinsos.plugins import PluginManager
+
+from fixtures import static_auth
 from perlinsos.selection import evaluate as ev
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,11 +121,12 @@ async def test_only_a_pilot_that_enables_it_gets_the_criterion_and_its_settings(
 
 
 def test_settings_are_validated_with_the_setting_named():
-    pm = PluginManager(extra_plugins=[(NAME, lahan)], load_entry_points=False)
+    pm = PluginManager(extra_plugins=[(NAME, lahan), (static_auth.NAME, static_auth)], load_entry_points=False,
+                       national=static_auth.NATIONAL)
     data = {"code": "BWI-2025", "name": "Uji coba Banyuwangi", "regions": ["35.10"], "programmes": ["PKH"],
             "phases": {"registration_opens": "2025-08-01T00:00:00+07:00",
                        "registration_closes": "2026-08-01T00:00:00+07:00"},
-            "plugins": {NAME: {"land_limit_m2": 7500, "extract_path": "/srv/lahan.csv"}}}
+            "plugins": {NAME: {"land_limit_m2": 7500, "extract_path": "/srv/lahan.csv"}, static_auth.NAME: {}}}
     parse_pilot(data, pm)
     assert pm.validate_settings(NAME, {}) == lahan.LahanSettings(land_limit_m2=5000, extract_path=None)
     data["plugins"][NAME] = {"land_limit_m2": "luas", "extract_pth": "x.csv"}
@@ -163,7 +166,7 @@ async def main():
     base = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
     for code, (region, village, start, plugins) in PILOTS.items():
         data = {**base, "code": code, "name": f"Uji coba {code}", "regions": [region],
-                "plugins": {**plugins, "fixtures.fixture_criteria": {}}}
+                "plugins": {**plugins, "ikd": base["plugins"]["ikd"], "fixtures.fixture_criteria": {}}}
         async with db.write() as s:
             await save_pilot(s, parse_pilot(data, pm))
         await seed.registrations(db, code, 5, region=village, start=start, with_decision=False)

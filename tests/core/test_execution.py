@@ -88,7 +88,7 @@ class OddPlugin:
 async def test_broken_values_fail_the_same_way_on_both_paths(settings, db, pilot):
     from fixtures import static_auth
 
-    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("odd", OddPlugin())])
+    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("odd", OddPlugin())], national=static_auth.NATIONAL)
     query = "{ sound { label } oddRows { label count } big { label count } }"
     fast = await _answers(settings, plugins, query, "citizen:x")
     standard = await _answers(replace(settings, fast_execution=False), plugins, query, "citizen:x")
@@ -207,7 +207,7 @@ class ShelfPlugin:
 async def test_inline_objects_and_lists_answer_as_graphql_core_does(settings, db, pilot, query, data, paths):
     from fixtures import static_auth
 
-    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())])
+    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())], national=static_auth.NATIONAL)
     fast = await _answers(settings, plugins, query, "citizen:x")
     standard = await _answers(replace(settings, fast_execution=False), plugins, query, "citizen:x")
     assert fast == standard
@@ -218,7 +218,7 @@ async def test_inline_objects_and_lists_answer_as_graphql_core_does(settings, db
 def test_context_resolvers_and_plain_objects_take_the_inline_path(settings):
     from fixtures import static_auth
 
-    app = create_app(settings, PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())]))
+    app = create_app(settings, PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())], national=static_auth.NATIONAL))
     route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
     plans = {t.name: fields for t, fields in route.endpoint.schema.execution_context_class.basic.items()}
     assert set(plans["Shelf"]) == {"rows", "gap", "boom", "later", "nothing", "big", "fine"}

@@ -248,7 +248,7 @@ async def test_unexpected_errors_are_masked_with_no_data_sql_or_trace(settings, 
     from perlinsos.app import create_app
     from perlinsos.plugins import PluginManager
 
-    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())]))
+    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())], national=static_auth.NATIONAL))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         response = await http.post("/graphql", json={"query": "{ explode }"}, headers={"X-Perlinsos-Pilot": pilot})
     await app.state.perlinsos.db.dispose()
@@ -282,7 +282,7 @@ async def test_an_unexpected_error_is_still_logged_whole_for_operators(settings,
     from perlinsos.app import create_app
     from perlinsos.plugins import PluginManager
 
-    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())]))
+    app = create_app(settings, PluginManager(extra_plugins=[(static_auth.NAME, static_auth), ("leaky", _Leaky())], national=static_auth.NATIONAL))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         await http.post("/graphql", json={"query": "{ explode }"}, headers={"X-Perlinsos-Pilot": pilot})
     await app.state.perlinsos.db.dispose()

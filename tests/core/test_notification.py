@@ -34,7 +34,7 @@ FAST = Policy(max_attempts=3, base_delay=0.0, lease=0.2, send_timeout=1.0)
 def plugins():
     fc.reset()
     ch.reset()
-    yield PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (fc.NAME, fc), (ch.NAME, ch)])
+    yield PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (fc.NAME, fc), (ch.NAME, ch)], national=static_auth.NATIONAL)
     fc.reset()
     ch.reset()
 
@@ -232,7 +232,7 @@ def test_a_template_override_with_an_unknown_placeholder_is_refused():
     data = pilot_data(templates={"DECISION_PENDING": {"en": {"short": "Hello {citizen_name}"}},
                                  "DECISION_MAYBE": {}})
     with pytest.raises(PilotFileError) as info:
-        parse_pilot(data, PluginManager(extra_plugins=[(static_auth.NAME, static_auth)]))
+        parse_pilot(data, PluginManager(extra_plugins=[(static_auth.NAME, static_auth)], national=static_auth.NATIONAL))
     message = str(info.value)
     assert "templates.DECISION_PENDING.en.short: unknown placeholder {citizen_name}" in message
     assert "templates.DECISION_MAYBE: unknown template" in message

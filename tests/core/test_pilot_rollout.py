@@ -12,7 +12,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import GraphQLClient
-from fixtures import seed
+from fixtures import seed, static_auth
 from perlinsos.app import create_app
 from perlinsos.cli import main
 from perlinsos.db.models import AuditEvent, Pilot
@@ -211,7 +211,8 @@ async def test_an_update_changes_only_what_it_names_keeps_masked_secrets_and_is_
     assert stored.plugins["notify_sms"]["api_key"] == "dev-only-sms-key"
     assert stored.plugins["notify_sms"]["sender_id"] == "BANSOS BWI"
     (updated,) = await audit_rows(db, "PILOT_UPDATED")
-    assert updated.details == {"fields": ["name", "plugins.notify_sms"]} and updated.actor == "admin"
+    assert updated.details == {"fields": ["name", "plugins.notify_sms"], "actor_issuer": static_auth.ISSUER}
+    assert updated.actor == "admin"
 
     # Unspecified phases stay; an explicit null clears the appeal window (both ends).
     cleared = await admin.query(UPDATE, {"c": "BWI-2025", "i": {"phases": {"appealOpens": None,
@@ -261,8 +262,8 @@ def test_the_cli_applies_the_same_overlap_rule_and_audits(database_url, tmp_path
     listed = runner.invoke(main, ["pilot", "list"], env=env).output
     assert "GLAGAH" not in listed and "BWI-2025" in listed
     glagah.write_text(glagah.read_text().replace("2026-", "2028-"), encoding="utf-8")
-    assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).output == "pilot GLAGAH-2026 created\n"
-    assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).output == "pilot GLAGAH-2026 updated\n"
+    assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).stdout == "pilot GLAGAH-2026 created\n"
+    assert runner.invoke(main, ["pilot", "load", str(glagah)], env=env).stdout == "pilot GLAGAH-2026 updated\n"
 
     from perlinsos.db.engine import Database
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "fixtures" / "example_plugin"
-BUILTINS = ("appeals", "criteria", "ikd", "notify_sms")
+BUILTINS = ("appeals", "criteria", "ikd", "notify_sms", "oidc")
 
 
 def _run(args: list[str], *, env: dict[str, str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:

@@ -21,7 +21,7 @@ from perlinsos.pilots.files import PilotFileError, bundled_pilot_file, parse_pil
 from perlinsos.plugins import PluginManager, PluginSettingsError, UnknownPlugin
 from perlinsos.settings import Settings
 
-BUILTINS = {"ikd": "perlinsos_ikd", "criteria": "perlinsos_criteria",
+BUILTINS = {"ikd": "perlinsos_ikd", "criteria": "perlinsos_criteria", "oidc": "perlinsos_oidc",
             "notify_sms": "perlinsos_notify_sms", "appeals": "perlinsos_appeals"}
 
 
@@ -53,7 +53,7 @@ def test_builtins_load_from_entry_points_like_any_plugin():
 
 
 def test_hooks_of_an_unknown_plugin():
-    with pytest.raises(UnknownPlugin, match="'sms_blaster'.*appeals, criteria, ikd, notify_sms"):
+    with pytest.raises(UnknownPlugin, match="'sms_blaster'.*appeals, criteria, ikd, notify_sms, oidc"):
         PluginManager().hooks_of("sms_blaster")
 
 
@@ -72,7 +72,7 @@ def test_disabled_plugins_from_the_environment(tmp_path):
     result = CliRunner().invoke(cli, ["plugins"], env=env)
     assert result.exit_code == 0, result.output
     listed = [line.split()[0] for line in result.stdout.splitlines() if line and not line.startswith(" ")]
-    assert listed == ["criteria", "ikd"]
+    assert listed == ["criteria", "ikd", "oidc"]
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -285,4 +285,4 @@ def test_for_pilot_with_an_unknown_plugin():
     assert pm.for_pilot(ctx("appeals")).pilot.code == "JMR-2025"
     with pytest.raises(UnknownPlugin) as caught:
         pm.for_pilot(ctx("appeals", "jember_sms"))
-    assert caught.value.plugin == "jember_sms" and "appeals, criteria, ikd, notify_sms" in str(caught.value)
+    assert caught.value.plugin == "jember_sms" and "appeals, criteria, ikd, notify_sms, oidc" in str(caught.value)

@@ -90,7 +90,7 @@ async def test_resubmitting_returns_the_same_registration(ikd_client, ikd, db):
 
 async def test_a_facilitator_registers_a_citizen_with_the_citizens_own_token(ikd_client, ikd, db):
     person = head(ikd)
-    await seed.staff(db, "pendamping-1", "FACILITATOR", person["region_code"])
+    await seed.staff(db, "pendamping-1", "FACILITATOR", person["region_code"], issuer=ikd.issuer)
     staff_token = ikd.sign_in_staff("pendamping-1", "Pendamping Satu")
     citizen_token = ikd.sign_in(person["nik"])
     given = await consent(ikd_client, staff_token, citizenToken=citizen_token)
@@ -114,7 +114,7 @@ async def test_a_facilitator_registers_a_citizen_with_the_citizens_own_token(ikd
 async def test_a_facilitator_acts_only_inside_their_villages(ikd_client, ikd, db):
     person = head(ikd)
     other_village = next(p["region_code"] for p in ikd.people(limit=200) if p["region_code"] != person["region_code"])
-    await seed.staff(db, "pendamping-2", "FACILITATOR", other_village)
+    await seed.staff(db, "pendamping-2", "FACILITATOR", other_village, issuer=ikd.issuer)
     staff_token, citizen_token = ikd.sign_in_staff("pendamping-2"), ikd.sign_in(person["nik"])
     before = await counts(db)
     assisted = await consent(ikd_client, staff_token, citizenToken=citizen_token)
@@ -131,8 +131,8 @@ async def test_a_facilitator_acts_only_inside_their_villages(ikd_client, ikd, db
 @pytest.mark.parametrize("case", ["no citizen token", "forged citizen token", "not a facilitator"])
 async def test_assisted_registration_needs_a_facilitator_and_the_citizens_token(ikd_client, ikd, db, case):
     person = head(ikd)
-    await seed.staff(db, "fac", "FACILITATOR", person["region_code"])
-    await seed.staff(db, "rev", "REVIEWER", "35.10")
+    await seed.staff(db, "fac", "FACILITATOR", person["region_code"], issuer=ikd.issuer)
+    await seed.staff(db, "rev", "REVIEWER", "35.10", issuer=ikd.issuer)
     staff = ikd.sign_in_staff("rev" if case == "not a facilitator" else "fac")
     citizen_token = {"no citizen token": None, "forged citizen token": tampered(ikd.sign_in(person["nik"])),
                      "not a facilitator": ikd.sign_in(person["nik"])}[case]
@@ -260,7 +260,7 @@ async def registry_client(app, db, plugin_manager):
     from perlinsos.plugins import PluginManager
 
     plugins = PluginManager(extra_plugins=[(static_auth.NAME, static_auth),
-                                           (registry_plugin.NAME, registry_plugin)])
+                                           (registry_plugin.NAME, registry_plugin)], national=static_auth.NATIONAL)
     data = pilot_data()
     data["plugins"][registry_plugin.NAME] = {}
     data["plugins"].pop("ikd")

@@ -49,8 +49,8 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
     """Set the stage for one operation as a frontend would meet it; returns (token, variables)."""
     person = ikd.people(limit=1, role="HEAD")[0]
     citizen = ikd.sign_in(person["nik"])
-    await seed.staff(db, "rev", "REVIEWER", "35.10")
-    await seed.staff(db, "admin", "ADMIN", "35")
+    await seed.staff(db, "rev", "REVIEWER", "35.10", issuer=ikd.issuer)
+    await seed.staff(db, "admin", "ADMIN", "35", issuer=ikd.issuer)
     reviewer, admin = ikd.sign_in_staff("rev"), ikd.sign_in_staff("admin")
     consent_op = (OPS_DIR / "GiveConsent.graphql").read_text()
     if name == "GiveConsent":
@@ -79,7 +79,10 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
     if name == "PluginSettingsSchemas":
         return admin, {}
     if name == "AssignStaff":
-        return admin, {"subject": "pendamping-baru", "role": "FACILITATOR", "regionCode": person["region_code"]}
+        return admin, {"subject": "pendamping-baru", "role": "FACILITATOR", "regionCode": person["region_code"],
+                       "pilot": "BWI-2025", "issuer": ikd.issuer}
+    if name == "ConsentScopes":
+        return citizen, {"pilot": "BWI-2025"}
     if name == "StaffAssignments":
         return admin, {"first": 10}
     if name == "RegistrationsWithDecisions":

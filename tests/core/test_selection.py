@@ -141,7 +141,7 @@ def test_cli_select_prints_the_summary(database_url, monkeypatch):
 
     fc.reset()
     names = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}}
-    plugins = PluginManager(extra_plugins=list(names))
+    plugins = PluginManager(extra_plugins=list(names), national=("fixtures.static_auth",))
 
     async def setup() -> None:
         db = Database(database_url)
@@ -154,6 +154,7 @@ def test_cli_select_prints_the_summary(database_url, monkeypatch):
 
     asyncio.run(setup())
     monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", ",".join(names))
+    monkeypatch.setenv("PERLINSOS_NATIONAL_PROVIDERS", "fixtures.static_auth")
     monkeypatch.setenv("PERLINSOS_DATABASE_URL", database_url)
     result = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress"])
     assert result.exit_code == 0, result.output

@@ -87,7 +87,7 @@ async def test_preview_a_lower_electricity_limit(ikd_client, ikd, db, plugin_man
     people = ikd.people(limit=30, role="HEAD")
     await register_people(ikd_client, ikd, people)
     await run_selection(db, await hooks_for(db, plugin_manager))
-    await seed.staff(db, "admin", "ADMIN", "35")
+    await seed.staff(db, "admin", "ADMIN", "35", issuer=ikd.issuer)
     query = """query($s: JSON!) { selectionPreview(pilot: "BWI-2025", settings: $s) {
       preview { total failedReasons { code count } } errors { code message } } }"""
     admin = ikd.sign_in_staff("admin")

@@ -141,7 +141,7 @@ async def test_a_worker_whose_lease_was_taken_over_writes_nothing(db, hooks):
 def test_cli_start_only_then_a_worker(database_url, monkeypatch):
     fc.reset()
     names = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}}
-    plugins = PluginManager(extra_plugins=list(names))
+    plugins = PluginManager(extra_plugins=list(names), national=("fixtures.static_auth",))
 
     async def setup() -> None:
         from perlinsos.db.engine import Database
@@ -156,6 +156,7 @@ def test_cli_start_only_then_a_worker(database_url, monkeypatch):
 
     asyncio.run(setup())
     monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", ",".join(names))
+    monkeypatch.setenv("PERLINSOS_NATIONAL_PROVIDERS", "fixtures.static_auth")
     monkeypatch.setenv("PERLINSOS_DATABASE_URL", database_url)
     runner = CliRunner()
     both = runner.invoke(main, ["select", "--pilot", "BWI-2025", "--start-only", "--worker"])

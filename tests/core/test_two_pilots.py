@@ -90,6 +90,9 @@ def phone(pilot: str, i: int) -> str:
     return f"+62812{'1' if pilot == BWI else '2'}77700{i:02d}"
 
 
+IKD_ISSUER = "http://127.0.0.1:8601"  # the bundled pilot's
+
+
 async def seed_households(db, pilot: str, region: str, facts_api: FactsApi) -> list[str]:
     """The three households, registered for PKH, each with a phone and a consent to every scope."""
     start = 0 if pilot == BWI else 100
@@ -102,7 +105,7 @@ async def seed_households(db, pilot: str, region: str, facts_api: FactsApi) -> l
         async with db.write() as s:
             await s.execute(update(Person).where(Person.nik == nik).values(phone=phone(pilot, i)))
             await s.execute(update(Consent).where(Consent.id == consent_id)
-                            .values(provider_reference=f"grant-{nik[-6:]}"))
+                            .values(provider_reference=f"grant-{nik[-6:]}", provider_issuer=IKD_ISSUER))
     return niks
 
 
@@ -127,7 +130,8 @@ async def run_selection(client: GraphQLClient, pilot: str) -> None:
 async def test_two_pilots_one_deployment_each_citizen_gets_their_own_pilots_rules(client, db, facts_api, sms_sim,
                                                                                    plugin_manager):
     await seed.staff(db, "admin", "ADMIN", "35")
-    facts = {"facts_api_url": facts_api.url, "client_secret": SECRET}
+    # the facts API honours IKD's grants (Banyuwangi's IKD issuer; Jember names it, having no IKD plugin)
+    facts = {"facts_api_url": facts_api.url, "client_secret": SECRET, "grant_issuer": IKD_ISSUER}
     # Banyuwangi: its limits as in the pilot file, SMS through the gateway simulator.
     bwi_plugins = pilot_data()["plugins"]
     bwi_plugins["criteria"] |= facts

@@ -45,7 +45,7 @@ async def test_a_server_killed_mid_upload_leaves_nothing_half_stored_and_sweep_c
     data = pilot_data()
     data["plugins"] = {AUTH: {}}
     async with db.write() as session:
-        await save_pilot(session, parse_pilot(data, PluginManager(extra_plugins=[(AUTH, static_auth)])))
+        await save_pilot(session, parse_pilot(data, PluginManager(extra_plugins=[(AUTH, static_auth)], national=static_auth.NATIONAL)))
     await seed.registrations(db, "BWI-2025", 1)
     folder = tmp_path / "evidence"
     store = LocalStorage(folder)

@@ -50,7 +50,7 @@ async def test_reviewers_racing_on_two_servers_one_claim_wins_one_resolution_app
     citizen = ikd.sign_in(person["nik"])
     subjects = [f"rev-{n}" for n in range(REVIEWERS)]
     for subject in subjects:
-        await seed.staff(db, subject, "REVIEWER", person["region_code"][:8])
+        await seed.staff(db, subject, "REVIEWER", person["region_code"][:8], issuer=ikd.issuer)
     reviewers = {s: ikd.sign_in_staff(s) for s in subjects}
     procs = Processes(database_url, tmp_path)
     answers: list[dict] = []

@@ -79,7 +79,7 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
             raise problem("APPEAL_ALREADY_OPEN")
         reasons = {r.code: r.verdict.value for r in (await session.execute(
             select(DecisionReason).where(DecisionReason.decision_id == decision_id))).scalars()}
-        files = await evidence_files.attachable(session, actor.citizen.subject, list(evidence_ids))
+        files = await evidence_files.attachable(session, actor.citizen.identity, list(evidence_ids))
     if actor.facilitator is not None:
         from perlinsos.registration import check_facilitator
 
@@ -116,7 +116,8 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
     sla = getattr(settings, "review_sla_days", DEFAULT_SLA_DAYS)
     async with db.write() as session:
         appeal = Appeal(decision_id=decision_id, appellant_person_id=person.id, channel=actor.channel,
-                        assisted_by=actor.assisted_by, ground=ground, disputed_reasons=list(disputed),
+                        assisted_by=actor.assisted_by, assisted_by_issuer=actor.assisted_by_issuer,
+                        ground=ground, disputed_reasons=list(disputed),
                         statement=statement, comparison_data=dict(comparison), status=AppealStatus.SUBMITTED,
                         submitted_at=now, review_due_at=now + timedelta(days=sla))
         session.add(appeal)

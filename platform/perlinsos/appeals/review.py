@@ -61,7 +61,8 @@ async def claim(db: Database, hooks: PilotHooks, principal: Principal, appeal_id
     if appeal.status != S.SUBMITTED:
         raise problem("APPEAL_CONFLICT" if appeal.status == S.UNDER_REVIEW else "APPEAL_TRANSITION_NOT_ALLOWED")
     await _move(db, appeal, principal, allowed=(S.SUBMITTED.value,), action="APPEAL_CLAIMED",
-                values={"status": S.UNDER_REVIEW.value, "reviewer": principal.subject, "claimed_at": utcnow()})
+                values={"status": S.UNDER_REVIEW.value, "reviewer": principal.subject,
+                        "reviewer_issuer": principal.issuer, "claimed_at": utcnow()})
     await _event(hooks, appeal, S.SUBMITTED.value, S.UNDER_REVIEW.value)
 
 
@@ -83,8 +84,8 @@ async def resolve(db: Database, hooks: PilotHooks, principal: Principal, appeal_
     appeal, registration = found.Appeal, found.Registration
     if appeal.status != S.UNDER_REVIEW:
         raise problem("APPEAL_TRANSITION_NOT_ALLOWED")
-    if appeal.reviewer != principal.subject:
-        raise problem("APPEAL_CONFLICT")  # claimed by another reviewer
+    if (appeal.reviewer_issuer, appeal.reviewer) != principal.identity:
+        raise problem("APPEAL_CONFLICT")  # claimed by another reviewer (of any provider)
     note = (note or "").strip()
     if not 5 <= len(note) <= 4000:
         raise problem("RESOLUTION_NOTE_INVALID", field="note")
@@ -94,7 +95,8 @@ async def resolve(db: Database, hooks: PilotHooks, principal: Principal, appeal_
     status = S.UPHELD if upheld else S.DISMISSED
     await _move(db, appeal, principal, allowed=(S.UNDER_REVIEW.value,), action=f"APPEAL_{status.value}",
                 values={"status": status.value, "resolution_note": note, "corrected_facts": facts,
-                        "resolved_at": utcnow()}, extra_where=Appeal.reviewer == principal.subject)
+                        "resolved_at": utcnow()},
+                extra_where=(Appeal.reviewer == principal.subject) & (Appeal.reviewer_issuer == principal.issuer))
     new_decision = None
     if upheld:
         # the corrected facts now outrank the sources for this registration, in this and every later run

@@ -22,7 +22,8 @@ def load_settings(database_url: str | None = None) -> Settings:
 def load_plugins(settings: Settings):
     from perlinsos.plugins import PluginManager
 
-    return PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins)
+    return PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins,
+                         national=settings.national_providers, national_issuers=settings.national_issuers)
 
 
 def fail(exc: Exception) -> None:

@@ -24,11 +24,14 @@ def pilot_load(file: Path, database_url: str | None) -> None:
     from perlinsos.pilots.service import load_and_store
 
     settings = load_settings(database_url)
+    plugins = load_plugins(settings)
     try:
-        code, created = asyncio.run(load_and_store(settings, load_plugins(settings), file))
+        code, created, warnings = asyncio.run(load_and_store(settings, plugins, file))
     except ConfigurationError as exc:
         fail(exc)
     click.echo(f"pilot {code} {'created' if created else 'updated'}")
+    for warning in warnings:  # e.g. nothing can grant consent yet: stored, but not ready for citizens
+        click.echo(f"warning: {warning}", err=True)
 
 
 @pilot.command("list")

@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from perlinsos.commands.common import database_option, fail, load_settings
+from perlinsos.commands.common import database_option, fail, load_plugins, load_settings
 from perlinsos.errors import ConfigurationError
 from perlinsos.settings import Settings
 
@@ -35,10 +35,13 @@ def _staff_session(settings: Settings, work):
 @click.option("--subject", required=True, help="The staff member's identity-provider subject.")
 @click.option("--role", required=True, type=click.Choice(["FACILITATOR", "REVIEWER", "ADMIN"]))
 @click.option("--region", "region_code", required=True, help="Kode wilayah, e.g. 35.10.15.2004.")
-@click.option("--pilot", "pilot_code", default=None, help="Limit the role to one pilot.")
+@click.option("--pilot", "pilot_code", default=None,
+              help="The pilot the role is for; without it the role is national (national provider only).")
+@click.option("--issuer", default=None,
+              help="The staff member's identity provider (OpenID issuer); optional when only one fits.")
 @click.option("--name", default=None)
 @database_option
-def staff_assign(subject, role, region_code, pilot_code, name, database_url) -> None:
+def staff_assign(subject, role, region_code, pilot_code, issuer, name, database_url) -> None:
     """Give SUBJECT a role in a region (e.g. the first national admin)."""
     from perlinsos.identity import staff as service
     from perlinsos.errors import Problem
@@ -46,12 +49,13 @@ def staff_assign(subject, role, region_code, pilot_code, name, database_url) -> 
     settings = load_settings(database_url)
     try:
         row = _staff_session(settings, lambda s: service.assign(
-            s, None, subject=subject, role=role, region_code=region_code, pilot_code=pilot_code, name=name))
+            s, None, subject=subject, role=role, region_code=region_code, pilot_code=pilot_code, name=name,
+            issuer=issuer, plugins=load_plugins(settings)))
     except Problem as exc:
         raise click.ClickException(exc.message("en")) from None
     except ConfigurationError as exc:
         fail(exc)
-    click.echo(f"assignment {row.id}: {row.subject} {row.role.value} in {row.region_code}")
+    click.echo(f"assignment {row.id}: {row.subject} ({row.issuer}) {row.role.value} in {row.region_code}")
 
 
 @staff.command("revoke")

@@ -156,6 +156,8 @@ class Registration(Base):
     region_code: Mapped[str] = mapped_column(String(13))
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "registration_channel"))
     assisted_by: Mapped[str | None] = mapped_column(String(200), index=True)
+    #: the facilitator's identity provider: an identity is (issuer, subject), never a bare subject.
+    assisted_by_issuer: Mapped[str | None] = mapped_column(String(300))
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("consent.id"))
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -171,8 +173,12 @@ class Consent(Base):
     policy_version: Mapped[str] = mapped_column(String(20))
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "consent_channel"))
     actor: Mapped[str] = mapped_column(String(200))  # identity subject who gave it
+    actor_issuer: Mapped[str | None] = mapped_column(String(300))  # ... and its identity provider
     assisted_by: Mapped[str | None] = mapped_column(String(200))
+    assisted_by_issuer: Mapped[str | None] = mapped_column(String(300))
     provider_reference: Mapped[str | None] = mapped_column(String(200))
+    #: the provider that issued ``provider_reference``: only its own plugins ever receive it.
+    provider_issuer: Mapped[str | None] = mapped_column(String(300))
     given_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column()
     withdrawn_at: Mapped[datetime | None] = mapped_column()
@@ -322,6 +328,7 @@ class Appeal(Base):
     appellant_person_id: Mapped[int] = mapped_column(ForeignKey("person.id"), index=True)
     channel: Mapped[Channel] = mapped_column(_enum(Channel, "appeal_channel"))
     assisted_by: Mapped[str | None] = mapped_column(String(200))
+    assisted_by_issuer: Mapped[str | None] = mapped_column(String(300))
     ground: Mapped[str] = mapped_column(String(40))
     disputed_reasons: Mapped[list[Any]] = mapped_column()
     statement: Mapped[str] = mapped_column(Text)
@@ -330,6 +337,7 @@ class Appeal(Base):
         _enum(AppealStatus, "appeal_status"), default=AppealStatus.SUBMITTED
     )
     reviewer: Mapped[str | None] = mapped_column(String(200))
+    reviewer_issuer: Mapped[str | None] = mapped_column(String(300))
     resolution_note: Mapped[str | None] = mapped_column(Text)
     corrected_facts: Mapped[dict[str, Any] | None] = mapped_column(Json)
     resulting_decision_id: Mapped[int | None] = mapped_column(ForeignKey("decision.id"))
@@ -354,14 +362,18 @@ class EvidenceFile(Base):
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_by_issuer: Mapped[str | None] = mapped_column(String(300))
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class StaffAssignment(Timestamps, Base):
-    """A staff member's role within a region (and optionally one pilot)."""
+    """A staff member's role within a region of one pilot, or national (no pilot: only for
+    subjects of a national identity provider). Matched on (issuer, subject), never the bare subject."""
 
     __tablename__ = "staff_assignment"
+    __table_args__ = (Index("ix_staff_assignment_issuer_subject", "issuer", "subject"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))  # the identity provider (OpenID issuer)
     subject: Mapped[str] = mapped_column(String(200), index=True)  # identity provider subject
     name: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"))
@@ -369,6 +381,20 @@ class StaffAssignment(Timestamps, Base):
     pilot_id: Mapped[int | None] = mapped_column(ForeignKey("pilot.id"))
     created_by: Mapped[str | None] = mapped_column(String(200))
     revoked_at: Mapped[datetime | None] = mapped_column()
+
+
+class IdentityLink(Base):
+    """A regional sign-in identity whose NIK a national provider confirmed (through a consent
+    grant for that NIK). Until then a regional provider's NIK claim opens no records."""
+
+    __tablename__ = "identity_link"
+    __table_args__ = (UniqueConstraint("issuer", "subject", name="uq_identity_link"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(200))
+    nik: Mapped[str] = mapped_column(String(16), index=True)
+    confirmed_by: Mapped[str] = mapped_column(String(300))  # the national issuer that confirmed it
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):

@@ -27,7 +27,7 @@ from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
 from perlinsos.graphql.appeals.mutations import AppealMutations, AppealQueries
-from perlinsos.graphql.registration.consent import ConsentMutations
+from perlinsos.graphql.registration.consent import ConsentMutations, ConsentQueries
 from perlinsos.graphql.notification.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.registration.me import MeQueries
 from perlinsos.graphql.pilots.admin import PilotAdminMutations, PilotAdminQueries
@@ -65,7 +65,7 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, ConsentQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
                                       SelectionQueries, StaffQueries, PilotAdminQueries, StatsQueries)
 CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
                                          StaffMutations, PilotAdminMutations)

@@ -21,9 +21,10 @@ from perlinsos.problems import problem
 StaffRole = strawberry.enum(models.StaffRole, name="StaffRole")
 
 
-@strawberry.type(description="A staff member's role within a region (and optionally one pilot).")
+@strawberry.type(description="A staff member's role within a region of one pilot, or national (no pilot).")
 class StaffAssignment:
     id: strawberry.ID
+    issuer: str = strawberry.field(description="The staff member's identity provider (OpenID issuer).")
     subject: str
     name: str | None
     role: StaffRole
@@ -34,7 +35,7 @@ class StaffAssignment:
 
     @classmethod
     def from_row(cls, row) -> StaffAssignment:
-        return cls(id=to_global_id("StaffAssignment", row.id), subject=row.subject, name=row.name,
+        return cls(id=to_global_id("StaffAssignment", row.id), issuer=row.issuer, subject=row.subject, name=row.name,
                    role=row.role, region=region(row.region_code), created_at=row.created_at,
                    created_by=row.created_by, revoked_at=row.revoked_at)
 
@@ -43,8 +44,12 @@ class StaffAssignment:
 class AssignStaffInput:
     subject: str = strawberry.field(description="The staff member's identity-provider subject.")
     role: StaffRole
-    region_code: str = strawberry.field(description="Kode wilayah the role covers, e.g. 35.10.15.2004.")
-    pilot: str | None = strawberry.field(default=None, description="Limit the role to one pilot.")
+    region_code: str = strawberry.field(description="Kode wilayah the role covers, inside the pilot's area.")
+    pilot: str | None = strawberry.field(
+        default=None, description="The pilot the role is for; none: national (a national provider's subject only).")
+    issuer: str | None = strawberry.field(
+        default=None, description="The staff member's identity provider (OpenID issuer); may be left out when "
+                                  "the pilot (or the deployment, for a national role) trusts exactly one.")
     name: str | None = None
 
 
@@ -85,7 +90,8 @@ class StaffMutations:
             _check_admin(c)
             async with c.db.write() as session:
                 row = await staff.assign(session, c.principal, subject=input.subject, role=input.role.value,
-                                         region_code=input.region_code, pilot_code=input.pilot, name=input.name)
+                                         region_code=input.region_code, pilot_code=input.pilot, name=input.name,
+                                         issuer=input.issuer, plugins=c.plugins)
         except Problem as p:
             return StaffAssignmentPayload(assignment=None, errors=[UserError.of(p, c.language)])
         return StaffAssignmentPayload(assignment=StaffAssignment.from_row(row), errors=[])

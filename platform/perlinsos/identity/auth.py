@@ -1,18 +1,23 @@
 """From a bearer token to a :class:`Principal` with its staff roles.
 
-Identity plugins (the ``authenticate`` hook) say *who* signed in; what staff may do comes from
-the platform's own staff assignments, so a region's identity provider cannot grant roles.
+Identity plugins (the ``authenticate`` hook) say *who* signed in; the platform then checks that
+the plugin declared that issuer for sign-in in this pilot (:mod:`perlinsos.identity.trust`), so a
+token is accepted only for pilots that trust its issuer. What staff may do comes from the
+platform's own staff assignments, matched on (issuer, subject) and limited to this pilot (or
+national, for a national provider's subjects), so a region's identity provider cannot grant
+roles. A regional provider's NIK claim opens no records until a national provider confirmed it
+(:class:`~perlinsos.db.models.IdentityLink`, made when the citizen consents through IKD).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos.contract import Principal, Role, StaffScope
-from perlinsos.db.models import Channel, Pilot, StaffAssignment
+from perlinsos.db.models import Channel, IdentityLink, Pilot, StaffAssignment
 from perlinsos.db.engine import Database
 from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.plugins import PilotHooks
@@ -35,6 +40,10 @@ class Actor:
     def assisted_by(self) -> str | None:
         return self.facilitator.subject if self.facilitator else None
 
+    @property
+    def assisted_by_issuer(self) -> str | None:
+        return self.facilitator.issuer if self.facilitator else None
+
 
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer …`` header (``None`` when there is none)."""
@@ -52,38 +61,70 @@ async def authenticate(token: str | None, hooks: PilotHooks | None, session: Asy
         return None
     if hooks is None:
         raise AuthenticationFailed("no pilot to authenticate against")
-    principal = await hooks.first("authenticate", token=token)
+    plugin, principal = await hooks.first_with_plugin("authenticate", token=token)
     if principal is None:
         raise AuthenticationFailed("no identity provider recognised the token")
     if not isinstance(principal, Principal):
         raise TypeError("authenticate must return a perlinsos.contract.Principal or None")
-    return await with_staff_roles(principal, session)
+    trust = await hooks.trust()
+    if trust.sign_in(plugin, principal.issuer) is None:
+        # A provider this pilot does not trust, or a plugin vouching for an issuer it did not
+        # declare here: either way nobody this pilot knows.
+        raise AuthenticationFailed("the token's identity provider is not trusted by this pilot")
+    # Roles are the platform's to give: whatever a plugin put in `scopes` is dropped.
+    principal = replace(principal, scopes=())
+    principal = await _confirmed_nik(principal, trust, session)
+    return await with_staff_roles(principal, session, hooks.pilot, national=trust.is_national(principal.issuer))
 
 
-async def with_staff_roles(principal: Principal, session: AsyncSession) -> Principal:
-    """Attach the principal's live staff assignments (citizens may be staff too)."""
+async def _confirmed_nik(principal: Principal, trust, session: AsyncSession) -> Principal:
+    """A national provider's NIK is the NIK; a regional one's only once a national provider
+    confirmed it for this identity. Until then it is kept as ``claimed_nik`` (to consent with)."""
+    if not principal.nik or trust.is_national(principal.issuer):
+        return principal
+    linked = (
+        await session.execute(select(IdentityLink.nik).where(IdentityLink.issuer == principal.issuer,
+                                                            IdentityLink.subject == principal.subject))
+    ).scalar_one_or_none()
+    if linked == principal.nik:
+        return principal
+    return replace(principal, nik=None, claimed_nik=principal.nik)
+
+
+async def with_staff_roles(principal: Principal, session: AsyncSession, pilot=None, *,
+                           national: bool = False) -> Principal:
+    """Attach the principal's live staff assignments (citizens may be staff too): those of this
+    pilot, and the national ones when the principal's provider is national."""
+    where = [StaffAssignment.pilot_id == pilot.id] if pilot is not None and pilot.id is not None else []
+    if national:
+        where.append(StaffAssignment.pilot_id.is_(None))
+    if not where or principal.issuer is None:
+        return principal
     rows = (
         await session.execute(
-            select(StaffAssignment.role, StaffAssignment.region_code, Pilot.code)
+            select(StaffAssignment.role, StaffAssignment.region_code, Pilot.code, StaffAssignment.pilot_id)
             .outerjoin(Pilot, Pilot.id == StaffAssignment.pilot_id)
-            .where(StaffAssignment.subject == principal.subject, StaffAssignment.revoked_at.is_(None))
+            .where(StaffAssignment.issuer == principal.issuer, StaffAssignment.subject == principal.subject,
+                   StaffAssignment.revoked_at.is_(None), or_(*where))
         )
     ).all()
-    scopes = tuple(StaffScope(Role(role.value), region, pilot) for role, region, pilot in rows)
+    scopes = tuple(StaffScope(Role(role.value), region, code, pilot_id) for role, region, code, pilot_id in rows)
     return replace(principal, scopes=principal.scopes + scopes) if scopes else principal
 
 
 async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | None, token: str | None,
-                 citizen_token: str | None) -> Actor:
+                 citizen_token: str | None, *, allow_unconfirmed: bool = False) -> Actor:
     """Who acts in a citizen flow: the signed-in citizen, or a facilitator with the citizen's own
-    IKD token (the citizen authenticated on the facilitator's phone)."""
+    IKD token (the citizen authenticated on the facilitator's phone). ``allow_unconfirmed`` lets a
+    regional sign-in whose NIK no national provider confirmed yet act (only to consent through one)."""
     if principal is None or token is None:
         raise problem("UNAUTHENTICATED")
     if hooks is None:
         raise problem("PILOT_REQUIRED")
     if citizen_token is None:
-        if not principal.is_citizen or not principal.nik:
-            raise problem("CITIZEN_TOKEN_REQUIRED" if principal.is_staff else "NOT_A_CITIZEN")
+        if not principal.is_citizen or not (principal.nik or (allow_unconfirmed and principal.claimed_nik)):
+            raise problem("CITIZEN_TOKEN_REQUIRED" if principal.is_staff else
+                          "NIK_NOT_CONFIRMED" if principal.claimed_nik else "NOT_A_CITIZEN")
         return Actor(citizen=principal, citizen_token=token)
     if not any(s.role == Role.FACILITATOR for s in principal.scopes):
         raise problem("NOT_A_FACILITATOR")
@@ -94,9 +135,9 @@ async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | 
         raise problem("CITIZEN_TOKEN_INVALID", field="citizenToken") from None
     except SourceUnavailable:
         raise problem("IDENTITY_PROVIDER_UNAVAILABLE") from None
-    if citizen is None or not citizen.is_citizen or not citizen.nik:
+    if citizen is None or not citizen.is_citizen or not (citizen.nik or (allow_unconfirmed and citizen.claimed_nik)):
         raise problem("CITIZEN_TOKEN_INVALID", field="citizenToken")
-    if citizen.subject == principal.subject:
+    if citizen.identity == principal.identity:
         return Actor(citizen=citizen, citizen_token=citizen_token)  # a facilitator registering themselves
     return Actor(citizen=citizen, citizen_token=citizen_token, facilitator=principal)
 

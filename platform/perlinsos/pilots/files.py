@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from perlinsos import regions
+from perlinsos.contract import PilotContext
 from perlinsos.errors import ConfigurationError, PluginError
 from perlinsos.idnumbers import PROVINCE_CODES
 from perlinsos.plugins import PluginManager, PluginSettingsError, UnknownPlugin
@@ -134,9 +135,51 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
             problems.append((f"plugins.{name}", f"unknown plugin (installed: {', '.join(plugins.names())})"))
         except PluginError as exc:
             problems.append((f"plugins.{name}", str(exc)))
+    if not problems:
+        problems += identity_problems(spec, validated, plugins)
     if problems:
         raise PilotFileError(source, problems)
     return spec
+
+
+def _context(spec: PilotSpec, validated: dict[str, Any]) -> PilotContext:
+    return PilotContext(id=None, code=spec.code, name=spec.name, region_codes=tuple(spec.regions),
+                        programmes=tuple(spec.programmes), plugins=validated)
+
+
+def identity_problems(spec: PilotSpec, validated: dict[str, Any], plugins: PluginManager) -> list[tuple[str, str]]:
+    """What in the pilot's trust (who signs in, who grants consent and the person record) or in
+    the consent scopes its plugins declare would be unsafe: clashes, a national provider the
+    deployment does not know. Refused, named."""
+    from perlinsos import scopes
+    from perlinsos.identity.trust import TrustError
+
+    hooks = plugins.for_pilot(_context(spec, validated))
+    try:
+        problems = hooks.trust_now().problems(plugins.national_issuers)
+    except TrustError as exc:
+        problems = [(f"plugins.{exc.plugin}", str(exc))]
+    return problems + scopes.merge(hooks.sync_results("consent_scopes"))[1]
+
+
+def pilot_warnings(context: PilotContext, plugins: PluginManager) -> list[str]:
+    """What keeps a valid pilot from working yet, e.g. "citizens of JBR-2026 can sign in but
+    nothing can grant consent" (a pilot may be rolled out in steps: warned, not refused)."""
+    from perlinsos.identity.trust import TrustError
+
+    hooks = plugins.for_pilot(context)
+    try:
+        trust = hooks.trust_now()
+    except TrustError as exc:
+        return [str(exc)]
+    bound = {d.plugin for d in trust.declared}
+    return trust.missing(lambda hook: bool(set(hooks.implementers(hook)) - bound))
+
+
+def spec_warnings(spec: PilotSpec, plugins: PluginManager) -> list[str]:
+    """:func:`pilot_warnings` of a parsed pilot (its settings validated again: they were)."""
+    validated = {name: plugins.validate_settings(name, settings) for name, settings in spec.plugins.items()}
+    return pilot_warnings(_context(spec, validated), plugins)
 
 
 def _msg(error: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ without a live consent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -13,19 +14,20 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos import audit, idnumbers, policy
-from perlinsos.registration import people
-from perlinsos.contract import ConsentGrant, PersonRecord, Principal
+from perlinsos import scopes as scope_catalogue
+from perlinsos.contract import CONSENT, PERSON, ConsentGrant, ConsentScope, PersonRecord, Principal
 from perlinsos.db.engine import Database
-from perlinsos.db.models import Consent, Person
+from perlinsos.db.models import Consent, IdentityLink, Person
 from perlinsos.db.types import utcnow
-from perlinsos.errors import ConsentInvalid, SourceUnavailable
-from perlinsos.identity.auth import Actor
+from perlinsos.errors import AuthenticationFailed, ConfigurationError, ConsentInvalid, SourceUnavailable
+from perlinsos.identity.auth import Actor, authenticate
+from perlinsos.identity.trust import PilotTrust
+from perlinsos.registration import people
 from perlinsos.plugins import PilotHooks
 from perlinsos.problems import problem
 
-#: Data a citizen can allow the platform to read, and what for.
-SCOPES = ("person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare",
-          "facts:employment", "facts:vehicles")
+#: The platform's own scopes (plugins declare more: :func:`available_scopes`).
+SCOPES = tuple(scope_catalogue.BUILTIN)
 PURPOSES = ("bansos-selection",)
 PERSON_SCOPE = "person"
 DEFAULT_PURPOSE = "bansos-selection"
@@ -49,6 +51,7 @@ def as_grant(row: Consent, nik: str) -> ConsentGrant:
     return ConsentGrant(
         nik=nik, scopes=tuple(row.scopes), purpose=row.purpose, policy_version=row.policy_version,
         given_at=row.given_at, expires_at=row.expires_at, reference=row.provider_reference,
+        issuer=row.provider_issuer,
     )
 
 
@@ -70,12 +73,37 @@ async def live_consent(session: AsyncSession, person_id: int, scope: str,
     return next((r for r in rows if scope in r.scopes and is_live(r, now)), None)
 
 
+async def available_scopes(hooks: PilotHooks) -> dict[str, ConsentScope]:
+    """The scopes a citizen may consent to in this pilot: the platform's and its plugins'."""
+    found, problems = scope_catalogue.merge(hooks.sync_results("consent_scopes"))
+    if problems:
+        raise ConfigurationError("; ".join(f"{where}: {message}" for where, message in problems))
+    return found
+
+
+def _for_grants_of(trust: PilotTrust, capability: str, issuer: str | None):
+    """Which plugins may receive what ``issuer`` issued: the ones bound to it for ``capability``;
+    a grant of no provider goes only to plugins bound to none (they never see a provider's grant)."""
+    if issuer is not None:
+        allowed = trust.plugins_for(capability, issuer)
+        return lambda plugin: plugin in allowed
+    bound = trust.bound_plugins(capability)
+    return lambda plugin: plugin not in bound
+
+
 async def fetch_person(hooks: PilotHooks, nik: str, grant: ConsentGrant) -> PersonRecord:
-    """The population record under ``grant``, or a :class:`Problem` a person understands."""
+    """The population record under ``grant``, or a :class:`Problem` a person understands. Only
+    the plugins of the provider that issued the grant are asked."""
     if not grant.allows(PERSON_SCOPE):
         raise problem("CONSENT_REQUIRED")
+    trust = await hooks.trust()
+    if grant.issuer is not None and not trust.plugins_for(PERSON, grant.issuer):
+        # Given through a provider this pilot does not (or no longer) trust: nobody here may
+        # read under it, so it is as good as ended; a new consent goes through a trusted one.
+        raise problem("CONSENT_INVALID")
+    only = _for_grants_of(trust, PERSON, grant.issuer)
     try:
-        record = await hooks.first("fetch_person", nik=nik, consent=grant)
+        record = await hooks.first("fetch_person", only=only, nik=nik, consent=grant)
     except SourceUnavailable:
         raise problem("IDENTITY_PROVIDER_UNAVAILABLE") from None
     except ConsentInvalid:
@@ -99,33 +127,50 @@ def check_facilitator(actor: Actor, region_code: str, pilot_code: str) -> None:
 
 
 async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequence[str], purpose: str,
-               policy_version: str) -> Consent:
+               policy_version: str, consent_token: str | None = None) -> Consent:
     """Obtain a grant from the identity provider, read the person under it, record both.
+
+    A citizen signed in with a regional provider consents through a national one (IKD), with
+    their own token there (``consent_token``); its NIK must be the one their sign-in claims, and
+    the platform then links the two identities (the regional NIK claim is confirmed).
 
     External calls happen before the write transaction, so no database lock is held while the
     identity provider answers; a failure anywhere stores nothing.
     """
     scopes = tuple(dict.fromkeys(scopes))
-    if not scopes or any(s not in SCOPES for s in scopes):
-        raise problem("SCOPE_UNKNOWN", field="scopes")
+    known = await available_scopes(hooks)
+    if not scopes or any(s not in known for s in scopes):
+        unknown = [s for s in scopes if s not in known]
+        raise problem("SCOPE_UNKNOWN", field="scopes", **({"scopes": ", ".join(unknown)[:200]} if unknown else {}))
     if purpose not in PURPOSES:
         raise problem("PURPOSE_INVALID", field="purpose")
     if not policy_version or len(policy_version) > 20:
         raise problem("INPUT_INVALID", field="policyVersion")
-    nik = actor.citizen.nik
+    trust = await hooks.trust()
+    token, nik, link = await _consenting(db, hooks, trust, actor, consent_token)
     async with db.read() as session:
         person = await people.person_by_nik(session, nik)
         if person is not None:
             existing = await live_consent(session, person.id, scopes[0], purpose)
             if existing and set(scopes) <= set(existing.scopes) and existing.policy_version == policy_version:
                 return existing  # a double tap: the same consent, not a second one
+    token_issuer = link[1] if link else actor.citizen.issuer
     try:
-        grant = await hooks.first("grant_consent", token=actor.citizen_token, nik=nik, scopes=scopes,
-                                  purpose=purpose, policy_version=policy_version)
+        # The provider of the token grants consent; a token of a provider no plugin declares
+        # consent for goes to the plugins bound to none (a region's own consent service).
+        issuer = token_issuer if trust.plugins_for(CONSENT, token_issuer) else None
+        plugin, grant = await hooks.first_with_plugin(
+            "grant_consent", only=_for_grants_of(trust, CONSENT, issuer), token=token, nik=nik, scopes=scopes,
+            purpose=purpose, policy_version=policy_version)
     except SourceUnavailable:
         raise problem("IDENTITY_PROVIDER_UNAVAILABLE") from None
+    except ConsentInvalid:
+        raise problem("SCOPE_NOT_GRANTABLE", field="scopes") from None
     if grant is None:
         raise problem("IDENTITY_PROVIDER_UNSUPPORTED")
+    # The grant is the provider's its plugin speaks for; a plugin bound to none issues provider-less grants.
+    bound = plugin in trust.plugins_for(CONSENT, token_issuer)
+    grant = replace(grant, issuer=token_issuer if bound else None)
     record = await fetch_person(hooks, nik, grant) if PERSON_SCOPE in scopes else None
     if actor.facilitator is not None:
         if record is None:
@@ -133,7 +178,7 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
         check_facilitator(actor, record.region_code, hooks.pilot.code)
     for attempt in range(2):
         try:
-            return await _store(db, actor, nik, record, grant, purpose, policy_version)
+            return await _store(db, actor, nik, record, grant, purpose, policy_version, link)
         except IntegrityError:
             # Another member of the household consented at the same moment (PostgreSQL): both
             # inserted its KK and members; the loser now finds them stored and updates them.
@@ -142,16 +187,58 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
     raise AssertionError("unreachable")
 
 
+async def _consenting(db: Database, hooks: PilotHooks, trust: PilotTrust, actor: Actor,
+                      consent_token: str | None) -> tuple[str, str, tuple[str, str] | None]:
+    """The token consent is given with, the NIK, and — for a regional sign-in — the national
+    identity that confirms the NIK: ``(national subject, national issuer)``."""
+    citizen = actor.citizen
+    if trust.is_national(citizen.issuer) and citizen.nik:
+        return actor.citizen_token, citizen.nik, None
+    if not consent_token:
+        raise problem("CONSENT_TOKEN_REQUIRED", field="consentToken")
+    try:
+        async with db.read() as session:
+            national = await authenticate(consent_token, hooks, session)
+    except AuthenticationFailed:
+        raise problem("CONSENT_TOKEN_INVALID", field="consentToken") from None
+    except SourceUnavailable:
+        raise problem("IDENTITY_PROVIDER_UNAVAILABLE") from None
+    claimed = citizen.nik or citizen.claimed_nik
+    if (national is None or not national.is_citizen or not national.nik or not trust.is_national(national.issuer)
+            or not trust.plugins_for(CONSENT, national.issuer) or national.nik != claimed):
+        raise problem("CONSENT_TOKEN_INVALID", field="consentToken")
+    return consent_token, national.nik, (national.subject, national.issuer)
+
+
+async def _link(session: AsyncSession, citizen: Principal, nik: str, confirmed_by: str) -> None:
+    """Remember that a national provider confirmed this regional identity's NIK."""
+    row = (await session.execute(select(IdentityLink).where(IdentityLink.issuer == citizen.issuer,
+                                                            IdentityLink.subject == citizen.subject))).scalar_one_or_none()
+    if row is not None and row.nik == nik:
+        return
+    if row is None:
+        row = IdentityLink(issuer=citizen.issuer, subject=citizen.subject, nik=nik, confirmed_by=confirmed_by)
+        session.add(row)
+    else:
+        row.nik, row.confirmed_by = nik, confirmed_by
+    await session.flush()
+    await audit.record_change(session, citizen, action="IDENTITY_LINKED", entity_type="identity_link",
+                              entity_id=row.id, details={"confirmed_by": confirmed_by})
+
+
 async def _store(db: Database, actor: Actor, nik: str, record: PersonRecord | None, grant: ConsentGrant,
-                 purpose: str, policy_version: str) -> Consent:
+                 purpose: str, policy_version: str, link: tuple[str, str] | None = None) -> Consent:
     async with db.write() as session:
+        if link is not None:
+            await _link(session, actor.citizen, nik, link[1])
         person = await people.upsert_person(session, record) if record else await people.person_by_nik(session, nik)
         if person is None:
             raise problem("CONSENT_REQUIRED", field="scopes")  # first consent must include "person"
         row = Consent(
             person_id=person.id, scopes=list(grant.scopes), purpose=purpose, policy_version=policy_version,
-            channel=actor.channel, actor=actor.citizen.subject, assisted_by=actor.assisted_by,
-            provider_reference=grant.reference, given_at=utcnow(), expires_at=grant.expires_at,
+            channel=actor.channel, actor=actor.citizen.subject, actor_issuer=actor.citizen.issuer,
+            assisted_by=actor.assisted_by, assisted_by_issuer=actor.assisted_by_issuer,
+            provider_reference=grant.reference, provider_issuer=grant.issuer, given_at=utcnow(), expires_at=grant.expires_at,
         )
         session.add(row)
         await session.flush()
@@ -189,5 +276,6 @@ async def withdraw(db: Database, hooks: PilotHooks, citizen: Principal, consent_
             row.withdrawn_at = utcnow()
             await audit.record_change(session, citizen, action="CONSENT_WITHDRAWN", entity_type="consent",
                                       entity_id=row.id, subject_person_id=row.person_id)
-    await hooks.notify("revoke_consent", consent=as_grant(row, citizen.nik))
+    grant = as_grant(row, citizen.nik)
+    await hooks.notify("revoke_consent", only=_for_grants_of(await hooks.trust(), CONSENT, grant.issuer), consent=grant)
     return row

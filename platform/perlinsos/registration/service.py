@@ -125,6 +125,7 @@ async def _store(db: Database, hooks: PilotHooks, actor: Actor, record, consent_
         row = Registration(
             pilot_id=pilot.id, programme=programme, person_id=person.id, household_id=person.household_id,
             region_code=record.region_code, channel=actor.channel, assisted_by=actor.assisted_by,
+            assisted_by_issuer=actor.assisted_by_issuer,
             consent_id=consent_id, submitted_at=utcnow(),
         )
         session.add(row)

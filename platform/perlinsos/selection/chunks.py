@@ -66,7 +66,8 @@ async def load_chunk(conn: AsyncConnection, pilot_id: int, programme: str | None
         grant = consents.get(r.person_id)
         grant = None if grant is None else ConsentGrant(
             nik=r.nik, scopes=tuple(grant.scopes), purpose=grant.purpose, policy_version=grant.policy_version,
-            given_at=grant.given_at, expires_at=grant.expires_at, reference=grant.provider_reference)
+            given_at=grant.given_at, expires_at=grant.expires_at, reference=grant.provider_reference,
+            issuer=grant.provider_issuer)
         refs.append(RegistrantRef(
             registration_id=r.id, nik=r.nik, kk_number=r.kk_number, region_code=r.region_code,
             programme=r.programme, member_niks=tuple(members.get(r.household_id, ())), consent=grant,

@@ -14,13 +14,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from perlinsos import audit
-from perlinsos.contract import Fact, PilotContext
+from perlinsos import audit, scopes
+from perlinsos.contract import FACTS, Fact, PilotContext
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
     Decision,
@@ -36,7 +36,7 @@ from perlinsos.notification import idempotency_key
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts
-from perlinsos.selection.chunks import Chunk, load_chunk
+from perlinsos.selection.chunks import FACT_SCOPES, PLATFORM, Chunk, load_chunk
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 500
@@ -257,9 +257,38 @@ async def _finish(db: Database, summary: Summary, status: RunStatus, error: str 
 
 async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
     """One ``collect_facts`` call per plugin for the whole chunk; a failing plugin costs only its
-    own facts (its criteria then answer UNKNOWN: PENDING, never a rejection)."""
+    own facts (its criteria then answer UNKNOWN: PENDING, never a rejection).
+
+    Grants go only to the source that can honour them: a plugin bound to a provider for facts
+    receives only the registrants who consented through that provider; a plugin bound to none
+    receives everyone, with no provider's grant id. Registrants whose consent no bound source can
+    read get a platform fact that says so (the consent criterion then names the provider)."""
     facts: dict[int, dict[str, Fact]] = {rid: dict(pf) for rid, pf in chunk.platform_facts.items()}
-    for plugin, result in await hooks.settled("collect_facts", registrants=chunk.refs):
+    trust = await hooks.trust()
+    bound = trust.bound_plugins(FACTS)
+    readable = {i for p in bound for i in trust.issuers_of(p, FACTS)}
+    unbound_refs = [replace(r, consent=replace(r.consent, reference=None, issuer=None)) if r.consent else r
+                    for r in chunk.refs]
+    today = utcnow().date()
+    required = _required_scopes(hooks)
+    for ref in chunk.refs:
+        missing = [s for s in required if ref.consent and not ref.consent.allows(s)]
+        if missing:
+            facts[ref.registration_id]["platform.consent_missing_scopes"] = Fact(
+                ref.registration_id, "platform.consent_missing_scopes", missing, PLATFORM, today)
+        if bound and ref.consent is not None and ref.consent.issuer is not None and ref.consent.issuer not in readable:
+            facts[ref.registration_id]["platform.consent_unreadable"] = Fact(
+                ref.registration_id, "platform.consent_unreadable",
+                trust.name_of(ref.consent.issuer) or ref.consent.issuer, PLATFORM, today)
+
+    def registrants_for(plugin: str) -> dict[str, Any] | None:
+        if plugin not in bound:
+            return {"registrants": unbound_refs}
+        issuers = trust.issuers_of(plugin, FACTS)
+        mine = [r for r in chunk.refs if r.consent is not None and r.consent.issuer in issuers]
+        return {"registrants": mine} if mine else None
+
+    for plugin, result in await hooks.settled_each("collect_facts", registrants_for):
         if isinstance(result, Exception):
             log.warning("plugin %s: collect_facts failed for a chunk of %d: %r", plugin, len(chunk.refs), result)
             continue
@@ -269,6 +298,13 @@ async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
     for registration_id, corrected in chunk.corrections.items():
         facts[registration_id].update(corrected)
     return facts
+
+
+def _required_scopes(hooks: PilotHooks) -> tuple[str, ...]:
+    """The scopes selection reads under: the platform's fact scopes and every scope the pilot's
+    plugins declare (a land registry's ``facts:land``), never ``person`` (registration needs it)."""
+    declared, _ = scopes.merge(hooks.sync_results("consent_scopes"))
+    return (*FACT_SCOPES, *(code for code in declared if code not in scopes.BUILTIN))
 
 
 async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria: dict[str, list],

@@ -27,6 +27,16 @@ class ConsentCriterion:
     version: str = CORE_VERSION
 
     def evaluate(self, facts: Mapping[str, Fact], registrant: RegistrantRef) -> CriterionResult:
+        # Say what is missing, in words a citizen can act on: scopes not consented to, or a
+        # consent given through a provider no data source of the pilot can read under.
+        missing = facts.get("platform.consent_missing_scopes")
+        if missing is not None and missing.value:
+            return CriterionResult(self.code, Verdict.UNKNOWN, observed={"missing_scopes": list(missing.value)},
+                                   source=missing.source, as_of=missing.as_of, detail="SCOPES_MISSING")
+        unreadable = facts.get("platform.consent_unreadable")
+        if unreadable is not None:
+            return CriterionResult(self.code, Verdict.UNKNOWN, observed={"provider": unreadable.value},
+                                   source=unreadable.source, as_of=unreadable.as_of, detail="CONSENT_PROVIDER_UNREADABLE")
         fact = facts.get("platform.consent_live")
         live = bool(fact and fact.value)
         return CriterionResult(self.code, Verdict.PASS if live else Verdict.UNKNOWN, observed=live,

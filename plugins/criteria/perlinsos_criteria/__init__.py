@@ -17,7 +17,7 @@ from perlinsos_criteria.criteria import (
     UnusualTransactions,
     WelfareDecileAboveLimit,
 )
-from perlinsos_criteria.plugin import collect_facts, eligibility_criteria, plugin_settings_schema
+from perlinsos_criteria.plugin import collect_facts, eligibility_criteria, identity_providers, plugin_settings_schema
 from perlinsos_criteria.settings import CriteriaSettings
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "WelfareDecileAboveLimit",
     "collect_facts",
     "eligibility_criteria",
+    "identity_providers",
     "plugin_settings_schema",
 ]

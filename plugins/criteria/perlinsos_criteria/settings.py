@@ -62,6 +62,10 @@ class CriteriaSettings(BaseModel):
                                   "the pilot's IKD API base when absent")
     client_secret: SecretStr | None = Field(
         default=None, description="the platform's credential for the facts API; the IKD plugin's when absent")
+    grant_issuer: StrictStr | None = Field(
+        default=None, description="the identity provider (OpenID issuer) whose consent grants the facts API "
+                                  "honours: only registrants who consented through it are sent; the pilot's IKD "
+                                  "issuer when absent")
     timeout_seconds: float = Field(default=10.0, gt=0, le=120, strict=True,
                                    description="bound on each call to the facts API (connect + answer)")
     batch_size: int = Field(default=500, ge=1, le=MAX_BATCH, strict=True,

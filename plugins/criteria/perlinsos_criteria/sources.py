@@ -38,6 +38,16 @@ class Endpoint:
     secret: str | None
 
 
+def grant_issuer(pilot: Any) -> str | None:
+    """Whose consent grants the facts API honours: the setting, else the pilot's IKD issuer."""
+    settings = settings_of(pilot)
+    if settings is not None and settings.grant_issuer:
+        return settings.grant_issuer
+    ikd = pilot.settings_for("ikd") if pilot is not None else None
+    issuer = ikd.get("issuer") if isinstance(ikd, Mapping) else getattr(ikd, "issuer", None)
+    return issuer if isinstance(issuer, str) and issuer else None
+
+
 def endpoint(settings: CriteriaSettings, pilot: Any) -> Endpoint:
     """Where to ask and with which credential: the plugin's own settings, else the pilot's IKD ones."""
     ikd = pilot.settings_for("ikd") if pilot is not None else None

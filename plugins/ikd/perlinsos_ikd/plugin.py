@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from perlinsos import hookimpl
-from perlinsos.contract import ConsentGrant, HouseholdMember, PersonRecord, Principal
+from perlinsos.contract import CAPABILITIES, ConsentGrant, HouseholdMember, IdentityProvider, PersonRecord, Principal
 from perlinsos.errors import AuthenticationFailed, ConsentInvalid, SourceUnavailable
 from perlinsos_ikd import client, tokens
 from perlinsos_ikd.settings import IkdSettings
@@ -25,6 +25,16 @@ def settings_of(pilot: Any) -> IkdSettings | None:
 @hookimpl
 def plugin_settings_schema():
     return IkdSettings
+
+
+@hookimpl
+def identity_providers(pilot) -> list[IdentityProvider]:
+    """IKD does everything for a pilot that enables it: sign-in, consent grants, the person record
+    and (through the criteria plugin's facts API client) facts under its own grants."""
+    settings = settings_of(pilot)
+    if settings is None:
+        return []
+    return [IdentityProvider(issuer=settings.issuer, name="IKD (Dukcapil)", capabilities=frozenset(CAPABILITIES))]
 
 
 @hookimpl
@@ -91,6 +101,8 @@ async def grant_consent(token, nik, scopes, purpose, policy_version, pilot) -> C
     )
     if response.status_code == 401:
         raise AuthenticationFailed(tokens.INVALID)
+    if response.status_code == 400:  # e.g. invalid_scope: IKD grants no consent for a scope it does not know
+        raise ConsentInvalid("IKD refused the consent request (a scope it cannot grant)")
     if response.status_code not in (200, 201):
         raise SourceUnavailable(client.SOURCE, f"consent refused: HTTP {response.status_code}")
     grant = client.json_body(response)
@@ -102,6 +114,7 @@ async def grant_consent(token, nik, scopes, purpose, policy_version, pilot) -> C
             nik=nik, scopes=tuple(grant["scopes"]), purpose=grant["purpose"], policy_version=policy_version,
             given_at=datetime.fromisoformat(grant["granted_at"]),
             expires_at=datetime.fromisoformat(expires) if expires else None, reference=grant["grant_id"],
+            issuer=settings.issuer,
         )
 
 

@@ -10,7 +10,7 @@ outside any served directory, downloadable only by those who may see the appeal.
 
 For the appeals service::
 
-    files = await attachable(session, actor.citizen.subject, evidence_ids)  # while checking
+    files = await attachable(session, actor.citizen.identity, evidence_ids)  # while checking
     await attach(session, appeal.id, files)                                  # in the filing transaction
 """
 

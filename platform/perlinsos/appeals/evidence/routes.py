@@ -207,7 +207,7 @@ async def _upload(request: Request) -> Response:
         raise
     stored = await service.record_upload(
         caller.state.db, staged, owner=actor.citizen, person_id=person_id,
-        uploader=actor.facilitator or actor.citizen, facilitator=actor.assisted_by, kind=kind,
+        uploader=actor.facilitator or actor.citizen, facilitator=actor.facilitator, kind=kind,
         filename=filename, content_type=content_type, max_files=settings.max_evidence_files)
     row = stored.row
     gid = globalids.encode("EvidenceFile", row.id)

@@ -58,26 +58,33 @@ async def _lock(session: AsyncSession, key: str) -> None:
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
 
-def owner_lock(subject: str) -> str:
-    return f"evidence-owner:{subject}"
+Identity = tuple  # (issuer, subject): who owns a file; never a bare subject
+
+
+def owned_by(owner: Identity):
+    """The files of ``owner`` (issuer, subject)."""
+    issuer, subject = owner
+    return (EvidenceFile.uploaded_by == subject) & (EvidenceFile.uploaded_by_issuer == issuer)
+
+
+def owner_lock(owner: Identity) -> str:
+    return f"evidence-owner:{owner[0]}#{owner[1]}"
 
 
 def object_lock(sha256: str) -> str:
     return f"evidence-object:{sha256}"
 
 
-async def unattached_count(session: AsyncSession, owner_subject: str) -> int:
+async def unattached_count(session: AsyncSession, owner: Identity) -> int:
     return (await session.execute(
-        select(func.count()).select_from(EvidenceFile)
-        .where(EvidenceFile.uploaded_by == owner_subject, EvidenceFile.appeal_id.is_(None))
+        select(func.count()).select_from(EvidenceFile).where(owned_by(owner), EvidenceFile.appeal_id.is_(None))
     )).scalar_one()
 
 
-async def unattached(session: AsyncSession, owner_subject: str) -> list[EvidenceFile]:
+async def unattached(session: AsyncSession, owner: Identity) -> list[EvidenceFile]:
     """The owner's files not yet attached to an appeal, oldest first (to list them to the citizen)."""
     return list((await session.execute(
-        select(EvidenceFile).where(EvidenceFile.uploaded_by == owner_subject, EvidenceFile.appeal_id.is_(None))
-        .order_by(EvidenceFile.id)
+        select(EvidenceFile).where(owned_by(owner), EvidenceFile.appeal_id.is_(None)).order_by(EvidenceFile.id)
     )).scalars())
 
 
@@ -89,7 +96,7 @@ class Stored:
 
 async def record_upload(
     db: Database, staged: Staged, *, owner: Principal, person_id: int, uploader: Principal,
-    facilitator: str | None, kind: str, filename: str, content_type: str, max_files: int,
+    facilitator: Principal | None, kind: str, filename: str, content_type: str, max_files: int,
 ) -> Stored:
     """One transaction: the count limit, the object put in place, the row and its audit row.
 
@@ -98,24 +105,24 @@ async def record_upload(
     """
     try:
         async with db.write() as session:
-            await _lock(session, owner_lock(owner.subject))
+            await _lock(session, owner_lock(owner.identity))
             same = (await session.execute(
                 select(EvidenceFile).where(
-                    EvidenceFile.uploaded_by == owner.subject, EvidenceFile.appeal_id.is_(None),
+                    owned_by(owner.identity), EvidenceFile.appeal_id.is_(None),
                     EvidenceFile.sha256 == staged.sha256, EvidenceFile.kind == kind)
                 .order_by(EvidenceFile.id).limit(1)
             )).scalar_one_or_none()
             if same is not None:
                 await staged.discard()
                 return Stored(same, created=False)
-            if await unattached_count(session, owner.subject) >= max_files:
+            if await unattached_count(session, owner.identity) >= max_files:
                 raise refusal("EVIDENCE_TOO_MANY", detail=(f"maks. {max_files}", f"at most {max_files}"))
             await _lock(session, object_lock(staged.sha256))
             await staged.commit()
             now = utcnow()
             row = EvidenceFile(appeal_id=None, kind=kind, filename=filename, content_type=content_type,
                                size_bytes=staged.size, sha256=staged.sha256, uploaded_by=owner.subject,
-                               uploaded_at=now)
+                               uploaded_by_issuer=owner.issuer, uploaded_at=now)
             session.add(row)
             await session.flush()
             # The upload's audit row (same timestamp as the row, so it is found by index) is also
@@ -123,7 +130,9 @@ async def record_upload(
             await audit.record_change(
                 session, uploader, occurred_at=now, action=UPLOADED, entity_type=ENTITY,
                 entity_id=row.id, subject_person_id=person_id, purpose="appeal-evidence",
-                details={"owner": owner.subject, "assisted_by": facilitator, "kind": kind,
+                details={"owner": owner.subject, "owner_issuer": owner.issuer,
+                         "assisted_by": facilitator.subject if facilitator else None,
+                         "assisted_by_issuer": facilitator.issuer if facilitator else None, "kind": kind,
                          "sha256": staged.sha256, "size": staged.size, "content_type": content_type})
             return Stored(row, created=True)
     finally:
@@ -164,8 +173,9 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
         return None
     upload = await _upload_record(session, row) or {}
     person_id = upload.get("person_id")
-    uploaded_for_them = principal.is_citizen and principal.subject == row.uploaded_by
-    assisted_upload = upload.get("assisted_by") is not None and upload.get("assisted_by") == principal.subject
+    uploaded_for_them = principal.is_citizen and principal.identity == (row.uploaded_by_issuer, row.uploaded_by)
+    assisted_upload = upload.get("assisted_by") is not None and \
+        (upload.get("assisted_by_issuer"), upload.get("assisted_by")) == principal.identity
     if row.appeal_id is None:
         upload_facilitator = False
         if assisted_upload and person_id is not None:  # still assigned to the citizen's village
@@ -176,7 +186,8 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
             return Access(row, uploaded_for_them, upload_facilitator, person_id)
         return None
     found = (await session.execute(
-        select(Appeal.assisted_by, Person.id, Person.nik, Registration.region_code)
+        select(Appeal.assisted_by, Appeal.assisted_by_issuer, Person.id, Person.nik, Registration.region_code,
+               Registration.pilot_id)
         .join(Person, Person.id == Appeal.appellant_person_id)
         .join(Decision, Decision.id == Appeal.decision_id)
         .join(Registration, Registration.id == Decision.registration_id)
@@ -184,14 +195,15 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
     )).first()
     if found is None:
         return None
-    assisted_by, appellant_id, appellant_nik, region = found
+    assisted_by, assisted_by_issuer, appellant_id, appellant_nik, region, pilot_id = found
     upload_facilitator = assisted_upload and _facilitator_of(principal, region)
     if uploaded_for_them or (principal.is_citizen and principal.nik == appellant_nik):
         return Access(row, True, upload_facilitator, appellant_id)
     # admin, reviewers of the region, the facilitator who assisted the appeal (in their villages):
     # the registration rules of perlinsos.policy, with the appeal's facilitator.
     if policy.can_view_registration(principal, applicant_nik=appellant_nik, region_code=region,
-                                    assisted_by=assisted_by) or upload_facilitator:
+                                    assisted_by=assisted_by, assisted_by_issuer=assisted_by_issuer,
+                                    pilot_id=pilot_id) or upload_facilitator:
         return Access(row, False, upload_facilitator, appellant_id)
     return None
 
@@ -264,9 +276,9 @@ def _number(value: int | str) -> int:
         raise refusal("EVIDENCE_NOT_FOUND", field="evidence") from None
 
 
-async def attachable(session: AsyncSession, owner_subject: str, ids: Sequence[int | str]) -> list[EvidenceFile]:
+async def attachable(session: AsyncSession, owner: Identity, ids: Sequence[int | str]) -> list[EvidenceFile]:
     """The files ``ids`` (numbers or ``EvidenceFile`` global ids), in the given order without
-    repeats, checked to be ``owner_subject``'s and not attached to any appeal yet.
+    repeats, checked to be ``owner``'s ((issuer, subject)) and not attached to any appeal yet.
 
     Raises the ``EVIDENCE_NOT_FOUND`` problem (field ``evidence``) for any id that is missing,
     someone else's or already attached — the same answer for all three.
@@ -275,8 +287,7 @@ async def attachable(session: AsyncSession, owner_subject: str, ids: Sequence[in
     if not numbers:
         return []
     rows = {r.id: r for r in (await session.execute(
-        select(EvidenceFile).where(EvidenceFile.id.in_(numbers), EvidenceFile.uploaded_by == owner_subject,
-                                   EvidenceFile.appeal_id.is_(None))
+        select(EvidenceFile).where(EvidenceFile.id.in_(numbers), owned_by(owner), EvidenceFile.appeal_id.is_(None))
     )).scalars()}
     if len(rows) != len(numbers):
         raise _not_found()

@@ -4,6 +4,7 @@ national office (they may hold gateway credentials, shown masked even then)."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -35,6 +36,14 @@ class PluginSettings:
     settings: JSON
 
 
+@strawberry.type(description="An identity provider a pilot trusts, and what it does there.")
+class IdentityProvider:
+    issuer: str = strawberry.field(description="OpenID issuer, exactly as its tokens carry it in `iss`.")
+    name: str
+    capabilities: list[str] = strawberry.field(description="Any of sign_in, consent, person, facts.")
+    national: bool = strawberry.field(description="A national provider (IKD): its NIKs need no confirmation.")
+
+
 @strawberry.type(description="A rollout of programmes in a set of regions.")
 class Pilot:
     id: strawberry.ID
@@ -49,6 +58,27 @@ class Pilot:
     appeal_closes_at: datetime | None
     enabled_plugins: list[str]
     plugin_data: strawberry.Private[dict]
+    row: strawberry.Private[Any]
+
+    @strawberry.field(description="The identity providers this pilot trusts (a sign-in screen offers those with "
+                                  "sign_in; a regional sign-in consents through a national one).")
+    def identity_providers(self, info: Info) -> list[IdentityProvider]:
+        trust = _hooks(info, self.row).trust_now()
+        return [IdentityProvider(issuer=d.provider.issuer, name=d.provider.name,
+                                 capabilities=sorted(d.provider.capabilities), national=d.national)
+                for d in trust.declared]
+
+    @strawberry.field(description="What keeps this pilot from working yet, e.g. nothing can grant consent "
+                                  "(national office only).")
+    def setup_warnings(self, info: Info) -> list[str]:
+        from perlinsos.pilots.files import pilot_warnings
+
+        c = ctx(info)
+        if c.principal is None:
+            raise Unauthenticated()
+        if not policy.can_roll_out_pilots(c.principal):
+            raise Forbidden()
+        return pilot_warnings(store.pilot_context(self.row, c.plugins), c.plugins)
 
     @strawberry.field(description="The enabled plugins' settings, secrets masked (national office only).")
     def plugin_settings(self, info: Info) -> list[PluginSettings]:
@@ -81,7 +111,13 @@ class Pilot:
             appeal_closes_at=row.appeal_closes_at,
             enabled_plugins=sorted(row.plugins),
             plugin_data=dict(row.plugins),
+            row=row,
         )
+
+
+def _hooks(info: Info, row):
+    c = ctx(info)
+    return c.plugins.for_pilot(store.pilot_context(row, c.plugins))
 
 
 @strawberry.type

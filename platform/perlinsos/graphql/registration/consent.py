@@ -39,14 +39,38 @@ class Consent:
         )
 
 
+@strawberry.type(description="Data a citizen may allow the platform to read in this pilot, and what they are told.")
+class ConsentScope:
+    code: str = strawberry.field(description="e.g. person, facts:income, or a plugin's own such as facts:land.")
+    purpose: str
+    text: str = strawberry.field(description="What the citizen is told, in the viewer's language.")
+
+
 @strawberry.input(description="Consent a citizen gives; on a facilitator's phone add `citizenToken`.")
 class GiveConsentInput:
-    scopes: list[str] = strawberry.field(description=f"Any of: {', '.join(consent.SCOPES)}.")
+    scopes: list[str] = strawberry.field(
+        description="Codes from `consentScopes` (the pilot's): "
+                    f"{', '.join(consent.SCOPES)}, and what the pilot's plugins declare.")
     purpose: str = consent.DEFAULT_PURPOSE
     policy_version: str = strawberry.field(description="Version of the privacy notice shown.")
     citizen_token: str | None = strawberry.field(
         default=None, description="The assisted citizen's own IKD token (facilitators only)."
     )
+    consent_token: str | None = strawberry.field(
+        default=None, description="Citizens signed in with a regional provider: their own token from the "
+                                  "national provider (IKD), which grants the consent and confirms their NIK.")
+
+
+@strawberry.type
+class ConsentQueries:
+    @strawberry.field(description="The scopes a citizen may consent to in the request's pilot (empty without one).")
+    async def consent_scopes(self, info: Info) -> list[ConsentScope]:
+        c = ctx(info)
+        if c.hooks is None:
+            return []
+        found = await consent.available_scopes(c.hooks)
+        return [ConsentScope(code=s.code, purpose=s.purpose, text=s.text.get(c.language) or s.text["id"])
+                for s in found.values()]
 
 
 @strawberry.type
@@ -61,9 +85,10 @@ class ConsentMutations:
     async def give_consent(self, info: Info, input: GiveConsentInput) -> ConsentPayload:
         c = ctx(info)
         try:
-            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
+            actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token,
+                                      allow_unconfirmed=True)
             row = await consent.give(c.db, c.hooks, actor, scopes=input.scopes, purpose=input.purpose,
-                                     policy_version=input.policy_version)
+                                     policy_version=input.policy_version, consent_token=input.consent_token)
         except Problem as p:
             return ConsentPayload(consent=None, errors=[UserError.of(p, c.language)])
         return ConsentPayload(consent=Consent.from_row(row), errors=[])

@@ -43,13 +43,15 @@ class DataAccess:
                                                           "of your household); null for the system.")
     actor: str | None = strawberry.field(description="The staff member's or system's id (e.g. system:selection); "
                                                      "null when a citizen: their identity is theirs.")
+    actor_issuer: str | None = strawberry.field(description="The identity provider of `actor` (an identity is "
+                                                            "issuer and subject together).")
     purpose: str | None = strawberry.field(description="e.g. graphql, selection, appeal-evidence, data_export.")
     operation: str | None = strawberry.field(description="The API operation that read it, when known.")
 
     @classmethod
     def from_access(cls, a: data_export.Access) -> DataAccess:
         return cls(id=to_global_id("DataAccess", a.seq), at=a.at, action=a.action, actor_role=a.actor_role,
-                   actor=a.actor, purpose=a.purpose, operation=a.operation)
+                   actor=a.actor, actor_issuer=a.actor_issuer, purpose=a.purpose, operation=a.operation)
 
 
 @strawberry.type(description="The signed-in citizen's own records.")
@@ -84,7 +86,7 @@ class Me:
         rows: list[data_export.Access] = []
         if self.person_db_id is not None:
             async with c.db.engine.connect() as conn:
-                rows = await data_export.access_log(conn, self.person_db_id, c.principal.subject,
+                rows = await data_export.access_log(conn, self.person_db_id, c.principal.identity,
                                                     before_seq=before, limit=size + 1)
         return build_connection("DataAccess", rows, size, before, DataAccess.from_access, key=lambda a: a.seq)
 
