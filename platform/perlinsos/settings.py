@@ -86,6 +86,9 @@ class Settings:
     #: when set, the exact issuers a national plugin may be configured with; a pilot naming another
     #: is refused when loaded (recommended in production).
     national_issuers: tuple[str, ...] = ()
+    #: a newer Kemendagri region list (CSV code,name) replacing the shipped one; perlinsos.regions
+    #: reads the variable itself (the list is loaded lazily, once per process)
+    regions_file: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -131,6 +134,7 @@ class Settings:
             ),
             national_providers=split(get("NATIONAL_PROVIDERS")) or cls.national_providers,
             national_issuers=split(get("NATIONAL_ISSUERS")),
+            regions_file=get("REGIONS_FILE") or None,
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -26,11 +26,8 @@ _REGION = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 
 
 def check_region(code: str) -> None:
-    """A kode wilayah; where the platform ships the region list, it must be in it."""
-    if not _REGION.match(code or ""):
-        raise problem("REGION_UNKNOWN", field="regionCode")
-    shipped = any(regions.is_within(code, r.code) for r in regions.all_regions() if r.level == "regency")
-    if shipped and regions.get(code) is None:
+    """A kode wilayah of the shipped Kemendagri list (every region of Indonesia)."""
+    if not _REGION.match(code or "") or regions.get(code) is None:
         raise problem("REGION_UNKNOWN", field="regionCode")
 
 

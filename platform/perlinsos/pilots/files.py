@@ -89,10 +89,8 @@ class PilotSpec(BaseModel):
                 raise ValueError(f"{code!r} is not a kode wilayah like 35.10 or 35.10.15.2004")
             if code[:2] not in PROVINCE_CODES or "00" in code.split(".")[1:]:
                 raise ValueError(f"{code!r} is not a known region")
-            # Where the platform ships the region list (Banyuwangi), a code must exist in it.
-            if regions.get(code) is None and any(
-                regions.is_within(code, r.code) for r in regions.all_regions() if r.level == "regency"
-            ):
+            # The platform ships every Kemendagri region (perlinsos.regions): a code must exist.
+            if regions.get(code) is None:
                 raise ValueError(f"{code!r} is not a known region")
         if len(set(value)) != len(value):
             raise ValueError("a region is listed twice")
