@@ -22,6 +22,7 @@ from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
+from perlinsos.pilots.rollout import refuse_development_secrets
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
     """Build the app. Plugin or schema problems raise here, at start-up, naming the plugin."""
     settings = settings or Settings.from_env()
     plugins = plugins or PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins,
-                                       national=settings.national_providers, national_issuers=settings.national_issuers)
+                                       national=settings.national_providers, national_issuers=settings.national_issuers,
+                                       production=settings.production)
     db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
     state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
+        if settings.production:
+            # A stored pilot holding a development secret stops start-up, named (pilot, plugin, setting).
+            await refuse_development_secrets(db, plugins)
         # Long-lived start-up objects never need collecting; freezing them and raising the
         # thresholds roughly doubled list-query throughput under load (ARCHITECTURE §6).
         gc.collect()

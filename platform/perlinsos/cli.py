@@ -174,7 +174,9 @@ def serve(host: str, port: int, workers: int, database_url: str | None) -> None:
     settings = load_settings(database_url)
     try:
         prepare_database(settings)
-        load_plugins(settings)  # fail fast, with the plugin named, before uvicorn starts
+        plugins = load_plugins(settings)  # fail fast, with the plugin named, before uvicorn starts
+        if settings.production:  # as the app's start-up does, but without uvicorn's traceback
+            _refuse_development_secrets(settings, plugins)
     except ConfigurationError as exc:
         fail(exc)
     if database_url:
@@ -182,6 +184,21 @@ def serve(host: str, port: int, workers: int, database_url: str | None) -> None:
     click.echo(f"Perlinsos API at http://{host}:{port}/graphql")
     uvicorn.run("perlinsos.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info")
+
+
+def _refuse_development_secrets(settings: Settings, plugins) -> None:
+    """Production: no stored pilot may hold a development secret (names pilot, plugin, setting)."""
+    from perlinsos.db.engine import Database
+    from perlinsos.pilots.rollout import refuse_development_secrets
+
+    async def run() -> None:
+        database = Database(settings.database_url)
+        try:
+            await refuse_development_secrets(database, plugins)
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
 
 
 def prepare_database(settings: Settings) -> None:

@@ -42,11 +42,15 @@ class PluginManager:
         load_entry_points: bool = True,
         national: Iterable[str] = ("ikd",),
         national_issuers: Iterable[str] = (),
+        production: bool = False,
     ):
         #: plugins whose identity providers the deployment marks as national (Settings.national_providers),
         #: and the exact issuers they may have (Settings.national_issuers; empty: any)
         self.national = tuple(national)
         self.national_issuers = tuple(national_issuers)
+        #: the deployment is production (Settings.production): pilots holding a development
+        #: secret (``dev-only-…``) are refused (perlinsos.pilots.files.parse_pilot)
+        self.production = production
         self.pm = pluggy.PluginManager(PROJECT_NAME)
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}  # plugin name → where it came from

@@ -23,7 +23,8 @@ def load_plugins(settings: Settings):
     from perlinsos.plugins import PluginManager
 
     return PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins,
-                         national=settings.national_providers, national_issuers=settings.national_issuers)
+                         national=settings.national_providers, national_issuers=settings.national_issuers,
+                         production=settings.production)
 
 
 def fail(exc: Exception) -> None:

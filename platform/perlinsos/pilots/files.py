@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from perlinsos import regions
 from perlinsos.contract import PilotContext
@@ -21,6 +21,10 @@ PROGRAMMES = ("PKH", "SEMBAKO", "PBI_JK")
 LANGUAGES = ("id", "en")
 _REGION = re.compile(r"^\d{2}(\.\d{2}(\.\d{2}(\.\d{4})?)?)?$")
 _CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,39}$")
+
+#: How a secret that only fits development (the simulators, the bundled pilot, a plugin's default)
+#: begins. Production refuses it: in a pilot when loaded or changed, in a stored pilot at start-up.
+DEV_SECRET_PREFIX = "dev-only-"
 
 
 class PilotFileError(ConfigurationError):
@@ -135,9 +139,24 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
             problems.append((f"plugins.{name}", str(exc)))
     if not problems:
         problems += identity_problems(spec, validated, plugins)
+    if plugins.production:
+        problems += [(path, f"a development secret ({DEV_SECRET_PREFIX}…) is refused in production: "
+                            "set the real one") for path in development_secrets(validated)]
     if problems:
         raise PilotFileError(source, problems)
     return spec
+
+
+def development_secrets(validated: dict[str, Any]) -> list[str]:
+    """``plugins.<name>.<setting>`` of each secret setting (``SecretStr``) whose value, given or the
+    plugin's default, begins with :data:`DEV_SECRET_PREFIX`."""
+    found = []
+    for name, settings in validated.items():
+        for key in getattr(type(settings), "model_fields", {}):
+            value = getattr(settings, key, None)
+            if isinstance(value, SecretStr) and value.get_secret_value().startswith(DEV_SECRET_PREFIX):
+                found.append(f"plugins.{name}.{key}")
+    return found
 
 
 def _context(spec: PilotSpec, validated: dict[str, Any]) -> PilotContext:

@@ -6,7 +6,12 @@ Rules beyond the pilot file's own validation (:func:`perlinsos.pilots.files.pars
 * a region may belong to only one pilot per programme at a time: two pilots whose active periods
   (registration opens .. the later of registration/appeal closing) overlap may not cover nested
   regions (35.10 and 35.10.15) for the same programme, or a household would have two pilots;
-* codes are unique; an update names an existing pilot.
+* codes are unique; an update names an existing pilot;
+* a stored secret is never sent to a new place: an update that changes a setting saying where a
+  plugin's secrets go (marked ``secret_destination``, :func:`secret_destinations`) must give those
+  secrets again; a masked one is refused (:class:`SecretReentryRequired`), not kept;
+* in production, no development secret (``dev-only-…``): refused in a pilot by ``parse_pilot``,
+  and in a stored pilot at start-up (:func:`refuse_development_secrets`).
 
 Every change is written to the audit log (which fields changed, never plugin setting values:
 they may hold gateway credentials).
@@ -14,6 +19,7 @@ they may hold gateway credentials).
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -25,14 +31,21 @@ from perlinsos import audit, regions
 from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot
-from perlinsos.pilots.files import PilotFileError, PilotSpec, parse_pilot
-from perlinsos.pilots.store import get_pilot, save_pilot
-from perlinsos.errors import PluginError
+from perlinsos.pilots.files import PilotFileError, PilotSpec, development_secrets, parse_pilot
+from perlinsos.pilots.store import get_pilot, list_pilots, save_pilot
+from perlinsos.errors import ConfigurationError, PluginError
 from perlinsos.plugins import PluginManager
 
 #: How a secret setting is shown to an admin (pydantic's SecretStr in JSON); sent back unchanged in
 #: an update it means "keep the stored value", so an edit form never needs the secret itself.
 MASK = "**********"
+
+#: JSON-schema keys of a plugin's settings (pydantic ``Field(json_schema_extra=...)``), see
+#: docs/plugins.md, Settings: ``secret_destination`` marks a setting naming where the plugin's
+#: secrets are sent; ``falls_back_to: "<plugin>"`` says that, left out, the setting is that
+#: plugin's (a destination: where it sends its secrets; a secret: its secret).
+SECRET_DESTINATION = "secret_destination"
+FALLS_BACK_TO = "falls_back_to"
 
 
 class RolloutRefused(PilotFileError):
@@ -41,6 +54,14 @@ class RolloutRefused(PilotFileError):
     def __init__(self, code: str, source: str, problems: list[tuple[str, str]]):
         super().__init__(source, problems)
         self.code = code
+
+
+class SecretReentryRequired(RolloutRefused):
+    """An update would send a stored secret to a new place: the secret must be given again.
+    The problems name the secret settings (``plugins.<name>.<setting>``)."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        super().__init__("PILOT_INVALID", source, problems)
 
 
 def spec_data(row: Pilot) -> dict[str, Any]:
@@ -153,15 +174,20 @@ async def update(db: Database, principal: Principal | None, code: str, changes: 
         data = before | {k: v for k, v in changes.items() if k not in ("phases", "plugins", "code")}
         data["phases"] = before["phases"] | (changes.get("phases") or {})
         if "plugins" in changes:
-            data["plugins"] = keep_secrets(changes["plugins"], before["plugins"], plugins)
+            data["plugins"] = keep_secrets(changes["plugins"], before["plugins"], plugins, source=code)
         spec = parse_pilot(data, plugins, source=code)
         stored, _ = await store(session, principal, spec, before=before)
         return stored
 
 
 def keep_secrets(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]],
-                 plugins: PluginManager) -> dict[str, dict[str, Any]]:
-    """Secret settings sent back masked keep their stored value (only for secret fields)."""
+                 plugins: PluginManager, *, source: str = "<update>") -> dict[str, dict[str, Any]]:
+    """Secret settings sent back masked keep their stored value (only for secret fields), unless
+    the update moves where they are sent: then :class:`SecretReentryRequired` (see
+    :func:`reentry_problems`), and nothing is kept."""
+    problems = reentry_problems(new, old, plugins)
+    if problems:
+        raise SecretReentryRequired(source, problems)
     result = {}
     for name, settings in new.items():
         if not isinstance(settings, dict):  # not a table: parse_pilot refuses it, naming the plugin
@@ -175,13 +201,92 @@ def keep_secrets(new: dict[str, dict[str, Any]], old: dict[str, dict[str, Any]],
     return result
 
 
+def reentry_problems(new: dict[str, Any], old: dict[str, Any], plugins: PluginManager) -> list[tuple[str, str]]:
+    """The secrets an update must give again because it changes where they are sent.
+
+    A plugin's secrets go where its ``secret_destination`` settings say; one left out that
+    ``falls_back_to`` another plugin follows that plugin's. When that place changes (compared with
+    the stored pilot ``old``), each secret of the plugin sent masked is refused: the stored value
+    would go to the new place, perhaps an attacker's. A secret left out that falls back to another
+    plugin's is refused too when the plugin's own destination is set to a new place: the other
+    plugin's stored secret would go there. Settings that are not valid are left to ``parse_pilot``."""
+    problems: list[tuple[str, str]] = []
+    for name, settings in new.items():
+        if not isinstance(settings, dict):
+            continue
+        own, followed = _moved(plugins, name, new, old, frozenset())
+        if not own and not followed:
+            continue
+        reason = ", ".join([*own, *followed])
+        properties = _properties(plugins, name)
+        for key in secret_fields(plugins, name):
+            fallback = properties[key].get(FALLS_BACK_TO)
+            if settings.get(key) == MASK:
+                problems.append((f"plugins.{name}.{key}", f"re-enter the secret: {reason} changed, and a stored "
+                                                          "secret is not sent to a new address"))
+            elif settings.get(key) is None and fallback in new and (moved := [f for f, v in own.items() if v]):
+                problems.append((f"plugins.{name}.{key}", f"enter the secret: {', '.join(moved)} changed, and "
+                                                          f"without it the {fallback} plugin's would be sent there"))
+    return problems
+
+
+def _moved(plugins: PluginManager, name: str, new: dict[str, Any], old: dict[str, Any],
+           seen: frozenset[str]) -> tuple[dict[str, str | None], list[str]]:
+    """Why plugin ``name``'s secrets would go to a new place: its own destination settings that
+    changed (with their new values), and, named ``plugins.<other>.<setting>``, those of the plugin
+    a left-out destination follows. Both empty: the place did not change (or the new settings are
+    not valid)."""
+    fields = secret_destinations(plugins, name)
+    if not fields or name in seen:
+        return {}, []
+    now = _destinations(plugins, name, new.get(name), fields)
+    if now is None:
+        return {}, []
+    before = _destinations(plugins, name, old.get(name), fields) if name in old else dict.fromkeys(fields)
+    own = {f: now[f] for f in fields if before is None or before[f] != now[f]}
+    followed: list[str] = []
+    properties = _properties(plugins, name)
+    for field in fields:
+        other = properties[field].get(FALLS_BACK_TO)
+        if now[field] is None and isinstance(other, str) and other in new:
+            other_own, other_followed = _moved(plugins, other, new, old, seen | {name})
+            followed += [f"plugins.{other}.{f} (followed while {field} is not set)" for f in other_own]
+            followed += other_followed
+    return own, followed
+
+
+def _destinations(plugins: PluginManager, name: str, settings: Any, fields: list[str]) -> dict[str, str | None] | None:
+    """The destination settings as validated (``http://a`` and ``http://a/`` are one place); ``None``
+    when the settings are not valid."""
+    if not isinstance(settings, dict):
+        return None
+    try:
+        model = plugins.validate_settings(name, settings)
+    except PluginError:
+        return None
+    values = {f: getattr(model, f, None) for f in fields}
+    return {f: None if v is None else str(v) for f, v in values.items()}
+
+
+def _properties(plugins: PluginManager, name: str) -> dict[str, Any]:
+    model = plugins.settings_model(name) if name in plugins.names() else None
+    return _schema(model).get("properties", {}) if model is not None else {}
+
+
+@functools.cache
+def _schema(model: Any) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
 def secret_fields(plugins: PluginManager, name: str) -> list[str]:
     """Settings of plugin ``name`` that hold secrets (``SecretStr``: write-only in its JSON schema)."""
-    model = plugins.settings_model(name) if name in plugins.names() else None
-    if model is None:
-        return []
-    properties = model.model_json_schema().get("properties", {})
-    return sorted(k for k, prop in properties.items() if _write_only(prop))
+    return sorted(k for k, prop in _properties(plugins, name).items() if _write_only(prop))
+
+
+def secret_destinations(plugins: PluginManager, name: str) -> list[str]:
+    """Settings of plugin ``name`` that say where its secrets are sent (``secret_destination`` in
+    their JSON schema): changing one means giving the secrets again."""
+    return sorted(k for k, prop in _properties(plugins, name).items() if prop.get(SECRET_DESTINATION))
 
 
 def _write_only(prop: dict[str, Any]) -> bool:
@@ -197,3 +302,41 @@ def shown_settings(plugins: PluginManager, name: str, settings: dict[str, Any]) 
     if not hasattr(model, "model_dump"):
         return {}
     return model.model_dump(mode="json", exclude_unset=True)
+
+
+async def development_secrets_in_use(db: Database, plugins: PluginManager) -> list[tuple[str, str, str]]:
+    """(pilot, plugin, setting) of each stored pilot's secret that is a development default
+    (``dev-only-…``: given, or the plugin's default). Settings that no longer validate are skipped
+    (reading the pilot names them)."""
+    async with db.read() as session:
+        rows = await list_pilots(session)
+    found = []
+    for row in rows:
+        for name, settings in row.plugins.items():
+            try:
+                validated = plugins.validate_settings(name, settings)
+            except PluginError:
+                continue
+            found += [(row.code, name, path.rsplit(".", 1)[1]) for path in development_secrets({name: validated})]
+    return found
+
+
+class DevelopmentSecretsInUse(ConfigurationError):
+    """Production may not start: stored pilots hold development secrets. ``found`` lists
+    (pilot, plugin, setting)."""
+
+    def __init__(self, found: list[tuple[str, str, str]]):
+        listed = "; ".join(f"pilot {code}, plugin {name}, setting {key} (plugins.{name}.{key})"
+                           for code, name, key in found)
+        super().__init__(f"production refuses to start with development secrets (dev-only-…): {listed}. "
+                         "Set the real secrets (perlinsos pilot load, or the plugin's environment variable) "
+                         "and start again")
+        self.found = found
+
+
+async def refuse_development_secrets(db: Database, plugins: PluginManager) -> None:
+    """Production start-up: raise :class:`DevelopmentSecretsInUse` when a stored pilot holds a
+    development secret."""
+    found = await development_secrets_in_use(db, plugins)
+    if found:
+        raise DevelopmentSecretsInUse(found)

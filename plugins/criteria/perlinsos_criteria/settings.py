@@ -43,6 +43,13 @@ class CriteriaSettings(BaseModel):
     """Limits and the facts source a pilot sets for the criteria.
 
     Numbers are strict: ``true`` or ``"1300"`` is refused, not read as 1 or 1300.
+
+    ``client_secret`` is sent to ``facts_api_url`` (marked ``secret_destination``); each falls back
+    to the pilot's IKD settings when absent (marked ``falls_back_to: "ikd"``). An update that moves
+    where the secret goes (a new ``facts_api_url``, or a new IKD API base while ``facts_api_url`` is
+    absent) must give ``client_secret`` again: masked, it is refused, not kept. A new
+    ``facts_api_url`` needs an explicit ``client_secret``, else the IKD secret would be sent there
+    (docs/plugins.md, Settings).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,9 +66,11 @@ class CriteriaSettings(BaseModel):
     disabled: list[StrictStr] = Field(default_factory=list, strict=True, description="reason codes not applied")
     facts_api_url: HttpUrl | None = Field(
         default=None, description="base URL of the consented facts API (POST {url}/facts); "
-                                  "the pilot's IKD API base when absent")
+                                  "the pilot's IKD API base when absent",
+        json_schema_extra={"secret_destination": True, "falls_back_to": "ikd"})
     client_secret: SecretStr | None = Field(
-        default=None, description="the platform's credential for the facts API; the IKD plugin's when absent")
+        default=None, description="the platform's credential for the facts API; the IKD plugin's when absent",
+        json_schema_extra={"falls_back_to": "ikd"})
     grant_issuer: StrictStr | None = Field(
         default=None, description="the identity provider (OpenID issuer) whose consent grants the facts API "
                                   "honours: only registrants who consented through it are sent; the pilot's IKD "

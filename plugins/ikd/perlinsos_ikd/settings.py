@@ -27,19 +27,27 @@ def _issuer(value: str) -> str:
 
 
 class IkdSettings(BaseModel):
-    """Settings of the IKD identity plugin for one pilot."""
+    """Settings of the IKD identity plugin for one pilot.
+
+    ``client_secret`` is sent to :attr:`api_base`: ``person_api_url``, else ``issuer``. Both are
+    marked ``secret_destination`` (``json_schema_extra``), so an update that changes either must
+    give the secret again; a masked secret is then refused, not kept (docs/plugins.md, Settings).
+    The default secret fits the local simulator only: production refuses it.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     issuer: Annotated[str, AfterValidator(_issuer)] = Field(
-        description="OIDC issuer URL, exactly as tokens carry it in `iss` (e.g. http://127.0.0.1:8601)"
+        description="OIDC issuer URL, exactly as tokens carry it in `iss` (e.g. http://127.0.0.1:8601)",
+        json_schema_extra={"secret_destination": True},
     )
     audience: str = Field(min_length=1, description="expected `aud` of tokens issued to the portal")
     jwks_url: HttpUrl | None = Field(
         default=None, description="JWKS location; read from the issuer's discovery document when absent"
     )
     person_api_url: HttpUrl | None = Field(
-        default=None, description="base URL of the consent, person-data and facts APIs; the issuer when absent"
+        default=None, description="base URL of the consent, person-data and facts APIs; the issuer when absent",
+        json_schema_extra={"secret_destination": True},
     )
     client_secret: SecretStr = Field(
         default_factory=lambda: SecretStr(os.environ.get(SECRET_ENV, "dev-only-ikd-secret")),

@@ -11,11 +11,18 @@ NAME = "notify_sms"
 
 
 class SmsSettings(BaseModel):
-    """Gateway settings of the SMS plugin for one pilot."""
+    """Gateway settings of the SMS plugin for one pilot.
+
+    ``api_key`` is a secret (shown masked to admins) and ``gateway_url`` is where it is sent: the
+    setting is marked ``secret_destination`` (``json_schema_extra``), so an update that changes it
+    must give the key again; a masked key is then refused, not kept (docs/plugins.md, Settings).
+    ``delivery_report_url`` is not one: the gateway posts reports there, the key never goes there.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    gateway_url: HttpUrl = Field(description="base URL of the gateway API; messages go to POST {gateway_url}/messages")
+    gateway_url: HttpUrl = Field(description="base URL of the gateway API; messages go to POST {gateway_url}/messages",
+                                 json_schema_extra={"secret_destination": True})
     api_key: SecretStr = Field(min_length=1, description="sent as a bearer token and the key of delivery-report "
                                                          "signatures; keep it out of git in production")
     sender_id: str = Field(min_length=1, max_length=11, pattern=r"^[A-Za-z0-9][A-Za-z0-9 .\-]*$",

@@ -62,7 +62,9 @@ class PilotInput:
 
 
 @strawberry.input(description="Changes to a pilot; fields left out stay as they are. `plugins` replaces the "
-                              "whole plugin set; a masked secret (**********) keeps the stored one.")
+                              "whole plugin set; a masked secret (**********) keeps the stored one, unless the "
+                              "update changes where it is sent (a plugin's secretDestinationFields): then give "
+                              "it again, or the update is refused naming it.")
 class PilotUpdateInput:
     name: str | None = strawberry.UNSET
     regions: list[str] | None = strawberry.UNSET
@@ -83,7 +85,11 @@ class PilotPayload:
 class PluginSettingsSchema:
     plugin: str
     schema: JSON | None = strawberry.field(description="JSON Schema of the settings; null: no settings.")
-    secret_fields: list[str] = strawberry.field(description="Settings shown masked and kept when sent back masked.")
+    secret_fields: list[str] = strawberry.field(
+        description="Settings shown masked and kept when sent back masked (unless a secret destination changes).")
+    secret_destination_fields: list[str] = strawberry.field(
+        description="Settings saying where the secrets are sent: changing one requires entering the secrets again "
+                    "(sent back masked, they are refused, not kept).")
 
 
 def _set(value: Any) -> bool:
@@ -163,7 +169,8 @@ class PilotAdminQueries:
         for name in c.plugins.names():
             model = c.plugins.settings_model(name)
             found.append(PluginSettingsSchema(plugin=name, schema=model.model_json_schema() if model else None,
-                                              secret_fields=rollout.secret_fields(c.plugins, name)))
+                                              secret_fields=rollout.secret_fields(c.plugins, name),
+                                              secret_destination_fields=rollout.secret_destinations(c.plugins, name)))
         return found
 
 
