@@ -229,3 +229,43 @@ async def test_a_regional_provider_cannot_claim_a_banyuwangi_citizens_nik(api, i
     given = await api[JBR].query(CONSENT, {"s": list(SCOPES), "t": ikd.sign_in(banyuwangi_person(ikd, 2)["nik"])},
                                  token=forged)
     assert given["data"]["giveConsent"]["errors"] == [{"code": "CONSENT_TOKEN_INVALID", "field": "consentToken"}]
+
+
+# --- bad input: refused with nothing stored -------------------------------------------------------
+
+
+def test_a_pilot_naming_a_national_provider_the_deployment_does_not_know_is_refused(plugin_manager):
+    """With PERLINSOS_NATIONAL_ISSUERS set, IKD (a national plugin) may only be configured with one
+    of those issuers: a pilot pointing it elsewhere would make that provider national."""
+    from perlinsos.pilots.files import PilotFileError
+    from perlinsos.plugins import PluginManager
+    from perlinsos.settings import Settings
+
+    from fixtures import static_auth
+    from fixtures.pilots import pilot_data
+
+    settings = Settings.from_env({"PERLINSOS_NATIONAL_ISSUERS": f"https://ikd.dukcapil.example,{static_auth.ISSUER}"})
+    pinned = PluginManager(extra_plugins=[(static_auth.NAME, static_auth)], national=static_auth.NATIONAL,
+                           national_issuers=settings.national_issuers)
+    data = pilot_data()
+    data["plugins"]["ikd"] = {"issuer": "https://ikd.dukcapil.example.evil", "audience": "portal",
+                              "client_secret": "not-a-default"}
+    with pytest.raises(PilotFileError) as refused:
+        parse_pilot(data, pinned)
+    assert refused.value.problems == [("plugins.ikd", "issuer https://ikd.dukcapil.example.evil is not a national "
+                                                      "identity provider of this deployment (PERLINSOS_NATIONAL_ISSUERS)")]
+    data["plugins"]["ikd"]["issuer"] = "https://ikd.dukcapil.example"
+    assert parse_pilot(data, pinned).code == BWI
+
+
+def test_one_issuer_signed_in_by_two_plugins_is_refused(plugin_manager, oidc_provider):  # noqa: F811
+    """Two plugins verifying one issuer's tokens could disagree about who someone is."""
+    from perlinsos.pilots.files import PilotFileError
+
+    from fixtures.pilots import pilot_data
+
+    data = pilot_data()
+    data["plugins"]["oidc"] = oidc_provider.plugin_table() | {"issuer": data["plugins"]["ikd"]["issuer"]}
+    with pytest.raises(PilotFileError) as refused:
+        parse_pilot(data, plugin_manager)
+    assert any("declared with sign_in by plugins ikd, oidc" in message for _, message in refused.value.problems)
