@@ -43,6 +43,8 @@ def env_for(database_url: str, *, extra_plugins: tuple[str, ...] = ("fixtures.st
     env = {k: v for k, v in os.environ.items() if not k.startswith("PERLINSOS_")}
     return env | {"PYTHONPATH": path, "PERLINSOS_DATABASE_URL": database_url,
                   "PERLINSOS_EXTRA_PLUGINS": ",".join(extra_plugins), "PERLINSOS_DISPATCHER_IN_PROCESS": "0",
+                  # the test sign-in stands in for IKD: national, so its `citizen:<NIK>` is that NIK
+                  "PERLINSOS_NATIONAL_PROVIDERS": "ikd,fixtures.static_auth",
                   "PYTHONUNBUFFERED": "1"} | extra
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from perlinsos import audit, scopes
-from perlinsos.contract import FACTS, Fact, PilotContext
+from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
     Decision,
@@ -267,8 +267,7 @@ async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
     trust = await hooks.trust()
     bound = trust.bound_plugins(FACTS)
     readable = {i for p in bound for i in trust.issuers_of(p, FACTS)}
-    unbound_refs = [replace(r, consent=replace(r.consent, reference=None, issuer=None)) if r.consent else r
-                    for r in chunk.refs]
+    unbound_refs: list[RegistrantRef] = []  # built once, when a plugin bound to no provider asks
     today = utcnow().date()
     required = _required_scopes(hooks)
     for ref in chunk.refs:
@@ -283,6 +282,10 @@ async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
 
     def registrants_for(plugin: str) -> dict[str, Any] | None:
         if plugin not in bound:
+            if not unbound_refs:
+                unbound_refs.extend(replace(r, consent=replace(r.consent, reference=None, issuer=None))
+                                    if r.consent and (r.consent.reference or r.consent.issuer) else r
+                                    for r in chunk.refs)
             return {"registrants": unbound_refs}
         issuers = trust.issuers_of(plugin, FACTS)
         mine = [r for r in chunk.refs if r.consent is not None and r.consent.issuer in issuers]
