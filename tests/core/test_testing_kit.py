@@ -137,6 +137,18 @@ def test_an_out_of_tree_project_tests_its_plugin_with_the_kit(pytester):
     result.stdout.fnmatch_lines([f"perlinsos.testing: {database.describe()}"])  # SQLite or PostgreSQL, as here
 
 
+def test_the_example_distribution_tests_itself_with_the_kit(pytester):
+    """examples/perlinsos-banyuwangi-lahan/tests, run as its own project (its own rootdir and an
+    empty configuration: strict asyncio mode), with the plugin from its source."""
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "perlinsos-banyuwangi-lahan"
+    ini = pytester.makeini("[pytest]\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-c", str(ini), "--rootdir", str(example),
+                                           str(example / "tests"), timeout=240)
+    result.assert_outcomes(passed=4)
+
+
 # --- the kit's fixtures and helpers, used directly -------------------------------------------------
 
 
