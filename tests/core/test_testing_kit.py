@@ -149,6 +149,20 @@ def test_the_example_distribution_tests_itself_with_the_kit(pytester):
     result.assert_outcomes(passed=4)
 
 
+def test_the_guide_runs_as_written(pytester):
+    """docs/testing-plugins.md: its files (blocks opening with ``# file: <name>``), run as a project."""
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "testing-plugins.md").read_text(encoding="utf-8")
+    files = dict(re.findall(r"```python\n# file: (\S+)\n(.*?)```", guide, flags=re.S))
+    assert set(files) == {"perlinsos_contoh.py", "conftest.py", "test_contoh.py"}
+    for name, code in files.items():
+        pytester.path.joinpath(name).write_text(code, encoding="utf-8")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=240)
+    result.assert_outcomes(passed=len(re.findall(r"^(?:async )?def test_", files["test_contoh.py"], flags=re.M)))
+
+
 # --- the kit's fixtures and helpers, used directly -------------------------------------------------
 
 
