@@ -101,9 +101,24 @@ def free_port() -> int:
 
 
 def server_env(**extra: str) -> dict[str, str]:
-    """The environment of a server subprocess: ours, this directory on PYTHONPATH, ``extra``."""
+    """The environment of a server subprocess: ours, this directory on PYTHONPATH, the bench
+    sign-in national (as IKD is), ``extra``."""
     path = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    return {**os.environ, "PYTHONPATH": path, "PERLINSOS_NATIONAL_PROVIDERS": "ikd,bench_auth", **extra}
+
+
+def bench_pilot_data() -> dict:
+    """The bundled Banyuwangi pilot with the bench sign-in, its development secrets replaced (the
+    servers run in production mode, which refuses them)."""
+    import tomllib
+
+    from perlinsos.pilots.files import bundled_pilot_file
+
+    data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
+    data["plugins"]["bench_auth"] = {}
+    data["plugins"]["ikd"]["client_secret"] = "bench-ikd-secret"
+    data["plugins"]["notify_sms"]["api_key"] = "bench-sms-key"
+    return data
 
 
 def proc_cpu_seconds(pid: int) -> float | None:

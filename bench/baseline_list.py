@@ -43,6 +43,7 @@ from perlinsos.messages import reason_message
 
 R, P, PL, D, DR = (m.__table__ for m in (Registration, Person, Pilot, Decision, DecisionReason))
 SA, AE = StaffAssignment.__table__, AuditEvent.__table__
+BENCH_ISSUER = "urn:perlinsos:bench"  # bench_auth.ISSUER: the sign-in the platform side trusts
 _ORDER = {"FAIL": 0, "UNKNOWN": 1, "PASS": 2}
 
 PAGE = (
@@ -107,8 +108,12 @@ def create_app(database_url: str | None = None) -> Starlette:
         pilot, first = variables["pilot"], int(variables.get("first") or 20)
         lang = "en" if (request.headers.get("accept-language") or "").lower().startswith("en") else "id"
         async with db.engine.connect() as conn:
+            # the platform's check: (issuer, subject), this pilot's assignments or national ones
             roles = {_value(r) for r in (await conn.execute(
-                select(SA.c.role).where(SA.c.subject == subject, SA.c.revoked_at.is_(None)))).scalars()}
+                select(SA.c.role).where(SA.c.issuer == BENCH_ISSUER, SA.c.subject == subject,
+                                        SA.c.revoked_at.is_(None),
+                                        (SA.c.pilot_id.is_(None)) | (SA.c.pilot_id == select(PL.c.id).where(
+                                            PL.c.code == pilot).scalar_subquery())))).scalars()}
             if "ADMIN" not in roles:
                 return _error(403, "Only the national office may list in this baseline.")
             rows = (await conn.execute(PAGE.where(PL.c.code == pilot).limit(first + 1))).all()[:first]

@@ -28,7 +28,6 @@ import os
 import random
 import sys
 import time
-import tomllib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -37,9 +36,11 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (
+import bench_auth  # noqa: E402
+from _common import (  # noqa: E402
     Server,
     alternate,
+    bench_pilot_data,
     diff,
     engine_name,
     load,
@@ -57,7 +58,7 @@ from perlinsos.db.models import (  # noqa: E402
     StaffAssignment,
     StaffRole,
 )
-from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
+from perlinsos.pilots.files import parse_pilot  # noqa: E402
 from perlinsos.pilots.store import save_pilot  # noqa: E402
 from perlinsos.plugins import PluginManager  # noqa: E402
 
@@ -111,16 +112,16 @@ def _reasons(i: int, decision_id: int, version: int) -> list[dict]:
 
 async def seed(url: str, count: int) -> str:
     """Pilot (with ``bench_auth`` enabled), ``count`` registrations with decisions, the ADMIN principal."""
-    plugins = PluginManager(extra_plugins=["bench_auth"])
-    data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
-    data["plugins"]["bench_auth"] = {}
+    plugins = PluginManager(extra_plugins=["bench_auth"], national=bench_auth.NATIONAL)
+    data = bench_pilot_data()
     spec = parse_pilot(data, plugins, source="bench")
     db = Database(url)
     now = datetime.now(UTC)
     try:
         async with db.write() as s:
             pilot, _ = await save_pilot(s, spec)
-            s.add(StaffAssignment(subject=SUBJECT, role=StaffRole.ADMIN, region_code="35", created_by="bench"))
+            s.add(StaffAssignment(issuer=bench_auth.ISSUER, subject=SUBJECT, role=StaffRole.ADMIN, region_code="35",
+                                  created_by="bench"))
             await s.flush()
             pilot_id = pilot.id
         hh, people, regs, decisions, reasons = [], [], [], [], []

@@ -147,7 +147,8 @@ async def prepare(http, ikd, urls: list[str], url: str, readers: int, fresh: int
         staff = (await http.post(ikd.url + "/sim/sign-in", json={"staff_id": "reviewer-bwi"})).json()["access_token"]
         claims = json.loads(base64.urlsafe_b64decode(staff.split(".")[1] + "=="))
         async with db.write() as s:
-            s.add(StaffAssignment(subject=claims["sub"], role=StaffRole.REVIEWER, region_code="35.10"))
+            s.add(StaffAssignment(issuer=claims["iss"], subject=claims["sub"], role=StaffRole.REVIEWER,
+                                  region_code="35.10"))
     finally:
         await db.dispose()
     print(f"set-up: {readers} households registered and selected ({dict(summary.outcomes)}), "

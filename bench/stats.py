@@ -24,7 +24,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tomllib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,13 +33,14 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import Server, UsageError, engine_name, fresh_database, server_env  # noqa: E402
+import bench_auth  # noqa: E402
+from _common import Server, UsageError, bench_pilot_data, engine_name, fresh_database, server_env  # noqa: E402
 
 from perlinsos import regions  # noqa: E402
 from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
 from perlinsos.db.models import StaffAssignment, StaffRole  # noqa: E402
-from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
+from perlinsos.pilots.files import parse_pilot  # noqa: E402
 from perlinsos.pilots.store import save_pilot  # noqa: E402
 from perlinsos.plugins import PluginManager  # noqa: E402
 
@@ -114,9 +114,8 @@ def seed_statements(pg: bool) -> list[str]:
 
 
 async def seed(url: str, n: int) -> str:
-    plugins = PluginManager(extra_plugins=["bench_auth"])
-    data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
-    data["plugins"]["bench_auth"] = {}
+    plugins = PluginManager(extra_plugins=["bench_auth"], national=bench_auth.NATIONAL)
+    data = bench_pilot_data()
     spec = parse_pilot(data, plugins, source="bench")
     db = Database(url)
     pg = not db.is_sqlite
@@ -129,7 +128,8 @@ async def seed(url: str, n: int) -> str:
     try:
         async with db.write() as s:
             pilot, _ = await save_pilot(s, spec)
-            s.add(StaffAssignment(subject=SUBJECT, role=StaffRole.ADMIN, region_code="35", created_by="bench"))
+            s.add(StaffAssignment(issuer=bench_auth.ISSUER, subject=SUBJECT, role=StaffRole.ADMIN, region_code="35",
+                                  created_by="bench"))
             await s.flush()
             pilot_id = pilot.id
             await s.execute(text("CREATE TABLE bench_village (idx INTEGER PRIMARY KEY, code VARCHAR(13))"))
