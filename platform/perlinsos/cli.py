@@ -268,13 +268,13 @@ from perlinsos.commands.audit import audit  # noqa: E402
 from perlinsos.commands.evidence import evidence  # noqa: E402
 from perlinsos.commands.notify import notify  # noqa: E402
 from perlinsos.commands.pilots import pilot  # noqa: E402
-from perlinsos.commands.plugins import plugins_cmd  # noqa: E402
+from perlinsos.commands.plugins import plugin, plugins_cmd  # noqa: E402
 from perlinsos.commands.regions import regions_cmd  # noqa: E402
 from perlinsos.commands.selection import select_cmd  # noqa: E402
 from perlinsos.commands.staff import staff  # noqa: E402
 from perlinsos.commands.stats import stats_cmd  # noqa: E402
 
-for _command in (pilot, select_cmd, notify, staff, plugins_cmd, stats_cmd, audit, evidence, regions_cmd):
+for _command in (pilot, select_cmd, notify, staff, plugins_cmd, plugin, stats_cmd, audit, evidence, regions_cmd):
     main.add_command(_command)
 
 
