@@ -170,7 +170,8 @@ class PluginManager:
         try:
             return model.model_validate(settings)
         except ValidationError as exc:
-            problems = [(".".join(str(p) for p in err["loc"]) or "(root)", _setting_msg(err)) for err in exc.errors()]
+            # A model-level validator has no field: its problem is the settings as a whole ("").
+            problems = [(".".join(str(p) for p in err["loc"]), _setting_msg(err)) for err in exc.errors()]
             raise PluginSettingsError(name, problems) from None
 
     # --- calling ---------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ class UnknownPlugin(PluginError):
 
 class PluginSettingsError(PluginError):
     def __init__(self, name: str, problems: list[tuple[str, str]]):
-        detail = "; ".join(f"setting {field!r}: {msg}" for field, msg in problems)
+        detail = "; ".join(f"setting {field!r}: {msg}" if field else f"settings: {msg}" for field, msg in problems)
         super().__init__(name, f"invalid settings: {detail}")
         self.problems = problems
 

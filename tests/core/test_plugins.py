@@ -286,3 +286,32 @@ def test_for_pilot_with_an_unknown_plugin():
     with pytest.raises(UnknownPlugin) as caught:
         pm.for_pilot(ctx("appeals", "jember_sms"))
     assert caught.value.plugin == "jember_sms" and "appeals, criteria, ikd, notify_sms, oidc" in str(caught.value)
+
+
+def test_a_model_level_settings_rule_names_the_plugin_not_a_root_field():
+    """A validator over the settings as a whole has no field: the problem is the plugin's settings
+    (``plugins.<name>``), not a made-up ``(root)`` setting."""
+    from pydantic import BaseModel, model_validator
+
+    class WindowSettings(BaseModel):
+        opens_day: int = 1
+        closes_day: int = 30
+
+        @model_validator(mode="after")
+        def _ordered(self):
+            if self.closes_day <= self.opens_day:
+                raise ValueError("closes_day must come after opens_day")
+            return self
+
+    class WindowPlugin:
+        @hookimpl
+        def plugin_settings_schema(self):
+            return WindowSettings
+
+    pm = PluginManager(extra_plugins=[("window", WindowPlugin())], load_entry_points=False)
+    data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
+    data["plugins"] = {"window": {"opens_day": 20, "closes_day": 10}}
+    with pytest.raises(PilotFileError) as refused:
+        parse_pilot(data, pm)
+    ((field, message),) = [p for p in refused.value.problems if p[0].startswith("plugins.")]
+    assert field == "plugins.window" and "closes_day must come after opens_day" in message

@@ -132,7 +132,7 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
         try:
             validated[name] = plugins.validate_settings(name, settings)
         except PluginSettingsError as exc:
-            problems += [(f"plugins.{name}.{f}", m) for f, m in exc.problems]
+            problems += [(f"plugins.{name}.{f}" if f else f"plugins.{name}", m) for f, m in exc.problems]
         except UnknownPlugin:
             problems.append((f"plugins.{name}", f"unknown plugin (installed: {', '.join(plugins.names())})"))
         except PluginError as exc:
