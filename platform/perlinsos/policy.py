@@ -85,6 +85,16 @@ def registration_filter(principal: Principal | None) -> ColumnElement[bool]:
     return or_(*clauses) if clauses else false()
 
 
+def appeal_filter(principal: Principal | None) -> ColumnElement[bool]:
+    """A WHERE clause (over ``registration``, joined to the appeal's decision) limiting appeals to
+    those ``principal`` may list: the national office all, a reviewer their region of their pilot."""
+    if principal is None:
+        return false()
+    if is_admin(principal):
+        return true()
+    return _region_clause(Registration.region_code, _scopes(principal, Role.REVIEWER), Registration.pilot_id)
+
+
 def can_view_registration(
     principal: Principal | None, *, applicant_nik: str, region_code: str, assisted_by: str | None,
     assisted_by_issuer: str | None, pilot_id: int | None,

@@ -269,3 +269,44 @@ def test_one_issuer_signed_in_by_two_plugins_is_refused(plugin_manager, oidc_pro
     with pytest.raises(PilotFileError) as refused:
         parse_pilot(data, plugin_manager)
     assert any("declared with sign_in by plugins ikd, oidc" in message for _, message in refused.value.problems)
+
+
+# --- two pilots over one region --------------------------------------------------------------------
+
+
+async def test_a_reviewer_of_one_pilot_sees_nothing_of_another_pilot_over_the_same_region(client, db, pilot,
+                                                                                          plugin_manager):
+    """Two pilots may cover the same regency (other programmes, other phases): a reviewer assigned
+    for one reads neither the other's registrations nor its appeals, whichever pilot they ask for."""
+    from datetime import timedelta
+
+    from perlinsos.db.models import Appeal, AppealStatus, Channel, Decision
+    from perlinsos.db.types import utcnow
+    from perlinsos.graphql.relay import to_global_id
+
+    from fixtures import seed
+    from fixtures.pilots import pilot_data
+
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(pilot_data() | {"code": "BWI-SMB", "name": "Sembako Banyuwangi",
+                                                               "programmes": ["SEMBAKO"]}, plugin_manager))
+    ids = await seed.registrations(db, BWI, 2)
+    async with db.write() as session:
+        decision = (await session.execute(select(Decision).where(Decision.registration_id == ids[0]))).scalar_one()
+        session.add(Appeal(decision_id=decision.id, appellant_person_id=1, channel=Channel.SELF,
+                           ground="DATA_INCORRECT", disputed_reasons=["ELECTRICITY_ABOVE_LIMIT"],
+                           statement="Meteran listrik itu bukan milik kami.", comparison_data={},
+                           status=AppealStatus.SUBMITTED, review_due_at=utcnow() + timedelta(days=14)))
+    await seed.staff(db, "rev-sembako", "REVIEWER", "35.10", pilot_code="BWI-SMB")
+    await seed.staff(db, "rev-pkh", "REVIEWER", "35.10", pilot_code=BWI)
+    appeals = 'query($p: String!) { appeals(pilot: $p) { nodes { id } } }'
+    one = 'query($id: ID!) { registration(id: $id) { id } }'
+    sembako = GraphQLClient(client.http, pilot="BWI-SMB")
+    for asking in (sembako, client):  # with its own pilot's header, and with the other's
+        token = "staff:rev-sembako"
+        assert (await asking.query(LIST, {"p": BWI}, token=token))["data"]["registrations"]["nodes"] == []
+        assert (await asking.query(appeals, {"p": BWI}, token=token))["data"]["appeals"]["nodes"] == []
+        found = await asking.query(one, {"id": to_global_id("Registration", ids[0])}, token=token)
+        assert found["data"]["registration"] is None
+    assert len((await client.query(LIST, {"p": BWI}, token="staff:rev-pkh"))["data"]["registrations"]["nodes"]) == 2
+    assert len((await client.query(appeals, {"p": BWI}, token="staff:rev-pkh"))["data"]["appeals"]["nodes"]) == 1

@@ -26,14 +26,15 @@ from perlinsos.graphql.errors import MASKED_MESSAGE, log, should_mask
 from perlinsos.graphql.execution import fast_context_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
-from perlinsos.graphql.appeals.mutations import AppealMutations, AppealQueries
+from perlinsos.graphql.appeals.mutations import AppealMutations
+from perlinsos.graphql.appeals.queries import AppealQueries
 from perlinsos.graphql.registration.consent import ConsentMutations, ConsentQueries
 from perlinsos.graphql.notification.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.registration.me import MeQueries
 from perlinsos.graphql.pilots.admin import PilotAdminMutations, PilotAdminQueries
-from perlinsos.graphql.pilots.types import PilotQueries
+from perlinsos.graphql.pilots.queries import PilotQueries
 from perlinsos.graphql.registration.mutations import RegistrationMutations
-from perlinsos.graphql.registration.types import RegistrationQueries
+from perlinsos.graphql.registration.queries import RegistrationQueries
 from perlinsos.graphql.selection.runs import SelectionMutations, SelectionQueries
 from perlinsos.graphql.staff import StaffMutations, StaffQueries
 from perlinsos.graphql.stats import StatsQueries

@@ -1,27 +1,21 @@
-"""GraphQL for appeals: filing (the NIK's owner, or a facilitator with the owner's token), the
-review workflow, and the reviewers' list. Resolvers only translate; the rules are in
+"""GraphQL for appeals: filing (the NIK's owner, or a facilitator with the owner's token) and the
+review workflow (the reviewers' list is in .queries). Resolvers only translate; the rules are in
 perlinsos.appeals."""
 
 from __future__ import annotations
 
 import strawberry
-from sqlalchemy import or_, select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from perlinsos.identity import auth
 from perlinsos.appeals import filing, review
-from perlinsos.contract import Role
 from perlinsos.db.models import Appeal as AppealRow
-from perlinsos.db.models import AppealStatus as Status
-from perlinsos.db.models import Decision, Pilot, Registration
-from perlinsos.db.types import utcnow
 from perlinsos.errors import Problem
-from perlinsos.graphql.appeals.types import Appeal, AppealStatus
+from perlinsos.graphql.appeals.types import Appeal
 from perlinsos.graphql.context import Context, ctx
-from perlinsos.graphql.errors import Unauthenticated
 from perlinsos.graphql.payloads import UserError
-from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, from_global_id, page_size
+from perlinsos.graphql.relay import from_global_id
 from perlinsos.problems import problem
 
 
@@ -122,36 +116,3 @@ class AppealMutations:
             return await _payload(c, appeal_id)
         except Problem as p:
             return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
-
-
-@strawberry.type
-class AppealQueries:
-    @strawberry.field(description="Appeals of the viewer's region (reviewers; the national office sees all).")
-    async def appeals(self, info: Info, pilot: str, status: AppealStatus | None = None, overdue: bool = False,
-                      first: int | None = None, after: str | None = None) -> Connection[Appeal]:
-        c = ctx(info)
-        if c.principal is None:
-            raise Unauthenticated()
-        size = page_size(first, c.settings.max_page_size)
-        after_id = decode_cursor("Appeal", after)
-        admin = any(s.role == Role.ADMIN for s in c.principal.scopes)
-        regions = [s.region_code for s in c.principal.scopes if s.role == Role.REVIEWER]
-        if not admin and not regions:
-            return build_connection("Appeal", [], size, after_id, Appeal.from_row)
-        stmt = (select(AppealRow).join(Decision, Decision.id == AppealRow.decision_id)
-                .join(Registration, Registration.id == Decision.registration_id)
-                .join(Pilot, Pilot.id == Registration.pilot_id).where(Pilot.code == pilot)
-                .order_by(AppealRow.id).limit(size + 1))
-        if not admin:
-            stmt = stmt.where(or_(*[(Registration.region_code == r) | Registration.region_code.like(r + ".%")
-                                    for r in regions]))
-        if status is not None:
-            stmt = stmt.where(AppealRow.status == status)
-        if overdue:
-            stmt = stmt.where(AppealRow.status.in_([Status.SUBMITTED, Status.UNDER_REVIEW]),
-                              AppealRow.review_due_at < utcnow())
-        if after_id is not None:
-            stmt = stmt.where(AppealRow.id > after_id)
-        async with c.db.read() as session:
-            rows = list((await session.execute(stmt)).scalars())
-        return build_connection("Appeal", rows, size, after_id, Appeal.from_row)

@@ -15,7 +15,7 @@ from perlinsos.db.types import utcnow
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
 from perlinsos.pilots import store
-from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size, to_global_id
+from perlinsos.graphql.relay import to_global_id
 
 
 @strawberry.type(description="A kode wilayah (Kemendagri region code) and its name.")
@@ -118,22 +118,3 @@ class Pilot:
 def _hooks(info: Info, row):
     c = ctx(info)
     return c.plugins.for_pilot(store.pilot_context(row, c.plugins))
-
-
-@strawberry.type
-class PilotQueries:
-    @strawberry.field(description="Every pilot, oldest first.")
-    async def pilots(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[Pilot]:
-        c = ctx(info)
-        size = page_size(first, c.settings.max_page_size)
-        after_id = decode_cursor("Pilot", after)
-        async with c.db.engine.connect() as conn:
-            rows = await store.pilot_rows(conn, after_id=after_id, limit=size + 1)
-        return build_connection("Pilot", rows, size, after_id, Pilot.from_row)
-
-    @strawberry.field(description="One pilot by its code, e.g. BWI-2025.")
-    async def pilot(self, info: Info, code: str) -> Pilot | None:
-        c = ctx(info)
-        async with c.db.engine.connect() as conn:
-            row = await store.pilot_row(conn, code)
-        return Pilot.from_row(row) if row else None
