@@ -68,6 +68,7 @@ async def api(app, db, plugin_manager, ikd, oidc_provider):  # noqa: F811
                                     created_by="test"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
         yield {code: GraphQLClient(http, pilot=code) for code in (BWI, JBR)}
+    await app.state.perlinsos.db.dispose()  # no connection outlives the test (PostgreSQL templates)
 
 
 def jember_person(ikd, index: int = 0) -> dict:
