@@ -190,6 +190,10 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                                               grant is not None and all(s in grant.scopes for s in FACT_SCOPES),
                                               PLATFORM, today),
             }
+            missing = [s for s in FACT_SCOPES if grant is not None and s not in grant.scopes]
+            if missing:  # the platform names the scopes a consent lacks (issue 12)
+                facts[rid]["platform.consent_missing_scopes"] = Fact(rid, "platform.consent_missing_scopes", missing,
+                                                                     PLATFORM, today)
         for fact in bench_facts.read_facts(facts_conn, refs):
             if not fact.name.startswith("platform."):
                 facts[fact.registration_id][fact.name] = fact
