@@ -311,3 +311,19 @@ async def test_a_reviewer_of_one_pilot_sees_nothing_of_another_pilot_over_the_sa
         assert found["data"]["registration"] is None
     assert len((await client.query(LIST, {"p": BWI}, token="staff:rev-pkh"))["data"]["registrations"]["nodes"]) == 2
     assert len((await client.query(appeals, {"p": BWI}, token="staff:rev-pkh"))["data"]["appeals"]["nodes"]) == 1
+
+
+async def test_a_citizen_who_consented_through_ikd_before_links_a_regional_sign_in(api, db, ikd,
+                                                                                   oidc_provider):  # noqa: F811
+    """The consent already stands (given with IKD): giving it again from the regional sign-in with
+    the citizen's IKD token returns it, and still confirms the NIK for that sign-in."""
+    person = jember_person(ikd, 2)
+    ikd_token = ikd.sign_in(person["nik"])
+    jbr = api[JBR]
+    first = (await jbr.query(CONSENT, {"s": list(SCOPES)}, token=ikd_token))["data"]["giveConsent"]
+    assert first["errors"] == []
+    sso = oidc_provider.token("warga-jbr-lama", nik=person["nik"])
+    again = (await jbr.query(CONSENT, {"s": list(SCOPES), "t": ikd_token}, token=sso))["data"]["giveConsent"]
+    assert again["errors"] == [] and again["consent"]["id"] == first["consent"]["id"]  # not a second consent
+    assert (await jbr.query(REGISTER, token=sso))["data"]["registerHousehold"]["errors"] == []
+    assert (await jbr.query(ME, token=sso))["data"]["me"]["person"]["nik"] == person["nik"]

@@ -150,10 +150,14 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
     token, nik, link = await _consenting(db, hooks, trust, actor, consent_token)
     async with db.read() as session:
         person = await people.person_by_nik(session, nik)
-        if person is not None:
-            existing = await live_consent(session, person.id, scopes[0], purpose)
-            if existing and set(scopes) <= set(existing.scopes) and existing.policy_version == policy_version:
-                return existing  # a double tap: the same consent, not a second one
+        existing = await live_consent(session, person.id, scopes[0], purpose) if person is not None else None
+    if existing and set(scopes) <= set(existing.scopes) and existing.policy_version == policy_version:
+        # A double tap: the same consent, not a second one. A regional sign-in that just proved
+        # this NIK with its IKD token is still linked (its citizen consented through IKD before).
+        if link is not None:
+            async with db.write() as session:
+                await _link(session, actor.citizen, nik, link[1])
+        return existing
     token_issuer = link[1] if link else actor.citizen.issuer
     try:
         # The provider of the token grants consent; a token of a provider no plugin declares
