@@ -3,30 +3,26 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shutil
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from fixtures import static_auth
 from fixtures.pilots import pilot_data
 from perlinsos.app import create_app
-from perlinsos.db import migrate
-from perlinsos.db.engine import Database, normalise_url
-from perlinsos.db.models import Base
+from perlinsos.db.engine import Database
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
+from perlinsos.testing.client import GraphQLClient as KitClient
+# The database helpers are the test kit's, which plugin authors use too: one implementation.
+from perlinsos.testing.database import fresh_database, migrated_template
 
 PG_URL = os.environ.get("PERLINSOS_TEST_DATABASE_URL")
 
@@ -39,51 +35,17 @@ def pytest_report_header(config) -> str:
     return f"perlinsos database: {'PostgreSQL ' + make_url(PG_URL).render_as_string() if PG_URL else 'SQLite files'}"
 
 
-async def _admin_execute(url: str, *statements: str) -> None:
-    engine = create_async_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            for statement in statements:
-                await conn.execute(text(statement))
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def database_template(tmp_path_factory) -> Any:
     """Migrate once per session: a template SQLite file, or a fresh PostgreSQL database."""
-    if PG_URL:
-        name = f"perlinsos_test_{uuid.uuid4().hex[:10]}"
-        asyncio.run(_admin_execute(PG_URL, f'CREATE DATABASE "{name}"'))
-        url = make_url(normalise_url(PG_URL)).set(database=name).render_as_string(hide_password=False)
-        migrate.upgrade(url)
-        yield url
-        asyncio.run(_admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    else:
-        path = tmp_path_factory.mktemp("template") / "template.db"
-        migrate.upgrade(f"sqlite+aiosqlite:///{path}")
-        yield path
-
-
-async def empty_pg_database(url: str) -> None:
-    """Empty every table of a migrated PostgreSQL database, as migration leaves it."""
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    # As the superuser (the audit log's append-only triggers skipped), then the empty chain's
-    # head row back, as migration 0004 leaves it.
-    await _admin_execute(url, "SET session_replication_role = replica",
-                         f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
-                         f"INSERT INTO audit_chain_head (id, seq, hash) VALUES (1, 0, '{'0' * 64}')")
+    with migrated_template(tmp_path_factory.mktemp("template"), PG_URL) as template:
+        yield template
 
 
 @pytest.fixture
 async def database_url(database_template, tmp_path) -> str:
     """A migrated, empty database for this test."""
-    if PG_URL:
-        await empty_pg_database(database_template)
-        return database_template
-    path = tmp_path / "perlinsos.db"
-    shutil.copy(database_template, path)
-    return f"sqlite+aiosqlite:///{path}"
+    return await fresh_database(database_template, tmp_path)
 
 
 @pytest.fixture
@@ -114,28 +76,10 @@ async def pilot(db, plugin_manager) -> str:
 
 
 @dataclass
-class GraphQLClient:
-    http: httpx.AsyncClient
+class GraphQLClient(KitClient):
+    """The kit's client, for the fixture pilot unless told otherwise."""
+
     pilot: str | None = PILOT
-
-    async def post(self, query: str, variables: dict | None = None, *, token: str | None = None,
-                   language: str | None = None, operation_name: str | None = None) -> httpx.Response:
-        headers = {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if self.pilot:
-            headers["X-Perlinsos-Pilot"] = self.pilot
-        if language:
-            headers["Accept-Language"] = language
-        body: dict[str, Any] = {"query": query, "variables": variables or {}}
-        if operation_name:
-            body["operationName"] = operation_name
-        return await self.http.post("/graphql", json=body, headers=headers)
-
-    async def query(self, query: str, variables: dict | None = None, **kwargs: Any) -> dict[str, Any]:
-        response = await self.post(query, variables, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json()
 
 
 @pytest.fixture

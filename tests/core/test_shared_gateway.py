@@ -8,7 +8,8 @@ import shutil
 from dataclasses import replace
 
 import httpx
-from conftest import PG_URL, GraphQLClient, empty_pg_database
+from conftest import PG_URL, GraphQLClient
+from perlinsos.testing.database import empty_pg_database
 from fixtures import seed
 from fixtures.pilots import pilot_data
 from perlinsos.app import create_app

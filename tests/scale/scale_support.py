@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import PG_URL, _admin_execute, empty_pg_database
+from conftest import PG_URL
+from perlinsos.testing.database import admin_execute, empty_pg_database
 from sqlalchemy.engine import make_url
 
 HERE = Path(__file__).resolve().parent
@@ -185,11 +186,11 @@ async def database_url(database_template, tmp_path) -> AsyncIterator[str]:
         yield f"sqlite+aiosqlite:///{path}"
         return
     name = f"perlinsos_scale_{uuid.uuid4().hex[:10]}"
-    await _admin_execute(PG_URL, f'CREATE DATABASE "{name}" TEMPLATE "{make_url(database_template).database}"')
+    await admin_execute(PG_URL, f'CREATE DATABASE "{name}" TEMPLATE "{make_url(database_template).database}"')
     url = make_url(database_template).set(database=name).render_as_string(hide_password=False)
     try:
         # The template holds whatever the previous core test left (core tests empty it at their start).
         await empty_pg_database(url)
         yield url
     finally:
-        await _admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin_execute(PG_URL, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
