@@ -41,7 +41,7 @@ SCHEMA = graphql.build_schema(SDL)
 
 KK_A, KK_B = "3510150101000000", "3510160101000001"  # fixtures.seed's KK numbers for people 0 and 1
 INCOME_A, INCOME_B = 1_234_567, 2_345_678  # set below: distinct, so each can be traced to its owner
-# Who may see each datum (policy.py): everything else must never find it in a response.
+# Who may see each datum (perlinsos.policy): everything else must never find it in a response.
 SECRETS = {
     A: {"citizen_a", "reviewer_in"},
     B: {"citizen_b", "reviewer_out"},
