@@ -136,6 +136,8 @@ class Pilot(Timestamps, Base):
     plugins: Mapped[dict[str, Any]] = mapped_column()
     #: notification texts overriding the platform's: {template: {language: {title, body, short}}}
     templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: rate limits as given in the pilot file's [limits] (perlinsos.ratelimits); {} is the defaults.
+    limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
@@ -426,3 +428,18 @@ class AuditChainHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class RateLimitWindow(Base):
+    """How often one identity did one costly action in one pilot during one fixed window
+    (:mod:`perlinsos.ratelimits`). Disposable: rows whose window ended are deleted as new ones open."""
+
+    __tablename__ = "rate_limit_window"
+    pilot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # no FK: counters only
+    action: Mapped[str] = mapped_column(String(40), primary_key=True)
+    role: Mapped[str] = mapped_column(String(20), primary_key=True)  # citizen | facilitator
+    issuer: Mapped[str] = mapped_column(String(300), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds (exact key)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds: the window's end
