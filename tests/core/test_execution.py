@@ -25,11 +25,13 @@ WIDE = """{ registrations(pilot: "BWI-2025", first: 50) { edges { cursor node { 
   pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }"""
 
 
-async def _answers(settings, plugins, query, token):
+async def _answers(settings, plugins, query, token, variables=None):
     app = create_app(settings, plugins)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
-        response = await http.post("/graphql", json={"query": query},
-                                   headers={"Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": "BWI-2025"})
+        # One request id for both paths: a masked error carries it, and the answers are compared whole.
+        response = await http.post("/graphql", json={"query": query, "variables": variables},
+                                   headers={"Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": "BWI-2025",
+                                            "X-Request-Id": "same-on-both-paths"})
     await app.state.perlinsos.db.dispose()
     return response.json()
 
@@ -140,6 +142,18 @@ def _fine(self, c):
     return [_Row("a", 1), _Row("b", 2)]
 
 
+def _maybe(self, c):
+    return [_Row("a", 1), _Row(None, 2), None, _Row("d", 4)]  # nullable items: item 1 breaks a non-null leaf
+
+
+async def _sound(label):
+    return Sound(label=label)
+
+
+def _awaited(self, c):
+    return [_sound("x"), _sound("y")]  # a list of awaitables, as a loader-backed resolver may return
+
+
 @strawberry.type
 class Shelf:
     from perlinsos.graphql.execution import context_resolver
@@ -179,6 +193,16 @@ class Shelf:
     def fine(self, info: strawberry.Info) -> list[Odd]:
         return _fine(self, info.context)
 
+    @strawberry.field
+    @context_resolver(_maybe)
+    def maybe(self, info: strawberry.Info) -> list[Odd | None]:
+        return _maybe(self, info.context)
+
+    @strawberry.field
+    @context_resolver(_awaited)
+    def awaited(self, info: strawberry.Info) -> list[Sound]:
+        return _awaited(self, info.context)
+
 
 def shelf(info: strawberry.Info) -> Shelf | None:
     return Shelf()
@@ -201,6 +225,13 @@ class ShelfPlugin:
     ("{ shelf { later { label } } }", {"shelf": {"later": {"label": "later"}}}, []),
     ("{ shelf { nothing { label } } }", {"shelf": None}, [["shelf", "nothing"]]),
     ("{ shelf { big { label count } } }", {"shelf": {"big": None}}, [["shelf", "big", "count"]]),
+    ("{ shelf { maybe { label count } } }",
+     {"shelf": {"maybe": [{"label": "a", "count": 1}, None, None, {"label": "d", "count": 4}]}},
+     [["shelf", "maybe", 1, "label"]]),
+    ("{ shelf { maybe { label } fine { label } } }",
+     {"shelf": {"maybe": [{"label": "a"}, None, None, {"label": "d"}], "fine": [{"label": "a"}, {"label": "b"}]}},
+     [["shelf", "maybe", 1, "label"]]),
+    ("{ shelf { awaited { label } } }", {"shelf": {"awaited": [{"label": "x"}, {"label": "y"}]}}, []),
     ("{ shelf { a: later { label } b: fine { c: count } } }",
      {"shelf": {"a": {"label": "later"}, "b": [{"c": 1}, {"c": 2}]}}, []),
 ])
@@ -221,7 +252,7 @@ def test_context_resolvers_and_plain_objects_take_the_inline_path(settings):
     app = create_app(settings, PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())], national=static_auth.NATIONAL))
     route = next(r for r in app.routes if getattr(r, "path", "") == "/graphql")
     plans = {t.name: fields for t, fields in route.endpoint.schema.execution_context_class.basic.items()}
-    assert set(plans["Shelf"]) == {"rows", "gap", "boom", "later", "nothing", "big", "fine"}
+    assert set(plans["Shelf"]) == {"rows", "gap", "boom", "later", "nothing", "big", "fine", "maybe", "awaited"}
     # the list query's own: registrant, decision and reasons are called with the context directly
     assert {"registrant", "decision", "household", "region"} <= set(plans["Registration"])
     assert "reasons" in plans["Decision"] and "pilot" not in plans["Registration"]
@@ -241,3 +272,56 @@ async def test_two_lists_in_one_query_answer_as_each_alone(settings, plugin_mana
     assert "errors" not in both
     assert both["data"] == {**alone_a["data"], **alone_b["data"]}
     assert len(both["data"]["a"]["edges"]) == 12
+
+
+# --- issue 19: what the fast path did differently under variables ---------------------------------
+
+NULL_INCLUDE = ('query($b: Boolean = true) {{ registrations(pilot: "BWI-2025"{args}) {{ nodes {{ id @include(if: $b) '
+                'registrant {{ name @skip(if: $b) }} }} }} }}')
+
+
+@pytest.mark.parametrize("args", [', regionCode: "99"', ", first: 3", ', first: 2, after: "not-a-cursor"'])
+async def test_an_explicit_null_directive_variable_in_a_list_answers_as_graphql_core(
+        settings, plugin_manager, db, pilot, args):
+    """A Boolean variable with a default, sent as explicit null, in @include/@skip inside a list:
+    the fields are collected per item, inside the item's error handling (graphql-core's order), so an
+    empty list stays empty, an error keeps its item index and a real error is not replaced."""
+    await seed.registrations(db, pilot, 3)
+    await seed.staff(db, "adm", "ADMIN", "35")
+    query = NULL_INCLUDE.format(args=args)
+    fast = await _answers(settings, plugin_manager, query, "staff:adm", {"b": None})
+    standard = await _answers(replace(settings, fast_execution=False), plugin_manager, query, "staff:adm", {"b": None})
+    assert fast == standard
+    if "99" in args:
+        assert fast == {"data": {"registrations": {"nodes": []}}}
+    elif "after" in args:
+        assert [e["extensions"]["code"] for e in fast["errors"]] == ["BAD_USER_INPUT"]
+    else:
+        assert fast["errors"][0]["path"] == ["registrations", "nodes", 0]
+
+
+async def test_a_real_error_beside_a_list_is_not_replaced_by_an_invented_one(settings, plugin_manager, db, pilot):
+    """A citizen with no records yet: an empty `registrations` list and a bad inbox cursor. graphql-core
+    answers the cursor's BAD_USER_INPUT; the fast path used to invent an error on the empty list."""
+    query = ('query($b: Boolean = true) { me { registrations { id @include(if: $b) } '
+             'notifications(after: "not-a-cursor") { nodes { id } } } }')
+    token = f"citizen:{seed.nik(7)}"
+    fast = await _answers(settings, plugin_manager, query, token, {"b": None})
+    standard = await _answers(replace(settings, fast_execution=False), plugin_manager, query, token, {"b": None})
+    assert fast == standard
+    assert [e.get("extensions", {}).get("code") for e in fast["errors"]] == ["BAD_USER_INPUT"], fast
+
+
+async def test_nullable_items_are_nulled_one_by_one(settings, db, pilot):
+    """`[Odd]` whose fields cannot be collected (explicit null in @include): each item is nulled
+    with its own error, as graphql-core does, not the whole list."""
+    from fixtures import static_auth
+
+    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("shelf", ShelfPlugin())],
+                            national=static_auth.NATIONAL)
+    query = "query($b: Boolean = true) { shelf { maybe { label @include(if: $b) count } } }"
+    fast = await _answers(settings, plugins, query, "citizen:x", {"b": None})
+    standard = await _answers(replace(settings, fast_execution=False), plugins, query, "citizen:x", {"b": None})
+    assert fast == standard
+    assert fast["data"] == {"shelf": {"maybe": [None, None, None, None]}}
+    assert [e["path"] for e in fast["errors"]] == [["shelf", "maybe", i] for i in (0, 1, 3)]

@@ -215,8 +215,9 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if isinstance(value, str | bytes | dict) or not hasattr(value, "__iter__"):
                     return self._complete_normally(parent_type, source, details, path, value, position_context)
                 value = list(value)
-                if isinstance(plan[5], GraphQLNonNull) and any(item is None for item in value):
-                    # graphql-core words that error (and nulls the field) itself.
+                if (isinstance(plan[5], GraphQLNonNull) and any(item is None for item in value)) or _any_awaitable(
+                        value, self.is_awaitable):
+                    # graphql-core words that error (and nulls the field) itself, and awaits items.
                     return self._complete_normally(parent_type, source, details, path, value, position_context)
                 completed = self._complete_list(plan[3], plan[5], details, path, value, position_context)
         except Exception as raw_error:
@@ -247,26 +248,31 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def _complete_list(self, item_type, item_gql_type, details, path, items, position_context):
         completed: list[Any] = []
         pending = False
-        leaves = self._leaf_plan(item_type, details, position_context)
+        # The item fields are collected at the first item, inside its error handling, as
+        # graphql-core does per item: collecting can fail (an explicit null in @include's `if`),
+        # and then that item reports it at its own index, and an empty list never collects.
+        leaves = Undefined
         is_awaitable = self.is_awaitable
         for index, item in enumerate(items):
-            if leaves is not None and item is not None:
-                row = _leaf_row(leaves, item, is_awaitable)
-                if row is not Undefined:
-                    completed.append(row)
-                    continue
-            item_path = Path(path, index, None)
+            if item is None:  # a nullable item (non-null ones were checked first)
+                completed.append(None)
+                continue
             try:
-                if item is None:  # a nullable item (non-null ones were checked first)
-                    completed.append(None)
-                    continue
-                value = self.collect_and_execute_subfields(item_type, details, item_path, item, position_context)
-                if self.is_awaitable(value):
-                    value = self._await_item(value, item_gql_type, details, item_path)
+                if leaves is Undefined:
+                    leaves = self._leaf_plan(item_type, details, position_context)
+                if leaves is not None:
+                    row = _leaf_row(leaves, item, is_awaitable)
+                    if row is not Undefined:
+                        completed.append(row)
+                        continue
+                value = self.collect_and_execute_subfields(item_type, details, Path(path, index, None), item,
+                                                           position_context)
+                if is_awaitable(value):
+                    value = self._await_item(value, item_gql_type, details, Path(path, index, None))
                     pending = True
                 completed.append(value)
             except Exception as raw_error:
-                self.handle_field_error(raw_error, item_gql_type, details, item_path)
+                self.handle_field_error(raw_error, item_gql_type, details, Path(path, index, None))
                 completed.append(None)
         if not pending:
             return completed
@@ -313,6 +319,18 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if self.is_awaitable(completed):
             return self._await_field(completed, parent_type, details, path)
         return completed
+
+
+def _any_awaitable(items: list, is_awaitable) -> bool:
+    """Whether a list holds an awaitable item (checked once per item type: a list is one type)."""
+    plain: set[type] = set()
+    for item in items:
+        kind = type(item)
+        if kind not in plain:
+            if is_awaitable(item):
+                return True
+            plain.add(kind)
+    return False
 
 
 def _leaf_row(leaves: list[tuple], source: Any, is_awaitable) -> dict[str, Any] | Any:
