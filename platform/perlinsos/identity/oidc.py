@@ -6,9 +6,12 @@ one :class:`OidcVerifier` (the key cache). ``verifier.verify(token, provider)`` 
 
 * ``None`` when the token is not a JWT or its unverified ``iss`` is another issuer's (another
   identity plugin may own it; no network call is made);
-* the verified claims, when every check passes — all of them PyJWT's (signature, algorithm
-  allow-list, ``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, required claims); this module only
-  finds the key;
+* the verified claims, when every check passes: PyJWT's (signature, algorithm allow-list,
+  ``iss``, ``aud``, ``exp``, ``nbf``, ``iat``, required claims), then
+  :func:`~perlinsos.identity.oidc_checks.claims_problem`'s: ``exp``/``iat``/``nbf`` are JSON
+  numbers (PyJWT would take ``"4102444800"``), the lifetime is bounded, a token for several
+  audiences names us in ``azp``, and it is an *access* token (RFC 9068 ``typ: at+jwt``, or the
+  provider's claim) — an ID token proves a sign-in to the client; it is no credential for an API;
 * :class:`AuthenticationFailed` with one message (:data:`INVALID`) for a token of this issuer that
   fails any check, so a client never learns which; the reason is logged at DEBUG on the
   verifier's logger (never the token or a claim's value);
@@ -43,6 +46,8 @@ from pydantic import HttpUrl, TypeAdapter, ValidationError
 
 from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.httpclients import LoopClients
+from perlinsos.identity.oidc_checks import (ACCESS_TOKEN_TYP, MAX_TOKEN_SECONDS, check_token_claim, check_token_typ,
+                                            claims_problem)
 
 #: The only message a rejected token produces.
 INVALID = "token tidak valid / invalid token"
@@ -166,11 +171,21 @@ class OidcProvider:
     name: str = "OIDC"
     reject_look_alikes: bool = False
     required_claims: tuple[str, ...] = REQUIRED_CLAIMS
+    #: the ``typ`` header of an access token (RFC 9068); ignored when ``access_token_claim`` is set
+    access_token_typ: str = ACCESS_TOKEN_TYP
+    #: ``name=value``: for a provider that marks access tokens with a claim instead of ``typ``
+    access_token_claim: str | None = None
+    #: the longest lifetime accepted: exp - iat, and exp - now
+    max_token_seconds: float = MAX_TOKEN_SECONDS
 
     def __post_init__(self) -> None:
         # Defence in depth: whatever a plugin's settings model let through, never HS* or none.
         object.__setattr__(self, "algorithms", tuple(check_algorithms(self.algorithms)))
-        object.__setattr__(self, "required_claims", tuple(self.required_claims))
+        object.__setattr__(self, "required_claims", tuple(dict.fromkeys((*self.required_claims, "exp", "iat"))))
+        check_token_typ(self.access_token_typ)
+        check_token_claim(self.access_token_claim)
+        if not self.max_token_seconds > 0:
+            raise ValueError("max_token_seconds must be positive")
         if self.jwks_url is not None:
             object.__setattr__(self, "jwks_url", str(self.jwks_url))
         if not self.audience:
@@ -252,9 +267,9 @@ class OidcVerifier:
             )
         except jwt.PyJWTError as exc:
             raise self.reject(provider, type(exc).__name__) from None
-        sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub.strip():
-            raise self.reject(provider, "empty subject")
+        problem = claims_problem(header, claims, provider)
+        if problem is not None:
+            raise self.reject(provider, problem)
         return claims
 
     # --- keys -----------------------------------------------------------------------------------

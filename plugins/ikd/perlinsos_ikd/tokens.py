@@ -21,7 +21,7 @@ from perlinsos.contract import Principal
 from perlinsos.errors import AuthenticationFailed
 from perlinsos.identity import oidc
 from perlinsos.identity.oidc import INVALID, REQUIRED_CLAIMS, RETRY_AFTER_FAILURE, looks_like, unverified_issuer
-from perlinsos.idnumbers import InvalidNik, parse_nik
+from perlinsos.identity.oidc_checks import is_nik_claim
 from perlinsos_ikd import client
 from perlinsos_ikd.settings import IkdSettings
 
@@ -53,6 +53,8 @@ def provider(settings: IkdSettings) -> oidc.OidcProvider:
         algorithms=tuple(settings.algorithms), leeway_seconds=settings.leeway_seconds,
         timeout_seconds=settings.timeout_seconds, jwks_refetch_seconds=settings.jwks_refetch_seconds,
         jwks_cache_seconds=settings.jwks_cache_seconds, name=client.SOURCE, reject_look_alikes=True,
+        access_token_typ=settings.access_token_typ, access_token_claim=settings.access_token_claim,
+        max_token_seconds=settings.max_token_seconds,
     )
 
 
@@ -80,10 +82,8 @@ def principal(claims: dict[str, Any]) -> Principal:
     if nik is not None:
         if not isinstance(nik, str) or kind not in (None, "citizen"):
             raise _reject("malformed citizen claims")
-        try:
-            parse_nik(nik)
-        except InvalidNik:
-            raise _reject("nik claim is not a valid NIK") from None
+        if not is_nik_claim(nik):  # 16 ASCII digits as written: parse_nik alone would strip spaces
+            raise _reject("nik claim is not a valid NIK")
         kind = "citizen"
     elif kind != "staff":
         raise _reject("neither a nik nor kind=staff")

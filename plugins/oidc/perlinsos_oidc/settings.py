@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, field_validator
 
-from perlinsos.identity import oidc
+from perlinsos.identity import oidc, oidc_checks
 
 #: Claims a provider's NIK cannot be carried in: they have registered meanings (RFC 7519, OIDC Core).
 RESERVED_CLAIMS = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "auth_time", "nonce", "azp",
@@ -41,6 +41,18 @@ class OidcSettings(BaseModel):
         description="an unknown key id refetches the JWKS at most once per this many seconds",
     )
     jwks_cache_seconds: float = Field(default=3600, gt=0, le=86400, description="JWKS refreshed after this age")
+    access_token_typ: str = Field(
+        default=oidc_checks.ACCESS_TOKEN_TYP,
+        description="the `typ` header of the provider's access tokens (RFC 9068: at+jwt); a token without it, "
+                    "such as an ID token, is refused. Ignored when access_token_claim is set",
+    )
+    access_token_claim: str | None = Field(
+        default=None,
+        description="name=value of the claim marking an access token (e.g. typ=Bearer), for a provider whose "
+                    "access tokens carry no RFC 9068 typ header; replaces the typ check",
+    )
+    max_token_seconds: int = Field(default=oidc_checks.MAX_TOKEN_SECONDS, ge=60, le=7 * 86400,
+                                   description="longest token lifetime accepted (exp - iat, and exp from now)")
     nik_claim: str = Field(default="nik",
                            description="the claim carrying a citizen's NIK; a token with it signs a citizen in, "
                                        "a token without it a staff member")
@@ -57,6 +69,16 @@ class OidcSettings(BaseModel):
         if not value:
             raise ValueError("give the provider a display name, e.g. \"SSO Kabupaten Jember\"")
         return value
+
+    @field_validator("access_token_typ")
+    @classmethod
+    def _typ(cls, value: str) -> str:
+        return oidc_checks.check_token_typ(value)
+
+    @field_validator("access_token_claim")
+    @classmethod
+    def _token_claim(cls, value: str | None) -> str | None:
+        return oidc_checks.check_token_claim(value)
 
     @field_validator("audience")
     @classmethod
@@ -81,5 +103,6 @@ class OidcSettings(BaseModel):
             jwks_url=None if self.jwks_url is None else str(self.jwks_url),
             algorithms=tuple(self.algorithms), leeway_seconds=self.leeway_seconds,
             timeout_seconds=self.timeout_seconds, jwks_refetch_seconds=self.jwks_refetch_seconds,
-            jwks_cache_seconds=self.jwks_cache_seconds, name=self.name,
+            jwks_cache_seconds=self.jwks_cache_seconds, name=self.name, access_token_typ=self.access_token_typ,
+            access_token_claim=self.access_token_claim, max_token_seconds=self.max_token_seconds,
         )

@@ -16,7 +16,7 @@ from typing import Any
 from perlinsos.contract import Principal
 from perlinsos.identity import oidc
 from perlinsos.identity.oidc import INVALID, unverified_issuer
-from perlinsos.idnumbers import InvalidNik, parse_nik
+from perlinsos.identity.oidc_checks import is_nik_claim
 from perlinsos_oidc.settings import OidcSettings
 
 __all__ = ["INVALID", "authenticate", "clock", "principal", "reset", "unverified_issuer", "verifier"]
@@ -50,11 +50,7 @@ def principal(claims: dict[str, Any], settings: OidcSettings, provider: oidc.Oid
         # A NIK is a string of 16 digits: as a JSON number, many producers would round it (> 2**53).
         if not isinstance(nik, str):
             raise verifier.reject(provider, "nik claim is not a string")
-        try:
-            valid = parse_nik(nik).value == nik  # 16 plain digits: no spaces to normalise away
-        except InvalidNik:
-            valid = False
-        if not valid:
+        if not is_nik_claim(nik):  # 16 ASCII digits as written: no spaces to normalise away
             raise verifier.reject(provider, "nik claim is not a valid NIK")
     name = claims.get("name")
     try:

@@ -130,8 +130,7 @@ async def test_every_forgery_is_rejected_identically(ikd_sim, hooks, citizen, ca
 
 
 async def test_valid_citizen_token(ikd_sim, hooks, citizen):
-    for kind in ("access_token", "id_token"):
-        token = ikd_sim.tokens(nik=citizen["nik"])[kind]
+    for token in (ikd_sim.tokens(nik=citizen["nik"])["access_token"], ikd_sim.sign(nik=citizen["nik"])):
         principal = await hooks.first("authenticate", token=token)
         assert principal.kind == "citizen" and principal.is_citizen
         assert principal.nik == citizen["nik"] and principal.name == citizen["name"]

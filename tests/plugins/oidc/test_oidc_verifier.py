@@ -71,7 +71,7 @@ def _settings(jwks_server, **overrides):
 def _token(kid: str | None = None, **claims) -> str:
     now = int(time.time())
     body = {"iss": ISSUER, "sub": "petugas", "aud": "portal", "iat": now, "exp": now + 600} | claims
-    return jwt.encode(body, KEY.private, algorithm="ES256", headers={"kid": kid or KEY.kid})
+    return jwt.encode(body, KEY.private, algorithm="ES256", headers={"kid": kid or KEY.kid, "typ": "at+jwt"})
 
 
 async def test_valid_token_against_a_configured_jwks(jwks_server):

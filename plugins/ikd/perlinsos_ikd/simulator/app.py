@@ -132,7 +132,8 @@ async def sign(request: Request) -> Response:
     for name in omit:
         claims.pop(name, None)
     try:
-        token = sim.keys.sign(claims, algorithm=body.get("algorithm", "RS256"), headers=headers)
+        # an access token unless the test says otherwise ({"typ": "JWT"} makes it look like an ID token)
+        token = sim.keys.sign(claims, algorithm=body.get("algorithm", "RS256"), headers={"typ": "at+jwt", **headers})
     except (jwt.PyJWTError, NotImplementedError, TypeError, ValueError) as exc:
         raise Refusal(400, "bad_request", f"cannot sign: {exc}") from None
     return JSONResponse({"token": token})

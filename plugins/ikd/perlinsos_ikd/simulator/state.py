@@ -89,9 +89,11 @@ class SimulatorState:
         return claims
 
     def tokens(self, claims: dict[str, Any]) -> dict[str, Any]:
+        # RFC 9068: the access token says so in its header; the ID token is a plain JWT, which the
+        # platform refuses as a credential
         access = dict(claims, jti=uuid.uuid4().hex, scope="openid profile", client_id=self.audience)
         return {
-            "id_token": self.keys.sign(claims),
+            "id_token": self.keys.sign(claims, headers={"typ": "JWT"}),
             "access_token": self.keys.sign(access, headers={"typ": "at+jwt"}),
             "token_type": "Bearer",
             "expires_in": claims["exp"] - claims["iat"],

@@ -123,8 +123,9 @@ async def token(request: Request) -> Response:
     if not isinstance(body, dict):
         raise Refusal(400, "invalid_request", "the request body must be a JSON object")
     claims = sim.claims(body)
+    # The same claims; RFC 9068's typ tells them apart (the platform takes access tokens only).
     id_token = sim.key.sign(claims | {"jti": secrets.token_urlsafe(12)})
-    access_token = sim.key.sign(claims | {"jti": secrets.token_urlsafe(12)})
+    access_token = sim.key.sign(claims | {"jti": secrets.token_urlsafe(12)}, typ="at+jwt")
     lifetime = claims["exp"] - claims["iat"] if isinstance(claims.get("exp"), int) and isinstance(
         claims.get("iat"), int) else None
     return JSONResponse({"access_token": access_token, "id_token": id_token, "token_type": "Bearer",

@@ -48,5 +48,5 @@ class SigningKey:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self.jwk()]}
 
-    def sign(self, claims: dict[str, Any]) -> str:
-        return jwt.encode(claims, self.private, algorithm=ALGORITHM, headers={"kid": self.kid})
+    def sign(self, claims: dict[str, Any], *, typ: str = "JWT") -> str:
+        return jwt.encode(claims, self.private, algorithm=ALGORITHM, headers={"kid": self.kid, "typ": typ})
