@@ -106,6 +106,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "The ADMIN role is national: assign it without a pilot."),
     "SCOPE_NOT_GRANTABLE": ("Penyedia identitas menolak memberikan persetujuan untuk cakupan data ini.",
                             "The identity provider cannot grant consent for these data scopes."),
+    "RATE_LIMITED": ("Terlalu sering: batas untuk tindakan ini sudah tercapai.",
+                     "Too many requests: the limit for this action is reached."),
     "REGION_OUTSIDE_PILOT": ("Wilayah penugasan berada di luar wilayah uji coba.",
                              "The assignment's region lies outside the pilot's area."),
 }

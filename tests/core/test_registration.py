@@ -15,6 +15,7 @@ from fixtures.pilots import pilot_data
 from perlinsos.registration import consent
 from perlinsos.app import create_app
 from perlinsos.db.models import AuditEvent, Consent, Household, Person, Registration
+from perlinsos.graphql.relay import from_global_id
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from sqlalchemy import func, select
@@ -126,6 +127,26 @@ async def test_a_facilitator_acts_only_inside_their_villages(ikd_client, ikd, db
     assert [e["code"] for e in result["errors"]] == ["FACILITATOR_OUT_OF_AREA"]
     assert "luar desa" in result["errors"][0]["message"]
     assert await counts(db) == before
+
+
+async def test_a_repeated_consent_gets_the_same_area_check_and_an_audit_row(ikd_client, ikd, db):
+    """Issue 15: the "already given" return skipped the facilitator's area check and the audit log."""
+    person = head(ikd)
+    other_village = next(p["region_code"] for p in ikd.people(limit=200) if p["region_code"] != person["region_code"])
+    await seed.staff(db, "pendamping-luar", "FACILITATOR", other_village, issuer=ikd.issuer)
+    await seed.staff(db, "pendamping-desa", "FACILITATOR", person["region_code"], issuer=ikd.issuer)
+    citizen_token = ikd.sign_in(person["nik"])
+    first = await consent(ikd_client, citizen_token)  # on the citizen's own phone
+    outside = await consent(ikd_client, ikd.sign_in_staff("pendamping-luar"), citizenToken=citizen_token)
+    assert outside["consent"] is None and [e["code"] for e in outside["errors"]] == ["FACILITATOR_OUT_OF_AREA"]
+    inside = await consent(ikd_client, ikd.sign_in_staff("pendamping-desa"), citizenToken=citizen_token)
+    assert inside["errors"] == [] and inside["consent"]["id"] == first["consent"]["id"]
+    async with db.read() as s:
+        trail = (await s.execute(select(AuditEvent.actor, AuditEvent.action, AuditEvent.entity_id)
+                                 .where(AuditEvent.action.like("CONSENT_%")).order_by(AuditEvent.seq))).all()
+    consent_id = str(from_global_id("Consent", first["consent"]["id"]))
+    assert [(a, e) for _, a, e in trail] == [("CONSENT_GIVEN", consent_id), ("CONSENT_REPEATED", consent_id)]
+    assert trail[1][0] == "pendamping-desa"
 
 
 @pytest.mark.parametrize("case", ["no citizen token", "forged citizen token", "not a facilitator"])

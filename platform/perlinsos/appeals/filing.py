@@ -112,6 +112,10 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
     for found in await hooks.merged("check_appeal", appeal=draft, decision=summary,
                                     principal=actor.facilitator or actor.citizen):
         raise _problem_of(found)
+    # Last check before the write: a filing queues an SMS; a refusal stores nothing (perlinsos.ratelimits).
+    from perlinsos import ratelimits
+
+    await ratelimits.consume(db, pilot, ("appeal", "notification"), actor)
     now = utcnow()
     sla = getattr(settings, "review_sla_days", DEFAULT_SLA_DAYS)
     async with db.write() as session:

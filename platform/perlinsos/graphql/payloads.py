@@ -12,7 +12,10 @@ class UserError:
     code: str
     message: str
     field: str | None = None
+    retry_after: int | None = strawberry.field(
+        default=None, description="RATE_LIMITED: seconds until the action may be tried again.")
 
     @classmethod
     def of(cls, problem: Problem, language: str) -> UserError:
-        return cls(code=problem.code, message=problem.message(language), field=problem.field)
+        return cls(code=problem.code, message=problem.message(language), field=problem.field,
+                   retry_after=getattr(problem, "retry_after", None))

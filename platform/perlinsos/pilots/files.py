@@ -16,6 +16,7 @@ from perlinsos.contract import PilotContext
 from perlinsos.errors import ConfigurationError, PluginError
 from perlinsos.idnumbers import PROVINCE_CODES
 from perlinsos.plugins import PluginManager, PluginSettingsError, UnknownPlugin
+from perlinsos.ratelimits import Limits
 
 PROGRAMMES = ("PKH", "SEMBAKO", "PBI_JK")
 LANGUAGES = ("id", "en")
@@ -77,6 +78,8 @@ class PilotSpec(BaseModel):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: overrides of the notification texts: {template: {language: {title, body, short}}}
     templates: dict[str, Any] = Field(default_factory=dict)
+    #: rate limits of costly actions ([limits.<action>]); what is left out is the default
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("code")
     @classmethod

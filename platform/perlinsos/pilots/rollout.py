@@ -75,6 +75,7 @@ def spec_data(row: Pilot) -> dict[str, Any]:
         "languages": list(row.languages), "phases": phases,
         "plugins": {name: dict(settings) for name, settings in row.plugins.items()},
         "templates": dict(row.templates or {}),
+        "limits": dict(row.limits or {}),
     }
 
 
@@ -105,7 +106,7 @@ async def overlap_problems(session: AsyncSession, spec: PilotSpec) -> list[tuple
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names of what changed (``plugins.<name>`` per plugin added, removed or re-set), no values."""
-    changed = [key for key in ("name", "regions", "programmes", "languages", "templates")
+    changed = [key for key in ("name", "regions", "programmes", "languages", "templates", "limits")
                if before.get(key) != after.get(key)]
     phases_before, phases_after = before.get("phases") or {}, after.get("phases") or {}
     changed += [f"phases.{k}" for k in sorted(set(phases_before) | set(phases_after))

@@ -28,6 +28,7 @@ async def save_pilot(session: AsyncSession, spec: PilotSpec) -> tuple[Pilot, boo
     row.appeal_closes_at = spec.phases.appeal_closes
     row.plugins = {name: dict(settings) for name, settings in spec.plugins.items()}
     row.templates = dict(spec.templates)
+    row.limits = spec.limits.model_dump()  # only what the file sets: {} keeps the defaults
     await session.flush()
     return row, created
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from perlinsos import audit, idnumbers, policy
+from perlinsos import audit, idnumbers, policy, ratelimits
 from perlinsos import scopes as scope_catalogue
 from perlinsos.contract import CONSENT, PERSON, ConsentGrant, ConsentScope, PersonRecord, Principal
 from perlinsos.db.engine import Database
@@ -148,16 +148,13 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
         raise problem("INPUT_INVALID", field="policyVersion")
     trust = await hooks.trust()
     token, nik, link = await _consenting(db, hooks, trust, actor, consent_token)
+    # Counted before the provider is asked (each grant is a paid call) and before a repeat's audit row.
+    await ratelimits.consume(db, hooks.pilot, "consent", actor)
     async with db.read() as session:
         person = await people.person_by_nik(session, nik)
         existing = await live_consent(session, person.id, scopes[0], purpose) if person is not None else None
     if existing and set(scopes) <= set(existing.scopes) and existing.policy_version == policy_version:
-        # A double tap: the same consent, not a second one. A regional sign-in that just proved
-        # this NIK with its IKD token is still linked (its citizen consented through IKD before).
-        if link is not None:
-            async with db.write() as session:
-                await _link(session, actor.citizen, nik, link[1])
-        return existing
+        return await _repeat(db, hooks, actor, person, existing, nik, link)
     token_issuer = link[1] if link else actor.citizen.issuer
     try:
         # The provider of the token grants consent; a token of a provider no plugin declares
@@ -189,6 +186,23 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
             if attempt:
                 raise
     raise AssertionError("unreachable")
+
+
+async def _repeat(db: Database, hooks: PilotHooks, actor: Actor, person: Person, existing: Consent, nik: str,
+                  link: tuple[str, str] | None) -> Consent:
+    """A double tap: the same consent, not a second one — with the same rules and trail as a first:
+    a facilitator outside the citizen's village is refused, and the repeat is audited. A regional
+    sign-in that just proved this NIK with its IKD token is still linked (its citizen consented
+    through IKD before)."""
+    check_facilitator(actor, person.region_code, hooks.pilot.code)
+    async with db.write() as session:
+        if link is not None:
+            await _link(session, actor.citizen, nik, link[1])
+        await audit.record_change(session, actor.facilitator or actor.citizen, action="CONSENT_REPEATED",
+                                  entity_type="consent", entity_id=existing.id, subject_person_id=person.id,
+                                  details={"scopes": list(existing.scopes), "purpose": existing.purpose,
+                                           "channel": actor.channel.value})
+    return existing
 
 
 async def _consenting(db: Database, hooks: PilotHooks, trust: PilotTrust, actor: Actor,

@@ -16,7 +16,8 @@ this app never grants — and refuses form encodings outright.
 
 Answers ``201`` (``200`` when the same file was already waiting) with
 ``{id, sha256, size, contentType, filename, kind, created}``; refusals are
-``{"error": {"code", "message"}}`` in the ``Accept-Language`` (Bahasa Indonesia by default).
+``{"error": {"code", "message"}}`` in the ``Accept-Language`` (Bahasa Indonesia by default); over
+the pilot's upload limit (:mod:`perlinsos.ratelimits`) ``429`` with ``Retry-After`` and ``retryAfter``.
 
 ``GET /evidence/{id}`` streams the file to those :func:`perlinsos.appeals.evidence.service.access`
 allows, as an attachment with its sniffed type; anyone else gets the same 404 as for a missing id.
@@ -38,7 +39,7 @@ from sqlalchemy import select
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from perlinsos import policy
+from perlinsos import policy, ratelimits
 from perlinsos.identity import auth
 from perlinsos.contract import Principal
 from perlinsos.db.models import Person, Registration
@@ -104,7 +105,11 @@ def _error(problem: Problem, lang: str) -> JSONResponse:
     headers = dict(NO_STORE)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    return JSONResponse(body(problem, lang), status_code=status, headers=headers)
+    content = body(problem, lang)
+    if isinstance(problem, ratelimits.RateLimited):
+        headers["Retry-After"] = str(problem.retry_after)
+        content["error"]["retryAfter"] = problem.retry_after
+    return JSONResponse(content, status_code=status, headers=headers)
 
 
 def _lang(request: Request) -> str:
@@ -195,6 +200,8 @@ async def _upload(request: Request) -> Response:
         policy.facilitator_covers(actor.facilitator, region, caller.pilot.code) for region in regions
     ):
         raise refusal("FACILITATOR_OUT_OF_AREA")  # a facilitator acts only in their own villages
+    # Counted before a byte of the body is read: a refused upload stores nothing.
+    await ratelimits.consume(caller.state.db, caller.pilot, "evidence_upload", actor)
 
     storage = storage_for(settings)
     receiver = _Receiver(request.stream(), limit, declared)
