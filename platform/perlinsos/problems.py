@@ -57,6 +57,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "DECISION_SUPERSEDED": ("Keputusan ini sudah diganti dengan versi yang lebih baru.",
                             "This decision has been replaced by a newer version."),
     "APPEAL_WINDOW_CLOSED": ("Masa sanggah sudah ditutup.", "The appeal window is closed."),
+    "APPEAL_WINDOW_NOT_OPEN": ("Masa sanggah belum dibuka.", "The appeal window has not opened yet."),
     "APPEAL_ALREADY_OPEN": ("Sudah ada sanggah yang sedang diproses untuk keputusan ini.",
                             "An appeal against this decision is already open."),
     "GROUND_UNKNOWN": ("Alasan sanggah tidak dikenal.", "Unknown appeal ground."),
@@ -79,6 +80,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "RESOLUTION_NOTE_INVALID": ("Catatan keputusan harus 5 sampai 4.000 karakter.",
                                 "The resolution note must be 5 to 4,000 characters."),
     "CORRECTION_INVALID": ("Data koreksi tidak valid.", "The corrected facts are not valid."),
+    "CONFLICT_OF_INTEREST": ("Anda tidak dapat memeriksa sanggah ini: sanggah ini tentang Anda atau keluarga "
+                             "Anda, atau Anda mendampinginya. Serahkan kepada petugas lain.",
+                             "You may not review this appeal: it is about you or your household, or you "
+                             "assisted it. Leave it to another reviewer."),
     "SETTINGS_INVALID": ("Pengaturan yang diusulkan tidak valid.", "The proposed settings are not valid."),
     "PILOT_INVALID": ("Isian uji coba tidak valid.", "The pilot input is not valid."),
     "PILOT_EXISTS": ("Sudah ada uji coba dengan kode ini.", "A pilot with this code already exists."),

@@ -5,11 +5,13 @@ and notified. Upholding records corrected facts and re-runs selection for the re
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select, update
 
 from perlinsos import audit, policy
+from perlinsos.policy import duties
 from perlinsos.appeals.filing import OPEN, notify
 from perlinsos.contract import Principal, Role
 from perlinsos.db.engine import Database
@@ -20,6 +22,7 @@ from perlinsos.problems import problem
 from perlinsos.selection import run_selection
 
 S = AppealStatus
+log = logging.getLogger(__name__)
 CORRECTABLE = {"monthly_income": int, "electricity_va": int, "welfare_decile": int, "car_ownership": int,
                "bank_flags": list, "state_employment": list}
 
@@ -35,6 +38,23 @@ async def _load(db: Database, appeal_id: int, pilot_id: int):
 def _reviewer_for(principal: Principal, region_code: str) -> bool:
     scopes = [s for s in principal.scopes if s.role == Role.REVIEWER]
     return policy.region_in_scopes(region_code, scopes)
+
+
+async def _reviewable(db: Database, hooks: PilotHooks, principal: Principal, appeal_id: int, step: str):
+    """The appeal and its registration, when ``principal`` may review it: a reviewer of its region
+    (else "not found", as for any record one may not see) who is not tied to it (separation of
+    duties, perlinsos.policy.duties). Checked before any state rule; a refusal writes nothing."""
+    found = await _load(db, appeal_id, hooks.pilot.id)
+    if found is None or not _reviewer_for(principal, found.Registration.region_code):
+        raise problem("APPEAL_NOT_FOUND")
+    async with db.read() as session:
+        tie = await duties.appeal_conflict(session, principal, found.Appeal, found.Registration)
+    if tie is not None:
+        # no audit row (no refusal is audited in the project); the log keeps the attempt, without the
+        # subject (a test sign-in's subject embeds a NIK)
+        log.warning("separation of duties: %s of appeal %s refused (%s)", step, appeal_id, tie)
+        raise problem("CONFLICT_OF_INTEREST")
+    return found
 
 
 async def _move(db: Database, appeal: Appeal, principal: Principal, *, allowed: tuple[str, ...], values: dict,
@@ -54,10 +74,7 @@ async def _move(db: Database, appeal: Appeal, principal: Principal, *, allowed: 
 
 
 async def claim(db: Database, hooks: PilotHooks, principal: Principal, appeal_id: int) -> None:
-    found = await _load(db, appeal_id, hooks.pilot.id)
-    if found is None or not _reviewer_for(principal, found.Registration.region_code):
-        raise problem("APPEAL_NOT_FOUND")
-    appeal = found.Appeal
+    appeal = (await _reviewable(db, hooks, principal, appeal_id, "claim")).Appeal
     if appeal.status != S.SUBMITTED:
         raise problem("APPEAL_CONFLICT" if appeal.status == S.UNDER_REVIEW else "APPEAL_TRANSITION_NOT_ALLOWED")
     await _move(db, appeal, principal, allowed=(S.SUBMITTED.value,), action="APPEAL_CLAIMED",
@@ -78,9 +95,7 @@ def _corrections(facts: dict[str, Any] | None) -> dict[str, Any]:
 async def resolve(db: Database, hooks: PilotHooks, principal: Principal, appeal_id: int, *, upheld: bool,
                   note: str, corrected_facts: dict[str, Any] | None = None) -> int | None:
     """Uphold (with corrected facts) or dismiss; returns the new decision id when upheld."""
-    found = await _load(db, appeal_id, hooks.pilot.id)
-    if found is None or not _reviewer_for(principal, found.Registration.region_code):
-        raise problem("APPEAL_NOT_FOUND")
+    found = await _reviewable(db, hooks, principal, appeal_id, "resolve")
     appeal, registration = found.Appeal, found.Registration
     if appeal.status != S.UNDER_REVIEW:
         raise problem("APPEAL_TRANSITION_NOT_ALLOWED")

@@ -1,4 +1,6 @@
-"""GraphQL for the reviewers' list of appeals; who sees which is perlinsos.policy's."""
+"""GraphQL for the reviewers' list of appeals; who sees which is perlinsos.policy's. A reviewer's
+list leaves out the appeals they may not review (separation of duties: about them, their household,
+or assisted by them); the national office, which reviews none, sees them all."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from sqlalchemy import select
 from strawberry.types import Info
 
 from perlinsos import policy
+from perlinsos.policy import duties
 from perlinsos.db.models import Appeal as AppealRow
 from perlinsos.db.models import AppealStatus as Status
 from perlinsos.db.models import Decision, Pilot, Registration
@@ -40,5 +43,8 @@ class AppealQueries:
         if after_id is not None:
             stmt = stmt.where(AppealRow.id > after_id)
         async with c.db.read() as session:
+            if policy.is_staff(c.principal) and not policy.is_admin(c.principal):
+                ties = await duties.ties_of(session, c.principal)
+                stmt = stmt.where(AppealRow.id.not_in(duties.conflicted_appeals(ties)))
             rows = list((await session.execute(stmt)).scalars())
         return build_connection("Appeal", rows, size, after_id, Appeal.from_row)
