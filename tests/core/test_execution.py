@@ -3,6 +3,8 @@ graphql-core's own path — data and errors."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -325,3 +327,94 @@ async def test_nullable_items_are_nulled_one_by_one(settings, db, pilot):
     assert fast == standard
     assert fast["data"] == {"shelf": {"maybe": [None, None, None, None]}}
     assert [e["path"] for e in fast["errors"]] == [["shelf", "maybe", i] for i in (0, 1, 3)]
+
+
+# --- issue 19: two branches awaiting one loader future, one of them failing ------------------------
+
+#: the CI size; the issue's 1,000: PERLINSOS_CANCEL_RUNS=1000 ./scripts/test tests/core/test_execution.py -k cancel
+CANCEL_RUNS = int(os.environ.get("PERLINSOS_CANCEL_RUNS", "200"))
+SHARED = ('{{ a: registration(id: "{r}") {{ pilot {{ pluginSettings {{ name }} }} registrant {{ name }} }} '
+          'b: registration(id: "{r}") {{ registrant {{ name }} }} }}')
+
+
+@pytest.mark.parametrize("fast_execution", [True, False])
+async def test_a_failing_branch_never_cancels_a_sibling_into_a_500(settings, plugin_manager, db, pilot, fast_execution):
+    """graphql-core cancels a failing field's pending siblings; a sibling awaiting a loader future that
+    another branch awaits too must not cancel that future (the other branch got CancelledError, a
+    bare HTTP 500). Run concurrently, every answer is the graphql-core path's answer."""
+    from perlinsos.graphql.relay import to_global_id
+
+    await seed.registrations(db, pilot, 1)
+    await seed.staff(db, "rev", "REVIEWER", "35.10")
+    query = SHARED.format(r=to_global_id("Registration", 1))
+    expected = await _answers(replace(settings, fast_execution=False), plugin_manager, query, "staff:rev")
+    assert expected["data"] == {"a": None, "b": {"registrant": {"name": "Warga Sintetis 0"}}}, expected
+    assert [e["path"] for e in expected["errors"]] == [["a", "pilot", "pluginSettings"]]
+    app = create_app(replace(settings, fast_execution=fast_execution), plugin_manager)
+    headers = {"Authorization": "Bearer staff:rev", "X-Perlinsos-Pilot": "BWI-2025", "X-Request-Id": "same-on-both-paths"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        responses = await asyncio.gather(*(http.post("/graphql", json={"query": query}, headers=headers)
+                                           for _ in range(CANCEL_RUNS)))
+    await app.state.perlinsos.db.dispose()
+    statuses = {}
+    for response in responses:
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+    assert statuses == {200: CANCEL_RUNS}
+    assert all(r.json() == expected for r in responses)
+
+
+# --- request ids, and no bare 500 ---------------------------------------------------------------
+
+async def _stray_cancel(info: strawberry.Info) -> Sound | None:
+    raise asyncio.CancelledError  # as a future cancelled by someone else surfaces in a resolver
+
+
+def _explode(info: strawberry.Info) -> Sound | None:
+    raise RuntimeError("a bug with 3510151203800001 in it")
+
+
+class FaultyPlugin:
+    from perlinsos import hookimpl
+
+    @hookimpl
+    def graphql_schema_parts(self):
+        return SchemaPart(query_fields={"stray": strawberry.field(resolver=_stray_cancel),
+                                        "faulty": strawberry.field(resolver=_explode)}, types=[Sound])
+
+
+async def _post_raw(settings, query, headers):
+    from fixtures import static_auth
+
+    plugins = PluginManager(extra_plugins=[("static_auth", static_auth), ("faulty", FaultyPlugin())],
+                            national=static_auth.NATIONAL)
+    app = create_app(settings, plugins)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+        response = await http.post("/graphql", json={"query": query}, headers={"X-Perlinsos-Pilot": "BWI-2025", **headers})
+    await app.state.perlinsos.db.dispose()
+    return response
+
+
+@pytest.mark.parametrize("incoming", [None, "edge-7f3a.1", "bad id\r\nX-Forged: 1", "x" * 200])
+async def test_a_masked_error_carries_the_request_id_of_the_header(settings, db, pilot, incoming, caplog):
+    response = await _post_raw(settings, "{ faulty { label } }",
+                               {"X-Request-Id": incoming} if incoming else {})
+    rid = response.headers["x-request-id"]
+    if incoming == "edge-7f3a.1":
+        assert rid == incoming  # a sane id from a proxy is kept
+    else:
+        assert rid != incoming and len(rid) == 32  # anything else is replaced
+    error = response.json()["errors"][0]
+    assert response.status_code == 200 and response.json()["data"] == {"faulty": None}
+    assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": rid}
+    logged = [r for r in caplog.records if r.levelname == "ERROR" and rid in r.getMessage()]
+    assert len(logged) == 1 and "3510151203800001" not in response.text
+
+
+async def test_a_stray_cancellation_is_answered_as_the_masked_error_never_a_bare_500(settings, db, pilot, caplog):
+    response = await _post_raw(settings, "{ stray { label } }", {"X-Request-Id": "req-1"})
+    assert response.status_code == 500 and response.headers["content-type"].startswith("application/json")
+    assert response.json() == {"data": None, "errors": [{
+        "message": "Terjadi kesalahan tak terduga. / An unexpected error occurred.",
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-1"}}]}
+    assert response.headers["x-request-id"] == "req-1"
+    assert len([r for r in caplog.records if r.levelname == "ERROR" and "req-1" in r.getMessage()]) == 1

@@ -10,6 +10,7 @@ from strawberry.types import Info
 from perlinsos.contract import PilotContext, Principal
 from perlinsos.db.engine import Database
 from perlinsos.graphql.loaders import Loaders
+from perlinsos.graphql.relay import to_global_id
 from perlinsos.plugins import PilotHooks, PluginManager
 from perlinsos.settings import Settings
 
@@ -33,12 +34,24 @@ class Context:
     pilot_cache: Any = None
     #: set by strawberry from a websocket's connection_init payload
     connection_params: dict | None = None
-    #: person ids whose personal data this request showed to someone other than the owner;
-    #: written to the audit log when the operation ends.
-    accessed_people: set[int] = field(default_factory=set)
+    #: Registrant global id -> person id, for people whose data this request may show to someone
+    #: other than the owner (the policy's call, in Registrant.from_row): candidates only.
+    access_candidates: dict[str, int] = field(default_factory=dict)
+    #: (response path, person ids, purpose): what the execution completed at a path. The access log
+    #: keeps a mark only if its path survives in the answer's ``data`` (extensions.AccessLog).
+    access_marks: list[tuple[tuple, tuple[int, ...], str]] = field(default_factory=list)
+    #: set when the access log was written: a branch still running after that adds nothing
+    access_closed: bool = False
 
     def record_access(self, person_id: int) -> None:
-        self.accessed_people.add(person_id)
+        """``person_id``'s data is about to be shown to a non-owner as a Registrant: logged if that
+        Registrant object reaches the client (the execution context marks where it is completed)."""
+        self.access_candidates[to_global_id("Registrant", person_id)] = person_id
+
+    def mark_access(self, path: list | tuple, person_ids, purpose: str = "graphql") -> None:
+        """The value at response ``path`` carries these people's data: logged if it reaches the client."""
+        if not self.access_closed and person_ids:
+            self.access_marks.append((tuple(path), tuple(person_ids), purpose))
 
 
 def ctx(info: Info) -> Context:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 
 from graphql import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from perlinsos import requestids
 
 log = logging.getLogger("perlinsos.graphql")
 
@@ -42,5 +45,25 @@ def should_mask(error: GraphQLError) -> bool:
         # Not from a resolver: coercing the request's variables or literals (graphql-core's and
         # the scalars' own "Int cannot represent ..." messages), which tell the client its mistake.
         return False
-    log.error("unexpected error in %s", error.path, exc_info=original)
+    log.error("unexpected error in %s (request %s)", error.path, requestids.current(), exc_info=original)
     return True
+
+
+def masked_extensions() -> dict[str, str]:
+    """What a masked error tells the client: that it is ours, and the request id to quote."""
+    rid = requestids.current()
+    return {"code": "INTERNAL_SERVER_ERROR", **({"requestId": rid} if rid else {})}
+
+
+def masked_body() -> dict:
+    """The whole answer when a request fails outside any field (its error was logged by the caller)."""
+    return {"data": None, "errors": [{"message": MASKED_MESSAGE, "extensions": masked_extensions()}]}
+
+
+class MaskWithRequestId(MaskErrors):
+    """strawberry's MaskErrors, whose masked error also carries its code and the request id."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        masked = super().anonymise_error(error)
+        masked.extensions = masked_extensions()
+        return masked

@@ -30,7 +30,8 @@ from graphql import (
 )
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import Path, Undefined, gather_with_cancel
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from perlinsos.graphql.extensions import MarkingExecutionContext
 
 #: Strawberry's resolver for fields without one of their own (attribute access).
 _BASIC_RESOLVER = "_get_basic_result"
@@ -118,7 +119,7 @@ def basic_leaf_fields(schema: GraphQLSchema) -> dict[GraphQLObjectType, dict[str
     return table
 
 
-class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class FastExecutionContext(MarkingExecutionContext):
     basic: dict[GraphQLObjectType, dict[str, tuple]] = {}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -209,6 +210,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
             if kind == OBJECT:
                 leaves = self._leaf_plan(plan[3], details, position_context)
                 if leaves is not None and (row := _leaf_row(leaves, value, self.is_awaitable)) is not Undefined:
+                    if plan[3] is self.person_type:
+                        self.mark_person(path, value)
                     return row
                 completed = self.collect_and_execute_subfields(plan[3], details, path, value, position_context)
             else:
@@ -263,6 +266,8 @@ class FastExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if leaves is not None:
                     row = _leaf_row(leaves, item, is_awaitable)
                     if row is not Undefined:
+                        if item_type is self.person_type:
+                            self.mark_person(Path(path, index, None), item)
                         completed.append(row)
                         continue
                 value = self.collect_and_execute_subfields(item_type, details, Path(path, index, None), item,
@@ -369,5 +374,11 @@ async def super_gather(results: dict[str, Any], awaitable_fields: list[str]) -> 
     return results
 
 
-def fast_context_for(schema: GraphQLSchema) -> type[FastExecutionContext]:
-    return type("PerlinsosExecutionContext", (FastExecutionContext,), {"basic": basic_leaf_fields(schema)})
+def context_class_for(schema: GraphQLSchema, *, fast: bool) -> type[MarkingExecutionContext]:
+    """The execution context of ``schema``: the inline (fast) one, or graphql-core's own path; both
+    mark where the access log's people are completed."""
+    person = schema.type_map.get("Registrant")
+    if fast:
+        return type("PerlinsosExecutionContext", (FastExecutionContext,),
+                    {"basic": basic_leaf_fields(schema), "person_type": person})
+    return type("PerlinsosExecutionContext", (MarkingExecutionContext,), {"person_type": person})

@@ -3,35 +3,80 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
-from graphql import GraphQLError, OperationDefinitionNode
-
+from graphql import GraphQLError, GraphQLObjectType, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from perlinsos import audit
 
 
-class AccessLog(SchemaExtension):
-    """Writes one audit row per person whose data the operation showed to a non-owner.
+class MarkingExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's execution, marking where each Registrant of a logged person is completed
+    (its response path): the access log keeps the marks whose path survives in the answer."""
 
-    Runs after execution, in its own short write transaction, so a read-only request never
-    holds a write lock while resolving.
+    #: the object type whose completion marks an access (Registrant); set per schema
+    person_type: GraphQLObjectType | None = None
+
+    def collect_and_execute_subfields(self, return_type, field_details_list, path, result, position_context):
+        if return_type is self.person_type:
+            self.mark_person(path, result)
+        return super().collect_and_execute_subfields(return_type, field_details_list, path, result,
+                                                     position_context)
+
+    def mark_person(self, path, source: Any) -> None:
+        context = self.context_value
+        candidates = getattr(context, "access_candidates", None)
+        if candidates:
+            person = candidates.get(getattr(source, "id", None))
+            if person is not None:
+                context.mark_access(path.as_list(), (person,))
+
+
+def reached(data: Any, path: tuple) -> bool:
+    """Whether the answer's ``data`` holds a value at ``path`` (no ancestor nulled by an error)."""
+    value = data
+    for key in path:
+        if value is None:
+            return False
+        try:
+            value = value[key]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return value is not None
+
+
+class AccessLog(SchemaExtension):
+    """Writes one audit row per person whose data the operation's answer carried to a non-owner,
+    and the rows of a data export that reached its citizen.
+
+    Execution marks candidates with their response paths (``Context.mark_access``); here, once the
+    answer is final, only marks whose path survives in ``data`` are written: data discarded by a
+    sibling's error is not logged, data shown always is. Runs before the answer is sent, in its own
+    short write transaction (a read-only request never holds a write lock while resolving), and
+    closes the log: a branch still running afterwards writes nothing.
     """
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
         context = self.execution_context.context
-        people = getattr(context, "accessed_people", None)
-        if not people:
+        marks = getattr(context, "access_marks", None)
+        if marks is None:
+            return
+        context.access_closed = True
+        result = self.execution_context.result
+        data = getattr(result, "data", None) if result is not None else None
+        shown: dict[str, set[int]] = {}
+        for path, people, purpose in marks:
+            if reached(data, path):
+                shown.setdefault(purpose, set()).update(people)
+        if not shown:
             return
         async with context.db.write() as session:
-            await audit.record_reads(
-                session,
-                context.principal,
-                people,
-                purpose="graphql",
-                operation=self.execution_context.operation_name,
-            )
+            for purpose, people in sorted(shown.items()):
+                await audit.record_reads(session, context.principal, people, purpose=purpose,
+                                         operation=self.execution_context.operation_name)
 
 
 class OneOperation(SchemaExtension):

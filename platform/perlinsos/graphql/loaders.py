@@ -42,6 +42,19 @@ PersonRow = namedtuple("PersonRow", PERSON_COLUMNS)
 DecisionRow = namedtuple("DecisionRow", DECISION_COLUMNS)
 
 
+class SharedLoader(DataLoader):
+    """A DataLoader whose futures no single waiter can cancel.
+
+    One cached future serves every field that loads the same key. graphql-core cancels a failing
+    field's pending siblings (``gather_with_cancel``); cancelling a sibling that awaits the bare
+    future cancelled it for every other field too, whose await then raised CancelledError past
+    all error handling (an HTTP 500). Each waiter gets its own shield instead."""
+
+    def load(self, key: Hashable) -> Any:
+        future = super().load(key)
+        return future if future.done() else asyncio.shield(future)
+
+
 def _chunks(keys: Sequence[Hashable]) -> Iterable[Sequence[Hashable]]:
     for i in range(0, len(keys), _CHUNK):
         yield keys[i : i + _CHUNK]
@@ -139,7 +152,7 @@ class Loaders:
                     found[getattr(row, column.key)] = row
             return [found.get(k) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
     def _many(self, table: Table, column, order=None, columns: Sequence[str] | None = None) -> DataLoader:
         order = table.c.id if order is None else order
@@ -155,7 +168,7 @@ class Loaders:
                     found[getattr(row, column.key)].append(row)
             return [found.get(k, []) for k in keys]
 
-        return DataLoader(load_fn=load)
+        return SharedLoader(load_fn=load)
 
 
 def peek(loader: DataLoader, key: Hashable) -> Any:

@@ -13,7 +13,6 @@ import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaskErrors,
     ParserCache,
     ValidationCache,
 )
@@ -22,8 +21,8 @@ from strawberry.utils.str_converters import to_camel_case
 
 from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
-from perlinsos.graphql.errors import MASKED_MESSAGE, log, should_mask
-from perlinsos.graphql.execution import fast_context_for
+from perlinsos.graphql.errors import MASKED_MESSAGE, MaskWithRequestId, log, should_mask
+from perlinsos.graphql.execution import context_class_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
 from perlinsos.graphql.appeals.mutations import AppealMutations
@@ -146,7 +145,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
         lambda: ValidationCache(maxsize=256),
         OneOperation,
         lambda: AddValidationRules(rules),
-        lambda: MaskErrors(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
+        lambda: MaskWithRequestId(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
         AccessLog,
     ]
     if settings.production:
@@ -154,8 +153,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     subscription = strawberry.type(type("Subscription", CORE_SUBSCRIPTION_TYPES, {}))
     schema = PerlinsosSchema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
                                extensions=extensions)
-    if settings.fast_execution:
-        schema.execution_context_class = fast_context_for(schema._schema)
+    schema.execution_context_class = context_class_for(schema._schema, fast=settings.fast_execution)
     return schema
 
 

@@ -94,8 +94,12 @@ class Me:
                                   "to a copy under UU 27/2022). Recorded as an access (purpose data_export).")
     async def export(self, info: Info) -> JSON:
         c = ctx(info)
-        name = info.operation.name.value if info.operation.name else None
-        return await data_export.export(c.db, c.principal, operation=name)
+        async with c.db.engine.connect() as conn:
+            doc, shown = await data_export.build(conn, c.principal)
+        # Recorded (purpose data_export) by the access log, and only if this document reaches the
+        # citizen: an export discarded by a sibling's error, or finished after the answer, is not.
+        c.mark_access(info.path.as_list(), shown, purpose=data_export.EXPORT_PURPOSE)
+        return doc
 
     @strawberry.field
     def household(self, info: Info) -> Household | None:
