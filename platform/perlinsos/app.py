@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -23,6 +24,7 @@ from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.pilots.rollout import refuse_development_secrets
+from perlinsos.requestids import RequestIdMiddleware
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
@@ -101,6 +103,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             *([] if settings.production else graphiql.routes()),  # the IDE's files: development only
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],
+        middleware=[Middleware(RequestIdMiddleware)],  # the id is set first, for all
         lifespan=lifespan,
     )
     app.state.perlinsos = state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -20,7 +21,8 @@ from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context
 from perlinsos.languages import pick_language
-from perlinsos.graphql.errors import MASKED_MESSAGE
+from perlinsos import requestids
+from perlinsos.graphql.errors import masked_body
 from perlinsos.graphql.loaders import Loaders
 from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
@@ -143,10 +145,13 @@ class GraphQLView(GraphQL):
                 response.headers["Allow"] = "GET, POST"
         except _TooLarge:
             response = self._too_large()
-        except Exception:
-            # Anything unforeseen is logged whole and answered without detail.
-            log.exception("unexpected error serving /graphql")
-            response = problem(500, MASKED_MESSAGE)
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():
+                raise  # this request itself is cancelled (client gone, shutdown): nobody to answer
+            # Anything unforeseen (a stray cancellation too) is logged once, whole, and answered as
+            # the masked GraphQL error with the request id to quote.
+            log.error("unexpected error serving /graphql (request %s)", requestids.current(), exc_info=exc)
+            response = JSONResponse(masked_body(), status_code=500)
         await response(scope, receive, send)
 
     def _too_large(self) -> JSONResponse:
