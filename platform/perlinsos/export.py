@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from perlinsos import audit, policy
+from perlinsos import audit
 from perlinsos.contract import Principal, Role
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
@@ -34,12 +34,16 @@ from perlinsos.db.models import (
     Registration,
 )
 from perlinsos.db.types import utcnow
+from perlinsos.policy import identifiers
 
 FORMAT = "perlinsos-data-export/1"
 EXPORT_PURPOSE = "data_export"
 
 # Operational columns that say nothing about the citizen (queue bookkeeping, provider ids).
 _NOTIFICATION_HIDDEN = {"idempotency_key", "provider_reference", "last_error", "next_attempt_at", "person_id"}
+# The identity provider's grant id (IKD's ``grant_...``) is a handle on the grant at the provider: GraphQL
+# never shows it, nor does the export.
+_CONSENT_HIDDEN = {"provider_reference"}
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,14 @@ def plain(value: Any) -> Any:
     return value
 
 
+def _member(principal: Principal, m) -> dict[str, Any]:
+    shown = identifiers.show_person(principal, nik=m.nik, birth_date=m.birth_date, sex=m.sex,
+                                    region_code=m.region_code, household_id=m.household_id,
+                                    viewer_household_id=m.household_id)
+    return {"name": m.name, "nik": shown.nik, "birth_date": plain(shown.birth_date), "birth_year": shown.birth_year,
+            "sex": shown.sex, "relationship": m.relationship, "region_code": shown.region_code}
+
+
 def _row(row, hidden: set[str] = frozenset()) -> dict[str, Any]:
     return {k: plain(v) for k, v in row._mapping.items() if k not in hidden}
 
@@ -135,16 +147,13 @@ async def build(conn: AsyncConnection, principal: Principal) -> tuple[dict[str, 
         members = await _all(conn, select(Person.__table__).where(
             Person.household_id == household.id, Person.id != person.id).order_by(Person.id))
         shown += [m.id for m in members]
-        # What the portal shows of the family on one's own KK (me.household.members): no phones,
-        # other members' NIKs masked as everywhere for a non-owner.
-        doc["household"] = {
-            "kk_number": household.kk_number, "region_code": household.region_code,
-            "members": [{"name": m.name, "nik": policy.shown_nik(principal, nik=m.nik, region_code=m.region_code),
-                         "birth_date": plain(m.birth_date), "sex": m.sex, "relationship": m.relationship,
-                         "region_code": m.region_code}
-                        for m in members],
-        }
-    doc["consents"] = [_row(r) for r in await _all(
+        # What the portal shows of the family on one's own KK (me.household.members), through the same
+        # exposure rules (policy/identifiers.py): no phones; other members' NIKs masked, birth years only.
+        kk = identifiers.show_household(principal, kk_number=household.kk_number, region_code=household.region_code,
+                                        household_id=household.id, viewer_household_id=household.id)
+        doc["household"] = {"kk_number": kk.kk_number, "region_code": kk.region_code,
+                            "members": [_member(principal, m) for m in members]}
+    doc["consents"] = [_row(r, _CONSENT_HIDDEN) for r in await _all(
         conn, select(Consent.__table__).where(Consent.person_id == person.id).order_by(Consent.id))]
 
     regs = await _all(conn, select(Registration.__table__, Pilot.code.label("pilot_code"))

@@ -11,6 +11,7 @@ from fixtures import seed
 from perlinsos.db.models import AuditEvent, Decision, Person
 
 OWNER, OTHER = seed.nik(0), seed.nik(1)
+KK_OWNER = "3510150101000000"  # fixtures.seed's KK of person 0
 READ_ONE = """query ReviewOne($id: ID!) { registration(id: $id) { registrant { nik name } } }"""
 LIST = """query ReviewList { registrations(pilot: "BWI-2025", first: 10) { nodes { id registrant { name } } } }"""
 LOG = """query MyDataAccess($first: Int, $after: String) { me { dataAccessLog(first: $first, after: $after) {
@@ -99,9 +100,11 @@ async def test_the_export_holds_what_is_stored_and_nothing_of_other_households(c
     assert "errors" not in data, data
     doc = data["data"]["me"]["export"]
     assert doc["person"]["nik"] == OWNER and doc["person"]["name"] == "Warga Sintetis 0"
+    # the member as GraphQL shows them to the citizen (policy/identifiers.py): masked NIK, birth year only
     assert doc["household"]["members"] == [{"name": "Anak Sintetis", "nik": "3510********0007",
-                                            "birth_date": "2010-05-05", "sex": "F", "relationship": "ANAK",
-                                            "region_code": seed.KEMIREN}]
+                                            "birth_date": None, "birth_year": 2010, "sex": "F",
+                                            "relationship": "ANAK", "region_code": seed.KEMIREN}]
+    assert doc["household"]["kk_number"] == KK_OWNER  # their own card
     assert [c["scopes"] for c in doc["consents"]] == [["person", "income"]]
     (registration,) = doc["registrations"]
     assert registration["programme"] == "PKH" and registration["pilot_code"] == pilot
@@ -198,6 +201,8 @@ async def test_an_appeal_journey_shows_in_the_log_and_the_export(ikd_client, ikd
     assert all(d["inputs"] and d["reasons"] for d in registration["decisions"])
     assert doc["notifications"] and {n["template"] for n in doc["notifications"]} >= {"APPEAL_UPHELD"}
     assert doc["consents"][0]["scopes"] == list(consent.SCOPES)
+    # the IKD grant id is a handle on the grant at the provider: GraphQL never shows it, nor the export
+    assert "provider_reference" not in doc["consents"][0] and "grant_" not in json.dumps(doc)
     assert isinstance(await audit.verify(db), audit.Verified)
 
 

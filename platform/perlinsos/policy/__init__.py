@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, false, or_, select, true
 from perlinsos import regions
 from perlinsos.contract import Principal, Role, StaffScope
 from perlinsos.db.models import Person, Registration
-from perlinsos.idnumbers import mask_nik
+from perlinsos.policy import identifiers
 
 
 def _scopes(principal: Principal | None, role: Role, pilot_id: int | None = None) -> list[StaffScope]:
@@ -125,21 +125,19 @@ def can_list_registrations(principal: Principal | None) -> bool:
 
 
 def may_see_full_nik(principal: Principal | None, *, nik: str, region_code: str) -> bool:
-    if principal is None:
-        return False
-    if principal.is_citizen and principal.nik == nik:
-        return True
-    return region_in_scopes(region_code, _scopes(principal, Role.REVIEWER))
+    # Identifier exposure (NIK, KK, birth date, sex, region) is one table: policy/identifiers.py.
+    return identifiers.form(principal, identifiers.Field.NIK, nik=nik, region_code=region_code) \
+        is identifiers.Form.FULL
 
 
 def may_see_full_kk(principal: Principal | None, *, region_code: str, own_household: bool) -> bool:
-    if principal is None:
-        return False
-    return own_household or region_in_scopes(region_code, _scopes(principal, Role.REVIEWER))
+    household = 0 if own_household and principal is not None and principal.is_citizen else None
+    return identifiers.form(principal, identifiers.Field.KK, region_code=region_code, household_id=0,
+                            viewer_household_id=household) is identifiers.Form.FULL
 
 
 def shown_nik(principal: Principal | None, *, nik: str, region_code: str) -> str:
-    return nik if may_see_full_nik(principal, nik=nik, region_code=region_code) else mask_nik(nik)
+    return identifiers.show_person(principal, nik=nik, birth_date=None, sex=None, region_code=region_code).nik
 
 
 def can_administer(principal: Principal | None) -> bool:

@@ -9,6 +9,7 @@ import strawberry
 from strawberry.types import Info
 
 from perlinsos import policy
+from perlinsos.policy import identifiers
 from perlinsos.db import models
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.execution import context_resolver
@@ -18,7 +19,6 @@ from perlinsos.graphql.relay import (
     to_global_id,
 )
 from perlinsos.graphql.util import then
-from perlinsos.idnumbers import mask_kk
 
 if TYPE_CHECKING:
     from perlinsos.graphql.selection.types import Decision
@@ -33,11 +33,17 @@ RegistrationChannel = strawberry.enum(models.Channel, name="RegistrationChannel"
 @strawberry.type(description="A person as the population record (Dukcapil/IKD) has them.")
 class Registrant:
     id: strawberry.ID
-    nik: str = strawberry.field(description="In full only for the owner and reviewers; else masked.")
+    nik: str = strawberry.field(description="In full only for the owner and reviewers of the region; else "
+                                            "masked (3510********0001). Exposure rules: README, Privacy.")
     name: str
-    birth_date: date | None
+    birth_date: date | None = strawberry.field(
+        description="Only for the owner and reviewers of the region (null for other viewers).")
+    birth_year: int | None = strawberry.field(
+        description="The birth year; for viewers without `birthDate` only for people born two or more "
+                    "calendar years ago (a nearer year would narrow a masked NIK down).")
     sex: str | None
-    region: Region
+    region: Region = strawberry.field(description="The village; the kecamatan for staff whose scope does "
+                                                  "not cover the village.")
     household_id: strawberry.Private[int | None]
 
     @strawberry.field(description="The family on the registrant's Kartu Keluarga.")
@@ -51,13 +57,17 @@ class Registrant:
     def from_row(cls, row, c: Context) -> Registrant:
         if policy.records_access(c.principal, owner_nik=row.nik):
             c.record_access(row.id)
+        shown = identifiers.show_person(c.principal, nik=row.nik, birth_date=row.birth_date, sex=row.sex,
+                                        region_code=row.region_code, household_id=row.household_id,
+                                        viewer_household_id=c.viewer_household_id)
         return cls(
             id=to_global_id("Registrant", row.id),
-            nik=policy.shown_nik(c.principal, nik=row.nik, region_code=row.region_code),
+            nik=shown.nik,
             name=row.name,
-            birth_date=row.birth_date,
-            sex=row.sex,
-            region=region(row.region_code),
+            birth_date=shown.birth_date,
+            birth_year=shown.birth_year,
+            sex=shown.sex,
+            region=region(shown.region_code),
             household_id=row.household_id,
         )
 
@@ -65,7 +75,8 @@ class Registrant:
 @strawberry.type(description="A family (Kartu Keluarga).")
 class Household:
     id: strawberry.ID
-    kk_number: str = strawberry.field(description="Masked for everyone but reviewers of the region.")
+    kk_number: str = strawberry.field(description="In full for the household's own members and reviewers of "
+                                                   "the region; else masked.")
     region: Region
     db_id: strawberry.Private[int]
 
@@ -78,13 +89,12 @@ class Household:
     def from_row(cls, row, c: Context) -> Household | None:
         if row is None:
             return None
-        full = policy.may_see_full_kk(
-            c.principal, region_code=row.region_code, own_household=row.id == c.viewer_household_id
-        )
+        shown = identifiers.show_household(c.principal, kk_number=row.kk_number, region_code=row.region_code,
+                                           household_id=row.id, viewer_household_id=c.viewer_household_id)
         return cls(
             id=to_global_id("Household", row.id),
-            kk_number=row.kk_number if full else mask_kk(row.kk_number),
-            region=region(row.region_code),
+            kk_number=shown.kk_number,
+            region=region(shown.region_code),
             db_id=row.id,
         )
 
