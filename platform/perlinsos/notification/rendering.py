@@ -13,6 +13,7 @@ from sqlalchemy import select
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Appeal, Decision, DecisionReason, Pilot, Registration
 from perlinsos.idnumbers import mask_nik
+from perlinsos.notification.minimal import MINIMAL, detail_of, minimal_values
 from perlinsos.notification.templates import Rendered, render
 from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
@@ -66,7 +67,8 @@ class Renderer:
             reasons: dict[int, list[Any]] = defaultdict(list)
             if decision_ids:
                 # the texts name failed and unknown reasons only: passed ones are not read
-                for x in await conn.execute(select(reason.c.decision_id, reason.c.verdict, reason.c.messages)
+                for x in await conn.execute(select(reason.c.decision_id, reason.c.code, reason.c.verdict,
+                                                   reason.c.messages)
                                             .where(reason.c.decision_id.in_(decision_ids),
                                                    reason.c.verdict != "PASS")
                                             .order_by(reason.c.decision_id, reason.c.id)):
@@ -85,14 +87,22 @@ class Renderer:
                 "reasons": {lang: "\n".join(f"- {(x.messages or {}).get(lang, '')}" for x in texts)
                             for lang in ("id", "en")},
                 "main_reason": {lang: (texts[0].messages or {}).get(lang, "") if texts else "" for lang in ("id", "en")},
+                "codes": [x.code for x in texts],
             }
 
     async def render(self, row: Any, person: Any) -> Rendered:
+        """The texts of ``row``: in full for the portal inbox (read behind sign-in) and for a channel
+        that declares ``detail = "full"``; minimal for every other channel (no amounts, no flags
+        about anyone: :mod:`perlinsos.notification.minimal`)."""
         if row.id not in self._context:
             await self.prepare([row])
         values = dict(self._context.pop(row.id))
         lang = row.language if row.language in ("id", "en") else "id"
         values["reasons"], values["main_reason"] = values["reasons"][lang], values["main_reason"][lang]
+        codes = values.pop("codes")
         values["nik"] = mask_nik(person.nik) if person is not None else ""
+        minimal = row.channel != "portal" and detail_of(await self.channel(row.pilot_id, row.channel)) == MINIMAL
+        if minimal:
+            values.update(minimal_values(codes, lang))
         pilot_row, _ = await self._pilot(row.pilot_id) if row.pilot_id else (None, None)
-        return render(row.template, lang, values, pilot_row.templates if pilot_row else None)
+        return render(row.template, lang, values, pilot_row.templates if pilot_row else None, minimal=minimal)

@@ -1,6 +1,8 @@
 """Notification texts: one per event, in Bahasa Indonesia (default) and English, each with a
 title, a full body (every reason) and a short form sized for SMS. A pilot may override any of
-them in its file (``[templates.DECISION_ELIGIBLE.id] short = "..."``)."""
+them in its file (``[templates.DECISION_ELIGIBLE.id] short = "..."``). These full texts are for the
+portal inbox (behind sign-in) and channels that ask for them; other channels get the minimal
+texts of :mod:`.minimal`."""
 
 from __future__ import annotations
 
@@ -116,9 +118,14 @@ class _Blank(dict):
 
 
 def render(template: str, language: str, values: Mapping[str, Any],
-           overrides: Mapping[str, Any] | None = None) -> Rendered:
+           overrides: Mapping[str, Any] | None = None, *, minimal: bool = False) -> Rendered:
+    """The texts of ``template``; ``minimal``: the outcome and the reasons' kinds only (for channels
+    leaving the platform; :mod:`.minimal`). The caller gives minimal ``values`` then too, so a
+    pilot's override, which applies either way, has nothing more to show."""
+    from perlinsos.notification import minimal as short_texts
+
     language = language if language in LANGUAGES else "id"
-    texts = dict(TEMPLATES[template][language])
+    texts = dict((short_texts.TEMPLATES if minimal else TEMPLATES)[template][language])
     texts.update(((overrides or {}).get(template) or {}).get(language) or {})
     values = _Blank(values)
     return Rendered(*(texts[part].format_map(values).strip() for part in PARTS))

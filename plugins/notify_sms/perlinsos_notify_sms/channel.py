@@ -42,6 +42,8 @@ class SmsChannel:
 
     def __init__(self, settings: SmsSettings | Mapping[str, Any]):
         self.settings = settings if isinstance(settings, SmsSettings) else SmsSettings.model_validate(dict(settings))
+        #: which texts the platform renders for this channel (perlinsos.notification.minimal)
+        self.detail = self.settings.detail
         self._checked: set[str] = set()  # what recipient_for returned: E.164 already, not parsed again by send
 
     def __repr__(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, SecretStr
 
@@ -35,6 +35,11 @@ class SmsSettings(BaseModel):
                                   "/plugins/notify_sms/delivery-reports (no reports when absent)")
     max_segments: int = Field(default=2, ge=1, le=6, description="longest SMS in segments; longer texts are "
                                                                  "shortened before the portal pointer")
+    detail: Literal["minimal", "full"] = Field(
+        default="minimal",
+        description="minimal: the outcome and the kind of each reason, never amounts or flags about a household "
+                    "member (the full reasons are in the portal, behind sign-in); full: the reasons as the portal "
+                    "shows them — they travel through the gateway to a phone the household may share")
 
     @property
     def key(self) -> str:
