@@ -39,6 +39,8 @@ def encode_cursor(kind: str, key: int) -> str:
 
 
 def decode_cursor(kind: str, cursor: str | None) -> int | None:
+    """The key after which a page starts; BAD_USER_INPUT for anything :func:`globalids.decode`
+    refuses (out of range, other digit forms, another kind), before any query is made."""
     if cursor is None:
         return None
     try:
@@ -82,7 +84,9 @@ def to_global_id(kind: str, key: int) -> strawberry.ID:
 
 
 def from_global_id(kind: str, value: str) -> int:
+    """The key of an object id; BAD_USER_INPUT when it is none (resolvers whose payload answers
+    "not found" catch it and say so instead)."""
     try:
-        return decode_cursor(kind, value)  # type: ignore[return-value]
-    except BadInput:
+        return globalids.decode(kind, value)
+    except globalids.MalformedId:
         raise BadInput(f"ID tidak valid untuk {kind}. / Not a valid {kind} id.") from None

@@ -10,7 +10,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from perlinsos import policy
+from perlinsos import globalids, policy
 from perlinsos.db.models import SelectionRun as RunRow
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import Context, ctx
@@ -118,8 +118,11 @@ class SelectionQueries:
             raise Unauthenticated()
         if not policy.can_administer(c.principal):
             raise Forbidden()
+        key = globalids.uuid_key(id)  # not a UUID: no such run
+        if key is None:
+            return None
         async with c.db.read() as session:
-            row = await session.get(RunRow, str(id))
+            row = await session.get(RunRow, key)
         return SelectionRun.from_row(row) if row else None
 
     @strawberry.field(description="Counts by outcome and reason under proposed plugin settings, e.g. "
