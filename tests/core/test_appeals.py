@@ -5,6 +5,7 @@ every refusal the issue lists, with nothing stored."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -196,3 +197,105 @@ async def test_review_workflow_conflicts_and_scope(ikd_client, ikd, db, plugin_m
         "status": "WITHDRAWN"}
     again = (await ikd_client.query(withdraw, {"id": appeal}, token=token))["data"]["withdrawAppeal"]
     assert [e["code"] for e in again["errors"]] == ["APPEAL_TRANSITION_NOT_ALLOWED"]
+
+
+async def test_the_window_has_not_opened(ikd_client, ikd, db, plugin_manager, filed):
+    """Results come first, then the appeal window: a complete appeal before it opens is refused."""
+    _, token, decision_id = filed
+    evidence = await upload(ikd_client, token)
+    now = datetime.now(UTC)
+
+    async def window(opens):
+        data = ikd_pilot_data(ikd, phases={"registration_opens": now - timedelta(days=30),
+                                           "registration_closes": now + timedelta(days=30),
+                                           "appeal_opens": opens, "appeal_closes": opens + timedelta(days=30)})
+        async with db.write() as session:
+            await save_pilot(session, parse_pilot(data, plugin_manager))
+
+    await window(now + timedelta(days=1))
+    early = await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])}, token=token, language="en")
+    assert [(e["code"], e["message"]) for e in early["data"]["fileAppeal"]["errors"]] == [
+        ("APPEAL_WINDOW_NOT_OPEN", "The appeal window has not opened yet.")]
+    assert await counts(db) == (0, 0)
+    await window(now - timedelta(minutes=1))  # the same appeal, once the window is open
+    opened = await ikd_client.query(FILE, {"i": appeal_input(decision_id, [evidence])}, token=token)
+    assert opened["data"]["fileAppeal"]["errors"] == [] and await counts(db) == (1, 1)
+
+
+# --- the review rules, one by one (each was a surviving mutant, issue 19) ---------------------
+
+REVIEW = """mutation($i: ResolveAppealInput!) { resolveAppeal(input: $i) { appeal { status resolutionNote }
+  errors { code field } } }"""
+WITHDRAW = "mutation($id: ID!) { withdrawAppeal(id: $id) { appeal { status } errors { code } } }"
+
+
+async def stored(db, appeal_id: int) -> tuple:
+    from perlinsos.db.models import AuditEvent
+
+    async with db.read() as s:
+        row = await s.get(Appeal, appeal_id)
+        audited = (await s.execute(select(func.count(AuditEvent.id)))).scalar_one()
+    return row.status.value, row.resolution_note, row.corrected_facts, row.row_version, audited
+
+
+@pytest.fixture
+async def under_review(client, db, pilot):
+    """Two appeals of Kemiren (citizens 0 and 1), each claimed by the district's reviewer rev-1."""
+    await seed.registrations(db, pilot, 2)
+    await seed.staff(db, "rev-1", "REVIEWER", "35.10.15")
+    return [await seed.appeal(db, reg, "UNDER_REVIEW", reviewer="rev-1") for reg in (1, 2)]
+
+
+async def resolve(client, appeal_id: int, **values):
+    from perlinsos.graphql.relay import to_global_id
+
+    data = await client.query(REVIEW, {"i": {"appeal": to_global_id("Appeal", appeal_id)} | values},
+                              token="staff:rev-1")
+    return data["data"]["resolveAppeal"]
+
+
+async def test_a_reviewers_note_is_5_to_4000_characters(client, db, under_review):
+    first, second = under_review
+    before = await stored(db, first)
+    for note in ("Oke.", "   Oke.   ", "x" * 4001):
+        result = await resolve(client, first, upheld=False, note=note)
+        assert result["errors"] == [{"code": "RESOLUTION_NOTE_INVALID", "field": "note"}], note
+    assert await stored(db, first) == before
+    assert (await resolve(client, first, upheld=False, note=" Tidak "))["appeal"] == {
+        "status": "DISMISSED", "resolutionNote": "Tidak"}
+    assert (await resolve(client, second, upheld=False, note="y" * 4000))["appeal"]["status"] == "DISMISSED"
+
+
+async def test_upholding_needs_valid_corrected_facts(client, db, under_review):
+    first, _ = under_review
+    before = await stored(db, first)
+    note = "Tagihan PLN menunjukkan 900 VA."
+    cases = {  # corrected facts → the field named in the error
+        None: "correctedFacts", "{}": "correctedFacts",
+        '{"monthly_income": -1}': "correctedFacts.monthly_income",
+        '{"electricity_va": -900}': "correctedFacts.electricity_va",
+        '{"electricity_va": "900"}': "correctedFacts.electricity_va",
+        '{"car_ownership": true}': "correctedFacts.car_ownership",
+        '{"income": 0}': "correctedFacts.income",
+    }
+    for facts, field in cases.items():
+        values = {"upheld": True, "note": note} | ({} if facts is None else {"correctedFacts": json.loads(facts)})
+        assert (await resolve(client, first, **values))["errors"] == [{"code": "CORRECTION_INVALID", "field": field}]
+    assert await stored(db, first) == before
+    # zero is a value (no income at all); the appeal is upheld with exactly those facts
+    upheld = await resolve(client, first, upheld=True, note=note, correctedFacts={"monthly_income": 0})
+    assert upheld["errors"] == [] and upheld["appeal"]["status"] == "UPHELD"
+    assert (await stored(db, first))[:3] == ("UPHELD", note, {"monthly_income": 0})
+
+
+async def test_only_the_appellant_withdraws(client, db, under_review):
+    from perlinsos.graphql.relay import to_global_id
+
+    first, _ = under_review
+    before = await stored(db, first)
+    appeal = to_global_id("Appeal", first)
+    other = await client.query(WITHDRAW, {"id": appeal}, token=f"citizen:{seed.nik(1)}")  # the other appellant
+    assert other["data"]["withdrawAppeal"] == {"appeal": None, "errors": [{"code": "APPEAL_NOT_FOUND"}]}
+    assert await stored(db, first) == before
+    own = await client.query(WITHDRAW, {"id": appeal}, token=f"citizen:{seed.nik(0)}")
+    assert own["data"]["withdrawAppeal"] == {"appeal": {"status": "WITHDRAWN"}, "errors": []}

@@ -70,9 +70,12 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
         decision, registration, person = row
         if not decision.is_current:
             raise problem("DECISION_SUPERSEDED", field="decision")
-        closes = pilot.phases.get("appeal_closes")
+        opens, closes = pilot.phases.get("appeal_opens"), pilot.phases.get("appeal_closes")
         if closes is None or utcnow() > closes:
             raise problem("APPEAL_WINDOW_CLOSED")
+        # results are announced first, then the window opens (DOMAIN.md, appeals): no appeal before
+        if opens is not None and utcnow() < opens:
+            raise problem("APPEAL_WINDOW_NOT_OPEN")
         open_appeal = (await session.execute(select(Appeal.id).where(
             Appeal.decision_id == decision_id, Appeal.status.in_(OPEN)))).first()
         if open_appeal is not None:
