@@ -22,18 +22,20 @@ from urllib.parse import quote
 
 import graphql
 import pytest
+import sqlalchemy
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
 from fixtures import seed as data
 from fixtures import static_auth
+from perlinsos import globalids
 from perlinsos.graphql.errors import MASKED_MESSAGE
 from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.schema import build_schema
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
-EXAMPLES = min(100, int(os.environ.get("PERLINSOS_FUZZ_EXAMPLES", "100")))
+EXAMPLES = int(os.environ.get("PERLINSOS_FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("PERLINSOS_FUZZ_SEED", "2025"))
 A = data.nik(0)
 ROLES = {"citizen": f"citizen:{A}", "admin": "staff:admin"}  # between them, every id reaches its parser
@@ -53,8 +55,8 @@ def b64(text: str | bytes) -> str:
 BAD_KEYS = [str(2**63), str(2**64), "-1", "0", "\u0661", "\uff11", " 1_0", "1_0", "+1",
             "1e3", "01", "1 ", "", "9" * 400]
 ABSENT_KEYS = [2**31 - 1, 2**31, 2**63 - 1]  # well-formed, in range, no such row
-GARBAGE = [b64("Nope:1"), "", "!!!", "Pilot:1", "1\x00", "%00", "\u00e9", b64("Pilot:1").rstrip("="), b64(b"\xff\xfe:1"),
-           "A" * 10_000]
+GARBAGE = [b64("Nope:1"), "", "!!!", "Pilot:1", "1\x00", "%00", "\u00e9", b64("Pilot:1").rstrip("="),
+           b64(b"\xff\xfe:1"), "A" * 10_000]
 
 
 def bad_values(kinds: list[str]) -> list[str]:
@@ -238,6 +240,27 @@ def test_the_schema_walk_finds_the_id_fields():
     assert not [a for f in subscriptions for a in f.args], "a subscription takes arguments: test its ids"
 
 
+async def test_every_id_column_holds_the_whole_key_range(db):
+    """globalids.MAX_KEY is 2^63-1 because every id column is BIGINT: a table whose id were a 32-bit
+    INTEGER on PostgreSQL would fail on keys the parser lets through (2^31 and up)."""
+    def integer_ids(connection) -> dict[str, str]:
+        inspector = sqlalchemy.inspect(connection)
+        found = {}
+        for table in inspector.get_table_names():
+            for column in inspector.get_columns(table):
+                if column["name"] == "id" and isinstance(column["type"], sqlalchemy.Integer):
+                    found[table] = type(column["type"]).__name__
+        return found
+
+    async with db.engine.connect() as conn:
+        found = await conn.run_sync(integer_ids)
+    assert {"pilot", "registration", "decision", "appeal", "notification", "evidence_file"} <= set(found)
+    found.pop("audit_chain_head")  # one row (id 1), never named by a client
+    if db.engine.dialect.name == "postgresql":
+        assert set(found.values()) == {"BIGINT"}, found
+    assert globalids.MAX_KEY == 2**63 - 1
+
+
 @pytest.mark.parametrize("target", TARGETS, ids=str)
 async def test_every_id_argument_answers_bad_ids_in_kind(world, caplog, target):
     caplog.set_level(logging.INFO)
@@ -298,8 +321,8 @@ NUMBERS = st.one_of(st.sampled_from(EDGES), st.sampled_from(EDGES).map(lambda n:
 ARABIC_INDIC, FULLWIDTH = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"), str.maketrans("0123456789", "０１２３４５６７８９")
 SPELLINGS = {
     "plain": lambda s: s, "plus": lambda s: "+" + s, "zero": lambda s: "0" + s, "space": lambda s: f" {s} ",
-    "underscore": lambda s: s[:1] + "_" + s[1:] if len(s) > 1 else s + "_", "arabic": lambda s: s.translate(ARABIC_INDIC),
-    "fullwidth": lambda s: s.translate(FULLWIDTH), "exponent": lambda s: s + "e0", "newline": lambda s: s + "\n",
+    "underscore": lambda s: s[:1] + "_" + s[1:] if len(s) > 1 else s + "_",
+    "arabic": lambda s: s.translate(ARABIC_INDIC), "fullwidth": lambda s: s.translate(FULLWIDTH), "exponent": lambda s: s + "e0", "newline": lambda s: s + "\n",
 }
 
 
