@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -205,6 +206,7 @@ async def test_two_app_instances_on_one_database_accept_exactly_the_limit(
     citizen's limit at once: the database's atomic count lets exactly the limit through."""
     limit, attempts = 5, 24
     await set_limits(db, plugin_manager, {"evidence_upload": {"citizen": limit}})
+    settings = replace(settings, max_evidence_files=attempts)  # only the rate limit stops uploads here
     apps = [create_app(settings, plugin_manager) for _ in range(2)]
     clients = [GraphQLClient(httpx.AsyncClient(transport=httpx.ASGITransport(app=a), base_url="http://perlinsos.test"))
                for a in apps]
