@@ -62,12 +62,13 @@ def claims_problem(header: Mapping[str, Any], claims: Mapping[str, Any], provide
     for name in NUMERIC_DATES:
         value = claims.get(name)
         if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)
-                               or not math.isfinite(value)):
+                               or (isinstance(value, float) and not math.isfinite(value))):
             return f"{name} is not a JSON number"  # PyJWT would read "4102444800" with int()
     exp, iat = claims["exp"], claims["iat"]
-    if exp - iat > provider.max_token_seconds:
+    # Compared, never subtracted: a 400-digit exp minus a float overflows; comparisons are exact.
+    if exp > iat + provider.max_token_seconds:
         return "lifetime above the maximum (exp - iat)"
-    if exp - time.time() > provider.max_token_seconds + provider.leeway_seconds:
+    if exp > time.time() + provider.max_token_seconds + provider.leeway_seconds:
         return "lifetime above the maximum (exp too far ahead)"
     aud, azp = claims.get("aud"), claims.get("azp")
     # OIDC Core 3.1.3.7: a token for several audiences must name the party it was issued to.

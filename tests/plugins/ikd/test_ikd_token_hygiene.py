@@ -65,6 +65,8 @@ def _refusals(s, nik: str) -> dict[str, tuple[str, str]]:
         "exp a numeric string": ("exp is not a JSON number", s.sign(nik=nik, claims={"exp": str(now + 600)})),
         "iat a numeric string": ("iat is not a JSON number", s.sign(nik=nik, claims={"iat": str(now)})),
         "nbf a numeric string": ("nbf is not a JSON number", s.sign(nik=nik, claims={"nbf": str(now)})),
+        "exp a 400-digit number": ("lifetime", s.sign(nik=nik, claims={"exp": 10**400})),
+        "exp a 400-digit number, iat a fraction": ("lifetime", s.sign(nik=nik, claims={"exp": 10**400, "iat": now + 0.5})),
         "nik with spaces around": ("not a valid NIK", s.sign(nik=nik, claims={"nik": f" {nik} "})),
         "nik with spaces inside": ("not a valid NIK", s.sign(nik=nik, claims={"nik": f"{nik[:6]} {nik[6:12]} {nik[12:]}"})),
         "nik with a newline": ("not a valid NIK", s.sign(nik=nik, claims={"nik": nik + "\n"})),
@@ -78,7 +80,8 @@ def _refusals(s, nik: str) -> dict[str, tuple[str, str]]:
 CASES = ["the ID token of a sign-in", "typ JWT", "no typ", "typ of another kind (id_token+jwt)",
          "several audiences, no azp", "several audiences, azp another client", "azp another client",
          "exp in 2100", "lifetime of 25 hours", "exp a numeric string", "iat a numeric string",
-         "nbf a numeric string", "nik with spaces around", "nik with spaces inside", "nik with a newline",
+         "nbf a numeric string", "exp a 400-digit number", "exp a 400-digit number, iat a fraction",
+         "nik with spaces around", "nik with spaces inside", "nik with a newline",
          "nik in Arabic-Indic digits", "nik in full-width digits"]
 
 
