@@ -1,18 +1,15 @@
 """Fixtures for the SMS plugin: the session's gateway simulator (``sms_sim``, a real ``perlinsos sms-sim``
-subprocess), hooks through the real plugin manager (entry points), and a stand-in for the platform's
-``record_delivery_report`` (``perlinsos.notification.reports``, written by the platform)."""
+subprocess) and hooks through the real plugin manager (entry points). Delivery reports are recorded by
+the platform's own ``record_delivery_report`` (see test_sms_reports.py)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from perlinsos.contract import OutgoingMessage, PilotContext
 from perlinsos.plugins import PilotHooks, PluginManager
-from perlinsos_notify_sms import reports
 from perlinsos_notify_sms.settings import SmsSettings
 
 
@@ -58,35 +55,3 @@ def outgoing(recipient: str, short: str = "PKH: LAYAK. NIK 3510********0001.", *
 def settings(**overrides: Any) -> SmsSettings:
     values = {"gateway_url": "http://127.0.0.1:9", "api_key": "key-a", "sender_id": "PERLINSOS"}
     return SmsSettings(**(values | overrides))
-
-
-@dataclass
-class FakeRecorder:
-    """Stands in for ``perlinsos.notification.reports.record_delivery_report`` (the platform's):
-    knows which pilot each provider reference belongs to, and asks ``verify`` before recording."""
-
-    pilots: dict[str, PilotContext] = field(default_factory=dict)  # provider reference → its pilot
-    calls: list[dict[str, Any]] = field(default_factory=list)  # recorded reports
-    refused: list[str] = field(default_factory=list)  # references whose verify() said no
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def __call__(self, state, *, channel: str, provider_reference: str, delivered: bool,
-                       error: str | None, verify, idempotency_key: str | None = None) -> str:
-        pilot = self.pilots.get(provider_reference)
-        if pilot is None:
-            return "unknown"
-        if not verify(pilot):
-            with self.lock:
-                self.refused.append(provider_reference)
-            return "forbidden"
-        with self.lock:
-            self.calls.append({"state": state, "channel": channel, "provider_reference": provider_reference,
-                               "delivered": delivered, "error": error, "pilot": pilot.code})
-        return "ok"
-
-
-@pytest.fixture
-def recorder(monkeypatch) -> FakeRecorder:
-    fake = FakeRecorder()
-    monkeypatch.setattr(reports, "_record", fake)
-    return fake

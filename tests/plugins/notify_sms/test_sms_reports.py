@@ -1,100 +1,104 @@
 """The delivery-report route: signed reports mark an SMS DELIVERED or FAILED; forged, unknown and
-malformed ones are refused. ``record_delivery_report`` (the platform's) is replaced by a stand-in
-(``recorder``) that knows which pilot each message id belongs to."""
+malformed ones are refused and change nothing. The route runs in the platform's app, and the
+platform's own ``record_delivery_report`` records the reports in a real database (two pilots with
+their own gateway keys)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from dataclasses import replace
 
-import httpx
 import pytest
-from fixtures.sms import DELIVERABLE, FAILING, CallbackServer, wait_until
+from fixtures.sms import DELIVERABLE, FAILING, CallbackServer
+from perlinsos.app import create_app
 from perlinsos_notify_sms import SmsChannel, reports
 from perlinsos_notify_sms.reports import PATH, sign
-from starlette.applications import Starlette
 
 from .conftest import outgoing, pilot_for, settings
-
-KEY_A, KEY_B = "key-of-banyuwangi", "key-of-jember"
-PLATFORM_STATE = object()  # stands in for request.app.state.perlinsos
-
-
-def report_app() -> Starlette:
-    app = Starlette(routes=reports.routes())
-    app.state.perlinsos = PLATFORM_STATE
-    return app
-
-
-async def post(body: bytes | dict, *, key: str | None = KEY_A, signature: str | None = None,
-               headers: dict | None = None) -> httpx.Response:
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    sent = dict(headers or {})
-    if signature is not None:
-        sent["X-Signature"] = signature
-    elif key is not None:
-        sent["X-Signature"] = sign(raw, key)
-    transport = httpx.ASGITransport(app=report_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://perlinsos.test") as http:
-        return await http.post(PATH, content=raw, headers={"Content-Type": "application/json", **sent})
+from .reporting import BWI, KEY_A, KEY_B, SMB, Outbox, S, post, second_pilot
 
 
 @pytest.fixture
-def known(recorder):
-    """Two pilots with their own gateway keys; one SMS of each."""
-    recorder.pilots["sim-aaa"] = pilot_for(settings(api_key=KEY_A), code="BWI-2025")
-    recorder.pilots["sim-bbb"] = pilot_for(settings(api_key=KEY_B), code="JMR-2025")
-    return recorder
+async def known(client, db, plugin_manager):
+    """Two pilots with their own gateway keys; one sent SMS of each (sim-aaa in BWI-2025, sim-bbb in BWI-SMB)."""
+    await second_pilot(db, plugin_manager)
+    outbox = Outbox(db)
+    outbox.a = await outbox.sms(BWI, "sim-aaa")
+    outbox.b = await outbox.sms(SMB, "sim-bbb")
+    outbox.http = client.http
+    return outbox
+
+
+async def unchanged(known) -> bool:
+    return (await known.row(known.a), await known.row(known.b)) == (("SENT", None, "sim-aaa"),
+                                                                     ("SENT", None, "sim-bbb")) \
+        and await known.reported() == []
 
 
 async def test_delivered(known):
-    reply = await post({"message_id": "sim-aaa", "status": "DELIVERED", "error": None})
+    reply = await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED", "error": None})
     assert reply.status_code == 200 and reply.json() == {"ok": True}
-    assert known.calls == [{"state": PLATFORM_STATE, "channel": "sms", "provider_reference": "sim-aaa",
-                            "delivered": True, "error": None, "pilot": "BWI-2025"}]
+    assert await known.row(known.a) == ("DELIVERED", None, "sim-aaa")
+    assert await known.row(known.b) == ("SENT", None, "sim-bbb")
+    assert await known.reported() == [("gateway:sms", str(known.a), "DELIVERED")]
 
 
 async def test_failed_with_the_gateway_error(known):
-    reply = await post({"message_id": "sim-bbb", "status": "FAILED", "error": "ABSENT_SUBSCRIBER",
-                        "segments": 2, "reported_at": "2025-09-01T08:00:00Z"}, key=KEY_B)
+    reply = await post(known.http, {"message_id": "sim-bbb", "status": "FAILED", "error": "ABSENT_SUBSCRIBER",
+                                    "segments": 2, "reported_at": "2025-09-01T08:00:00Z"}, key=KEY_B)
     assert reply.status_code == 200
-    [call] = known.calls
-    assert (call["delivered"], call["error"], call["pilot"]) == (False, "ABSENT_SUBSCRIBER", "JMR-2025")
+    assert await known.row(known.b) == ("FAILED", "ABSENT_SUBSCRIBER", "sim-bbb")
+    assert await known.reported() == [("gateway:sms", str(known.b), "FAILED")]
+
+
+async def test_a_failure_without_an_error_text_still_says_why(known):
+    assert (await post(known.http, {"message_id": "sim-aaa", "status": "FAILED"})).status_code == 200
+    assert await known.row(known.a) == ("FAILED", "delivery failed", "sim-aaa")
 
 
 async def test_numbers_in_a_gateway_error_are_not_stored(known):
-    await post({"message_id": "sim-aaa", "status": "FAILED", "error": f"handset {DELIVERABLE} off"})
-    assert known.calls[0]["error"] == "handset [number] off"
+    await post(known.http, {"message_id": "sim-aaa", "status": "FAILED", "error": f"handset {DELIVERABLE} off"})
+    assert await known.row(known.a) == ("FAILED", "handset [number] off", "sim-aaa")
 
 
 async def test_signature_of_another_pilot_is_refused(known):
-    # Signed correctly, but with Jember's key, for a Banyuwangi message.
-    reply = await post({"message_id": "sim-aaa", "status": "DELIVERED"}, key=KEY_B)
+    # Signed correctly, but with the Sembako pilot's key, for a BWI-2025 message.
+    reply = await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED"}, key=KEY_B)
     assert reply.status_code == 401 and reply.json()["error"] == "bad_signature"
-    assert known.calls == [] and known.refused == ["sim-aaa"]
+    assert await unchanged(known)
 
 
 async def test_tampered_body_is_refused(known):
     original = json.dumps({"message_id": "sim-aaa", "status": "FAILED", "error": None}).encode()
     forged = original.replace(b"FAILED", b"DELIVERED")
-    reply = await post(forged, signature=sign(original, KEY_A))
-    assert reply.status_code == 401 and known.calls == []
+    reply = await post(known.http, forged, signature=sign(original, KEY_A))
+    assert reply.status_code == 401 and await unchanged(known)
 
 
 @pytest.mark.parametrize("signature", [None, "", "not-hex", "ab" * 31, "sha256=" + "ab" * 32])
 async def test_missing_or_malformed_signature_is_refused(known, signature):
-    reply = await post({"message_id": "sim-aaa", "status": "DELIVERED"}, key=None, signature=signature)
-    assert reply.status_code == 401 and known.calls == [] and known.refused == []
+    reply = await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED"}, key=None, signature=signature)
+    assert reply.status_code == 401 and await unchanged(known)
 
 
 async def test_uppercase_hex_signature_is_accepted(known):
     raw = json.dumps({"message_id": "sim-aaa", "status": "DELIVERED"}).encode()
-    assert (await post(raw, signature=sign(raw, KEY_A).upper())).status_code == 200
+    assert (await post(known.http, raw, signature=sign(raw, KEY_A).upper())).status_code == 200
+    assert (await known.row(known.a))[0] == "DELIVERED"
 
 
 async def test_unknown_message_id(known):
-    reply = await post({"message_id": "sim-zzz", "status": "DELIVERED"})
-    assert reply.status_code == 404 and reply.json()["error"] == "unknown_message" and known.calls == []
+    reply = await post(known.http, {"message_id": "sim-zzz", "status": "DELIVERED"})
+    assert reply.status_code == 404 and reply.json()["error"] == "unknown_message" and await unchanged(known)
+
+
+async def test_a_message_of_another_channel_is_unknown_here(known):
+    async with known.db.write() as s:  # the same reference, but the row is not an SMS
+        from perlinsos.db.models import Notification
+
+        (await s.get(Notification, known.a)).channel = "pesan"
+    reply = await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED"})
+    assert reply.status_code == 404 and (await known.row(known.a))[0] == "SENT"
 
 
 @pytest.mark.parametrize("body", [
@@ -105,27 +109,25 @@ async def test_unknown_message_id(known):
     {"message_id": "sim-aaa", "status": "READ"}, {"message_id": "sim-aaa", "status": "FAILED", "error": 5},
 ])
 async def test_malformed_body(known, body):
-    reply = await post(body)
-    assert reply.status_code == 400 and reply.json()["error"] == "bad_request" and known.calls == []
+    reply = await post(known.http, body)
+    assert reply.status_code == 400 and reply.json()["error"] == "bad_request" and await unchanged(known)
 
 
 async def test_oversized_body(known):
-    reply = await post({"message_id": "sim-aaa", "status": "DELIVERED", "padding": "x" * 20_000})
-    assert reply.status_code == 413 and known.calls == []
+    reply = await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED", "padding": "x" * 20_000})
+    assert reply.status_code == 413 and await unchanged(known)
 
 
 async def test_only_post(known):
-    transport = httpx.ASGITransport(app=report_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://perlinsos.test") as http:
-        assert (await http.get(PATH)).status_code == 405
+    assert (await known.http.get(PATH)).status_code == 405
 
 
-async def test_a_recorder_answer_it_does_not_know_is_a_server_error(monkeypatch):
+async def test_a_recorder_answer_it_does_not_know_is_a_server_error(known, monkeypatch):
     async def odd(state, **kwargs):
         return "maybe"
 
     monkeypatch.setattr(reports, "_record", odd)
-    assert (await post({"message_id": "sim-aaa", "status": "DELIVERED"})).status_code == 500
+    assert (await post(known.http, {"message_id": "sim-aaa", "status": "DELIVERED"})).status_code == 500
 
 
 def test_verify_reads_the_pilot_settings_even_raw():
@@ -138,34 +140,56 @@ def test_verify_reads_the_pilot_settings_even_raw():
     assert not verify(pilot_for({"api_key": KEY_A}))  # settings that do not validate
 
 
-# --- end to end: the simulator's report reaches the route over HTTP ------------------------------------
+# --- end to end: the simulator's reports reach the platform over HTTP ---------------------------------
 
 
-async def test_simulator_reports_reach_the_route(sms_sim, known):
-    with CallbackServer(report_app()) as platform:
-        sms = SmsChannel(sms_sim.settings(delivery_report_url=f"{platform.url}{PATH}"))
-        delivered = await sms.send(outgoing(DELIVERABLE, "PKH: LAYAK.", key="e2e-1"))
-        failed = await sms.send(outgoing(FAILING, "PKH: LAYAK.", key="e2e-2"))
-        assert delivered.ok and failed.ok
-        for result in (delivered, failed):
-            known.pilots[result.provider_reference] = pilot_for(sms_sim.settings())
-        wait_until(lambda: len(known.calls) == 2, timeout=10)
-    outcomes = {c["provider_reference"]: (c["delivered"], c["error"]) for c in known.calls}
-    assert outcomes == {delivered.provider_reference: (True, None),
-                        failed.provider_reference: (False, "ABSENT_SUBSCRIBER")}
+@pytest.fixture
+def platform(settings, plugin_manager):
+    """The platform's app served over real HTTP (the simulator posts its reports there)."""
+    with CallbackServer(create_app(replace(settings, dispatcher_in_process=False), plugin_manager)) as server:
+        yield server
+
+
+@pytest.fixture
+async def gateway_pilot(db, plugin_manager, sms_sim, pilot):
+    """The Sembako pilot, its gateway being the simulator (the fixture pilot keeps its own key)."""
+    await second_pilot(db, plugin_manager, key=sms_sim.api_key)
+    return Outbox(db)
+
+
+async def wait_for(outbox: Outbox, ids: list[int], timeout: float = 10) -> list[tuple]:
+    import asyncio
+
+    for _ in range(int(timeout / 0.05)):
+        rows = [await outbox.row(i) for i in ids]
+        if all(r[0] not in ("SENDING", "SENT") for r in rows):
+            return rows
+        await asyncio.sleep(0.05)
+    return rows
+
+
+async def test_simulator_reports_are_recorded(sms_sim, platform, gateway_pilot):
+    outbox = gateway_pilot
+    # The rows are still SENDING (the dispatcher has not recorded the send yet): the report finds
+    # them by the idempotency key the gateway echoes, and records the gateway's reference too.
+    ids = [await outbox.sms(SMB, None, S.SENDING, key=key) for key in ("e2e-1", "e2e-2")]
+    sms = SmsChannel(sms_sim.settings(delivery_report_url=f"{platform.url}{PATH}"))
+    delivered = await sms.send(outgoing(DELIVERABLE, "PKH: LAYAK.", key="e2e-1"))
+    failed = await sms.send(outgoing(FAILING, "PKH: LAYAK.", key="e2e-2"))
+    assert delivered.ok and failed.ok
+    assert await wait_for(outbox, ids) == [("DELIVERED", None, delivered.provider_reference),
+                                           ("FAILED", "ABSENT_SUBSCRIBER", failed.provider_reference)]
     assert sms_sim.stats()["reports_sent"] == 2
 
 
-async def test_simulator_reports_to_a_pilot_with_another_key_are_refused(sms_sim, known):
-    with CallbackServer(report_app()) as platform:
-        sms = SmsChannel(sms_sim.settings(delivery_report_url=f"{platform.url}{PATH}"))
-        result = await sms.send(outgoing(DELIVERABLE, "PKH: LAYAK.", key="e2e-3"))
-        known.pilots[result.provider_reference] = pilot_for(settings(api_key="not-the-gateway-key"))
-        report = sms_sim.wait_for_report(result.provider_reference, timeout=10)["report"]
-    assert report["http_status"] == 401 and report["attempts"] == 1 and known.calls == []
-
-
-# --- in the platform's app ---------------------------------------------------------------------------
+async def test_simulator_reports_for_a_pilot_with_another_key_are_refused(sms_sim, platform, gateway_pilot):
+    outbox = gateway_pilot
+    [row] = [await outbox.sms(BWI, None, S.SENDING, key="e2e-3")]  # BWI-2025 does not use this gateway's key
+    sms = SmsChannel(sms_sim.settings(delivery_report_url=f"{platform.url}{PATH}"))
+    result = await sms.send(outgoing(DELIVERABLE, "PKH: LAYAK.", key="e2e-3"))
+    report = sms_sim.wait_for_report(result.provider_reference, timeout=10)["report"]
+    assert report["http_status"] == 401 and report["attempts"] == 1
+    assert await outbox.row(row) == ("SENDING", None, None) and await outbox.reported() == []
 
 
 async def test_the_route_is_served_by_the_platform(client):
@@ -174,13 +198,5 @@ async def test_the_route_is_served_by_the_platform(client):
     assert malformed.status_code == 400
     assert (await http.post(PATH, json={"message_id": "sim-x", "status": "DELIVERED"})).status_code == 401
     raw = json.dumps({"message_id": "sim-nobody-sent", "status": "DELIVERED"}).encode()
-    reply = await http.post(PATH, content=raw, headers={"X-Signature": sign(raw, "dev-only-sms-key")})
-    # 404 once the platform records reports (nobody sent this id); 503 until perlinsos.notification.reports exists.
-    assert reply.status_code == (404 if _platform_records() else 503), reply.text
-
-
-def _platform_records() -> bool:
-    try:
-        return importlib.util.find_spec("perlinsos.notification.reports") is not None
-    except ModuleNotFoundError:
-        return False
+    reply = await http.post(PATH, content=raw, headers={"X-Signature": sign(raw, KEY_A)})
+    assert reply.status_code == 404, reply.text  # the platform records reports: nobody sent this id
