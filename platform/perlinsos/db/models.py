@@ -443,3 +443,12 @@ class RateLimitWindow(Base):
     window_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch seconds (exact key)
     count: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(BigInteger, index=True)  # epoch seconds: the window's end
+
+
+class SchemaCompat(Base):
+    """One row, written by ``perlinsos db upgrade``/``downgrade``: the oldest code revision that may
+    still serve on this schema (rolling upgrades; :mod:`perlinsos.db.migrate`)."""
+
+    __tablename__ = "schema_compat"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    min_code_revision: Mapped[str] = mapped_column(String(32))
