@@ -1,22 +1,22 @@
 """No combination of the fields a viewer is shown rebuilds a NIK or KK number it may not see (issue 15).
 
-The attacker below counts the full numbers consistent with everything one response shows about a
-person: the masked number's visible digits, the birth date or year, the sex and the region. It
-assumes the worst for us: that the NIK's district is the district of the village shown (people
-mostly live where they were first registered), that a hidden birth year beside a shown record means
-"born since 1 January of last year" (the policy's rule), and that a KK's issue date is any date of the last 100 years.
-Whoever may not see a number must be left with at least ``MIN_CANDIDATES`` (365) of them.
+The attacker (``fixtures/identifier_attack.py``) counts the full numbers consistent with everything
+one response shows about a person: the masked number's visible digits, the birth date or year, the
+sex and the region. It assumes the worst for us: that the NIK's district is the district of the
+village shown (people mostly live where they were first registered), that a hidden birth year beside
+a shown record means "born since 1 January of last year" (the policy's rule), and that a KK's issue
+date is any date of the last 100 years. Whoever may not see a number must be left with at least
+``MIN_CANDIDATES`` (365) of them.
 
 Through GraphQL and the data export: generated households (hypothesis, a fixed seed) are stored once
-and read as each role. Through the policy's one entry point: many generated viewers and people.
+and read as each role; each relation's forms are checked against the policy's table. Through the
+policy's one entry point: many generated viewers, people and dates.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
-from math import prod
+from datetime import date
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -25,123 +25,17 @@ from sqlalchemy import select
 
 from fixtures import seed as data
 from fixtures import static_auth
+from fixtures.identifier_attack import TODAY, kk_candidates, nik_candidates, nik_consistent
 from perlinsos import regions
 from perlinsos.contract import Principal, Role, StaffScope
 from perlinsos.db.models import Channel, Household, Person, Registration
 from perlinsos.graphql.relay import from_global_id
+from perlinsos.idnumbers import mask_kk, mask_nik
 from perlinsos.policy import identifiers
 from perlinsos.policy.identifiers import MIN_CANDIDATES
 
-TODAY = datetime.now(UTC).date()
 VILLAGES = [data.KEMIREN, data.LATENG]
 DISTRICTS = ["351015", "351016", "351014"]
-
-
-# --- the attacker ----------------------------------------------------------------------------
-
-
-def _fits(digits: str, mask: str) -> bool:
-    return all(m == "*" or m == d for d, m in zip(digits, mask, strict=True))
-
-
-def _district(region: str | None) -> str | None:
-    parts = (region or "").split(".")
-    return "".join(parts[:3]) if len(parts) >= 3 else None
-
-
-def _serials(mask: str) -> int:
-    return 10 ** mask.count("*") - (1 if _fits("0000", mask) else 0)
-
-
-def _regions(mask: str, region: str | None) -> tuple[int, str | None]:
-    """How many region codes fit, and the one the attacker takes when the district is shown."""
-    district = _district(region)
-    if "*" not in mask or (district is not None and _fits(district, mask)):
-        return 1, district or mask
-    # no district shown: each hidden pair (province, regency, district) could be most of 01-99
-    return prod(99 if "*" in mask[i:i + 2] else 1 for i in (0, 2, 4)), None
-
-
-def _days(first: date, last: date):
-    day = first
-    while day <= last:
-        yield day
-        day += timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class BirthCodes:
-    """The DDMMYY codes (women: day + 40) of the birth dates from ``first`` to ``last`` (under 100
-    years, so no two dates share a code) for the given sexes, as far as ``mask`` lets them through."""
-
-    first: date
-    last: date
-    sexes: tuple[str, ...]
-    mask: str
-
-    def _all(self) -> set[str]:
-        return {c for d in _days(self.first, self.last) for s in self.sexes
-                if _fits(c := f"{d.day + (40 if s == 'F' else 0):02d}{d:%m%y}", self.mask)}
-
-    def __len__(self) -> int:
-        if self.mask == "******":  # what every mask shows of it: counted, not listed
-            return ((self.last - self.first).days + 1) * len(self.sexes)
-        return len(self._all())
-
-    def __contains__(self, code: str) -> bool:
-        day, month, yy = int(code[:2]), int(code[2:4]), int(code[4:])
-        sex = "F" if day > 40 else "M"
-        for year in range(self.first.year, self.last.year + 1):
-            try:
-                born = date(year, month, day - (40 if sex == "F" else 0))
-            except ValueError:
-                continue
-            if year % 100 == yy and sex in self.sexes and self.first <= born <= self.last and _fits(code, self.mask):
-                return True
-        return False
-
-
-def nik_space(nik: str, *, birth_date=None, birth_year=None, sex=None, region=None, today=TODAY):
-    """(region count and guess, birth-date codes, serial count) consistent with what is shown of a NIK."""
-    if birth_date is not None:
-        first = last = date.fromisoformat(birth_date) if isinstance(birth_date, str) else birth_date
-    elif birth_year is not None:
-        first, last = date(birth_year, 1, 1), min(date(birth_year, 12, 31), today)
-    elif sex is not None:  # a record shown, its year hidden: by the policy's rule, born since 1 January last year
-        first, last = date(today.year - identifiers.YEAR_SHOWN_AFTER + 1, 1, 1), today
-    else:  # nothing of the person shown: any date of the NIK's 100 years
-        first, last = date(today.year - 99, 1, 1), today
-    codes = BirthCodes(first, last, (sex,) if sex else ("M", "F"), nik[6:12])
-    return _regions(nik[:6], region), codes, _serials(nik[12:])
-
-
-def nik_candidates(nik: str, **shown) -> int:
-    (places, _), codes, serials = nik_space(nik, **shown)
-    return places * len(codes) * serials
-
-
-def nik_consistent(true_nik: str, shown_nik: str, **shown) -> bool:
-    """The attacker's model holds: the real birth-date code and serial are among its candidates (and the
-    region too, unless the person moved away from the district of their NIK: the guess is then wrong)."""
-    (_, guess), codes, _ = nik_space(shown_nik, **shown)
-    moved = _district(shown.get("region")) not in (None, true_nik[:6])
-    region = _fits(true_nik[:6], shown_nik[:6]) and (moved or guess in (None, true_nik[:6]))
-    return region and true_nik[6:12] in codes and _fits(true_nik[12:], shown_nik[12:])
-
-
-_DAY_MONTHS = {f"{d:%d%m}" for d in _days(date(2000, 1, 1), date(2000, 12, 31))}  # a leap year: with 29-02
-
-
-@cache
-def _issue_dates(mask: str) -> int:
-    return sum(1 for dm in _DAY_MONTHS for yy in range(100) if _fits(f"{dm}{yy:02d}", mask))
-
-
-def kk_candidates(kk: str, *, region=None) -> int:
-    """Region (as for a NIK), issue date DDMMYY (any of 100 years; shown nowhere), serial."""
-    if "*" not in kk:
-        return 1
-    return _regions(kk[:6], region)[0] * _issue_dates(kk[6:12]) * _serials(kk[12:])
 
 
 def test_the_attacker_rebuilds_what_is_shown_in_full():
@@ -379,3 +273,57 @@ def test_the_policy_leaves_every_masked_number_ambiguous(draw):
 @pytest.mark.parametrize("relation", list(identifiers.Relation))
 def test_the_table_gives_every_relation_every_field(relation):
     assert set(identifiers.EXPOSURE[relation]) == set(identifiers.Field)
+
+
+# --- the table is what GraphQL shows, role by role ---------------------------------------------
+
+CHILD = "3510164505100007"  # born 2010-05-05, lives in Lateng: outside the Kemiren facilitator's villages
+R = identifiers.Relation
+ONE = f'{{ registrations(pilot: "BWI-2025") {{ nodes {{ registrant {{ {PERSON} }} household {{ {HOUSEHOLD} }} }} }} }}'
+SEEN = {  # relation: (token, query, how to find the person and their household in the answer)
+    R.OWNER: (f"citizen:{data.nik(0)}", ME, lambda d: (d["me"]["person"], d["me"]["household"])),
+    R.HOUSEHOLD: (f"citizen:{CHILD}", ME, lambda d: (d["me"]["household"]["members"][0], d["me"]["household"])),
+    R.REVIEWER: ("staff:rev-in", ONE, lambda d: (d["registrations"]["nodes"][0]["registrant"],
+                                                d["registrations"]["nodes"][0]["household"])),
+    R.FACILITATOR: ("staff:fac-in", ONE, lambda d: (d["registrations"]["nodes"][0]["registrant"],
+                                                   d["registrations"]["nodes"][0]["household"])),
+    R.OTHER_STAFF: ("staff:fac-in", ONE, lambda d: (d["registrations"]["nodes"][0]["household"]["members"][1], None)),
+    R.NATIONAL: ("staff:admin", ONE, lambda d: (d["registrations"]["nodes"][0]["registrant"],
+                                               d["registrations"]["nodes"][0]["household"])),
+}
+
+
+def _form(shown: str, full: str, masked: str) -> identifiers.Form:
+    return {full: identifiers.Form.FULL, masked: identifiers.Form.MASKED}.get(shown, identifiers.Form.HIDDEN)
+
+
+@pytest.mark.parametrize("relation", list(R))
+async def test_graphql_shows_each_relation_what_the_table_says(client, db, pilot, relation):
+    await data.registrations(db, pilot, 1, assisted_by="fac-in")
+    async with db.write() as s:
+        head = (await s.execute(select(Person))).scalar_one()
+        s.add(Person(nik=CHILD, household_id=head.household_id, name="Anak", birth_date=date(2010, 5, 5), sex="F",
+                     region_code=data.LATENG))
+    for subject, role, region in (("admin", "ADMIN", "35"), ("rev-in", "REVIEWER", "35.10.15"),
+                                  ("fac-in", "FACILITATOR", data.KEMIREN)):
+        await data.staff(db, subject, role, region)
+    if relation is R.ANONYMOUS:  # no relation, no record: every query asks for a sign-in
+        assert (await client.query(ONE))["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        return
+    token, query, find = SEEN[relation]
+    body = await client.query(query, token=token)
+    assert "errors" not in body, body
+    person, household = find(body["data"])
+    nik, region = (CHILD, data.LATENG) if person["name"] == "Anak" else (data.nik(0), data.KEMIREN)
+    F = identifiers.Field
+    seen = {F.NIK: _form(person["nik"], nik, mask_nik(nik)),
+            F.BIRTH_DATE: identifiers.Form.FULL if person["birthDate"] else
+            identifiers.Form.YEAR if person["birthYear"] else identifiers.Form.HIDDEN,
+            F.SEX: identifiers.Form.FULL if person["sex"] else identifiers.Form.HIDDEN,
+            F.REGION: {region: identifiers.Form.FULL, region[:8]: identifiers.Form.DISTRICT,
+                       region[:2]: identifiers.Form.PROVINCE}[person["region"]["code"]]}
+    if household is not None:
+        kk = "3510150101000000"  # fixtures.seed's KK of person 0
+        seen[F.KK] = _form(household["kkNumber"], kk, mask_kk(kk))
+    expected = identifiers.EXPOSURE[relation]
+    assert seen == {f: expected[f] for f in seen}

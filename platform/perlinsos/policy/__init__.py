@@ -12,7 +12,8 @@ pilot covers that pilot's registrations only. People are matched on (issuer, sub
 
 A record the viewer may not see is answered exactly as a record that does not exist.
 NIKs are shown in full only to their owner and to reviewers of the region (who verify identity
-in appeals); everyone else sees them masked.
+in appeals); everyone else sees them masked. What is shown beside them (KK, birth date, sex,
+region) per viewer is one table in :mod:`perlinsos.policy.identifiers`.
 """
 
 from __future__ import annotations
