@@ -10,14 +10,10 @@ from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from perlinsos import __version__, graphiql
-from perlinsos.db import migrate
+from perlinsos import graphiql, health
 from perlinsos.db.engine import Database
-from perlinsos.errors import DatabaseError
 from perlinsos.appeals.evidence import routes as evidence
 from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql.schema import build_schema
@@ -56,19 +52,6 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
         multipart_uploads_enabled=False,  # multipart skips CORS preflight (CSRF); uploads go elsewhere
     )
 
-    async def health(request: Request) -> JSONResponse:
-        body = {"version": __version__, "database": "ok", "schema": "current"}
-        try:
-            await db.ping()
-            revision = await migrate.current_revision(db)
-        except DatabaseError:
-            return JSONResponse({**body, "status": "unavailable", "database": "unreachable", "schema": None}, 503)
-        body["revision"] = revision
-        if revision != migrate.head_revision():
-            body["schema"] = "outdated" if revision else "missing"
-            return JSONResponse({**body, "status": "unavailable"}, 503)
-        return JSONResponse({**body, "status": "ok"})
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         if settings.production:
@@ -95,7 +78,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
 
     app = Starlette(
         routes=[
-            Route("/health", health),
+            *health.routes(db, settings.health_timeout_seconds),  # /health/live, /health/ready, /health
             Route("/graphql", graphql),  # the view answers other methods itself, with a JSON 405
             Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
             Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),

@@ -64,65 +64,7 @@ def main() -> None:
     """Perlinsos: the plugin-based GraphQL backend for digitised social assistance (bansos)."""
 
 
-# --- db ---------------------------------------------------------------------------------------
-
-
-@main.group()
-def db() -> None:
-    """Database schema (Alembic migrations)."""
-
-
-@db.command("upgrade")
-@database_option
-@click.option("--revision", default="head", show_default=True, help="Target revision.")
-def db_upgrade(database_url: str | None, revision: str) -> None:
-    """Apply migrations up to REVISION (creates the SQLite file if needed)."""
-    settings = load_settings(database_url)
-    try:
-        _check_reachable(settings)
-        from perlinsos.db import migrate
-
-        migrate.upgrade(settings.database_url, revision)
-    except ConfigurationError as exc:
-        fail(exc)
-    click.echo(f"database upgraded to {revision}")
-
-
-@db.command("current")
-@database_option
-def db_current(database_url: str | None) -> None:
-    """Show the database's revision and whether it is the newest."""
-    from perlinsos.db import migrate
-    from perlinsos.db.engine import Database
-
-    settings = load_settings(database_url)
-
-    async def run() -> tuple[str | None, str | None]:
-        database = Database(settings.database_url)
-        try:
-            await database.ping()
-            return await migrate.current_revision(database), migrate.head_revision()
-        finally:
-            await database.dispose()
-
-    try:
-        current, head = asyncio.run(run())
-    except ConfigurationError as exc:
-        fail(exc)
-    click.echo(f"current: {current or '(none)'}  head: {head}  {'up to date' if current == head else 'UPGRADE NEEDED'}")
-
-
-def _check_reachable(settings: Settings) -> None:
-    from perlinsos.db.engine import Database
-
-    async def run() -> None:
-        database = Database(settings.database_url)
-        try:
-            await database.ping()
-        finally:
-            await database.dispose()
-
-    asyncio.run(run())
+# --- db: perlinsos.commands.db (migrations, backups) -----------------------------------------
 
 
 # --- schema -----------------------------------------------------------------------------------
@@ -201,28 +143,6 @@ def _refuse_development_secrets(settings: Settings, plugins) -> None:
     asyncio.run(run())
 
 
-def prepare_database(settings: Settings) -> None:
-    """SQLite (embedded) is upgraded in place; PostgreSQL must already be current (ops decide)."""
-    from perlinsos.db import migrate
-    from perlinsos.db.engine import Database
-    from perlinsos.errors import DatabaseError
-
-    _check_reachable(settings)
-    if settings.is_sqlite:
-        migrate.upgrade(settings.database_url)
-        return
-
-    async def current() -> str | None:
-        database = Database(settings.database_url)
-        try:
-            return await migrate.current_revision(database)
-        finally:
-            await database.dispose()
-
-    if asyncio.run(current()) != migrate.head_revision():
-        raise DatabaseError("the PostgreSQL schema is not current: run `perlinsos db upgrade` first")
-
-
 @main.command("demo")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8600, show_default=True, type=click.IntRange(1, 65535), help="The API's port.")
@@ -265,6 +185,7 @@ def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_sim
 # --- the core's other commands, one module each -----------------------------------------------
 
 from perlinsos.commands.audit import audit  # noqa: E402
+from perlinsos.commands.db import db, prepare_database  # noqa: E402
 from perlinsos.commands.evidence import evidence  # noqa: E402
 from perlinsos.commands.notify import notify  # noqa: E402
 from perlinsos.commands.pilots import pilot  # noqa: E402
@@ -274,7 +195,7 @@ from perlinsos.commands.selection import select_cmd  # noqa: E402
 from perlinsos.commands.staff import staff  # noqa: E402
 from perlinsos.commands.stats import stats_cmd  # noqa: E402
 
-for _command in (pilot, select_cmd, notify, staff, plugins_cmd, plugin, stats_cmd, audit, evidence, regions_cmd):
+for _command in (db, pilot, select_cmd, notify, staff, plugins_cmd, plugin, stats_cmd, audit, evidence, regions_cmd):
     main.add_command(_command)
 
 

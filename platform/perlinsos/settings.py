@@ -66,6 +66,8 @@ class Settings:
     #: nesting of objects/lists inside the variables
     max_variables_depth: int = 20
     sqlite_busy_timeout_ms: int = 15_000
+    #: /health/ready answers 503 when the database has not answered within this many seconds
+    health_timeout_seconds: float = 2.0
     #: where citizens read their full results (notifications point there)
     portal_url: str = "http://127.0.0.1:8600"
     #: run the outbox dispatcher inside `perlinsos serve` (the embedded default; off when separate
@@ -106,6 +108,8 @@ class Settings:
             fast_execution=_bool(get("FAST_EXECUTION"), True),
             pilot_cache_seconds=_float("PERLINSOS_PILOT_CACHE_SECONDS", get("PILOT_CACHE_SECONDS"),
                                        cls.pilot_cache_seconds),
+            health_timeout_seconds=_float("PERLINSOS_HEALTH_TIMEOUT_SECONDS", get("HEALTH_TIMEOUT_SECONDS"),
+                                          cls.health_timeout_seconds),
             portal_url=get("PORTAL_URL") or cls.portal_url,
             dispatcher_in_process=_bool(get("DISPATCHER_IN_PROCESS"), True),
             default_pilot=get("DEFAULT_PILOT") or None,

@@ -23,8 +23,19 @@ def _configure(connection) -> None:
 
 def _run(connection) -> None:
     _configure(connection)
+    # perlinsos.db.migrate's hooks: refuse a request that does not fit the database's revision
+    # before anything runs; record the schema's compatibility in the same transaction.
+    before, after = config.attributes.get("before_migrations"), config.attributes.get("after_migrations")
+    if before is not None:
+        before(connection)
+        if connection.in_transaction():  # its read autobegan one: alembic must open its own
+            connection.rollback()
     with context.begin_transaction():
         context.run_migrations()
+        if after is not None:
+            after(connection)
+    if connection.in_transaction():  # SQLite: alembic runs DDL outside its own transaction
+        connection.commit()
 
 
 async def _run_async() -> None:
