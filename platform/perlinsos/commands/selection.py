@@ -75,7 +75,8 @@ def summary_table(summary) -> str:
     lines = [f"selection run {summary.run_id}{' (resumed)' if summary.resumed else ''}",
              f"  registrations processed  {summary.processed:>9,}",
              f"  new decisions            {summary.decided:>9,}",
-             f"  unchanged (no new version){summary.unchanged:>8,}", "", "  outcome              count"]
+             f"  unchanged (no new version){summary.unchanged:>8,}",
+             f"  kept (a source failed)   {summary.kept:>9,}", "", "  outcome              count"]
     for outcome in ("ELIGIBLE", "NOT_ELIGIBLE", "PENDING"):
         lines.append(f"  {outcome:<18} {summary.outcomes.get(outcome, 0):>7,}")
     if summary.failed_reasons:
@@ -84,4 +85,7 @@ def summary_table(summary) -> str:
     if summary.pending_reasons:
         lines += ["", "  reason (pending)            count"]
         lines += [f"  {code:<26} {n:>7,}" for code, n in summary.pending_reasons.most_common()]
+    if summary.failed_facts:  # the decisions stayed; each registration's attempt is audited (DECISION_KEPT)
+        lines += ["", "  facts not read (kept)       count"]
+        lines += [f"  {name:<26} {n:>7,}" for name, n in summary.failed_facts.most_common()]
     return "\n".join(lines)

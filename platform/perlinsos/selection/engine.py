@@ -2,7 +2,8 @@
 per chunk, evaluate every criterion, and write each chunk's decisions, reasons, notifications and
 progress in one transaction. A run is split by village (:mod:`.partitions`), so several worker
 processes can share it; a crashed run resumes after its last committed chunks; re-running with
-unchanged inputs and criteria writes nothing."""
+unchanged inputs and criteria writes nothing, and a re-run writes a new version only when what the
+citizen is told changes (:mod:`.stability`: a source that fails keeps the current decision)."""
 
 from __future__ import annotations
 
@@ -17,25 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from perlinsos import audit, scopes
 from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
     Decision,
-    DecisionReason,
-    Notification,
     Pilot,
     RunStatus,
     SelectionPartition,
     SelectionRun,
 )
 from perlinsos.db.types import utcnow
-from perlinsos.notification import idempotency_key
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts
+from perlinsos.selection import stability, writes
 from perlinsos.selection.chunks import FACT_SCOPES, PLATFORM, Chunk, load_chunk
 
 log = logging.getLogger(__name__)
@@ -48,29 +47,34 @@ class Summary:
     processed: int = 0
     decided: int = 0
     unchanged: int = 0
+    kept: int = 0  # current decisions kept because a source failed (:mod:`.stability`)
     outcomes: Counter = field(default_factory=Counter)
     failed_reasons: Counter = field(default_factory=Counter)
     pending_reasons: Counter = field(default_factory=Counter)
+    failed_facts: Counter = field(default_factory=Counter)  # fact name → registrations it could not be read for
     resumed: bool = False
 
     def add(self, other: Summary) -> None:
         self.processed += other.processed
         self.decided += other.decided
         self.unchanged += other.unchanged
+        self.kept += other.kept
+        self.failed_facts.update(other.failed_facts)
         self.outcomes.update(other.outcomes)
         self.failed_reasons.update(other.failed_reasons)
         self.pending_reasons.update(other.pending_reasons)
 
     def as_counts(self) -> dict[str, Any]:
         return {"processed": self.processed, "decided": self.decided, "unchanged": self.unchanged,
-                "outcomes": dict(self.outcomes), "failed_reasons": dict(self.failed_reasons),
-                "pending_reasons": dict(self.pending_reasons)}
+                "kept": self.kept, "outcomes": dict(self.outcomes), "failed_reasons": dict(self.failed_reasons),
+                "pending_reasons": dict(self.pending_reasons), "failed_facts": dict(self.failed_facts)}
 
     @classmethod
     def from_counts(cls, run_id: str, counts: dict[str, Any]) -> Summary:
         return cls(run_id, counts.get("processed", 0), counts.get("decided", 0), counts.get("unchanged", 0),
-                   Counter(counts.get("outcomes", {})), Counter(counts.get("failed_reasons", {})),
-                   Counter(counts.get("pending_reasons", {})), resumed=True)
+                   counts.get("kept", 0), Counter(counts.get("outcomes", {})),
+                   Counter(counts.get("failed_reasons", {})), Counter(counts.get("pending_reasons", {})),
+                   Counter(counts.get("failed_facts", {})), resumed=True)
 
     @classmethod
     def sum_of(cls, run_id: str, counts: list[dict[str, Any]]) -> Summary:
@@ -317,11 +321,12 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
     is called first ("hold": may refuse, rolling everything back) and last ("record")."""
     facts = await _facts(hooks, chunk)
     evaluations = {}
+    refs = {ref.registration_id: ref for ref in chunk.refs}
     for ref in chunk.refs:
         if ref.programme not in criteria:
             criteria[ref.programme] = await ev.criteria_for(hooks, ref.programme)
         evaluations[ref.registration_id] = ev.evaluate(criteria[ref.programme], facts[ref.registration_id], ref)
-    channels = await _channels(hooks)
+    channels = await writes.channels_of(hooks)
     made: list[dict[str, Any]] = []
     delta = Summary(summary.run_id)  # counted into `summary` only once the chunk is committed
     async with db.write() as session:
@@ -334,62 +339,40 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
         ))}
         new = {rid: e for rid, e in evaluations.items()
                if rid not in current or current[rid].inputs_digest != e.digest}
+        kept: dict[int, tuple[stability.Current, dict[str, str]]] = {}
+        if cause == "SELECTION":  # a routine run; an appeal's re-decision is written as it comes
+            loaded = await stability.load(conn, [current[rid].id for rid in new if rid in current])
+            for rid in [rid for rid in new if rid in current]:
+                was = loaded[current[rid].id]
+                ref = refs[rid]
+                choice = stability.choose(criteria[ref.programme], facts[rid], ref, new[rid], was)
+                if choice.kind != stability.NEW:
+                    del new[rid]
+                if choice.kind == stability.KEPT:
+                    kept[rid] = (was, choice.failed)
+                    delta.failed_facts.update(choice.failed)
         delta.processed += len(evaluations)
-        delta.unchanged += len(evaluations) - len(new)
+        delta.kept += len(kept)
+        delta.unchanged += len(evaluations) - len(new) - len(kept)
+        ids: dict[int, int] = {}
         if new:
-            superseded = [current[rid].id for rid in new if rid in current]
-            if superseded:
-                await conn.execute(update(Decision.__table__).where(Decision.__table__.c.id.in_(superseded))
-                                   .values(is_current=False, superseded_at=now))
-            rows = [{"registration_id": rid, "version": (current[rid].version + 1) if rid in current else 1,
-                     "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
-                     "inputs_digest": e.digest, "cause": cause, "run_id": summary.run_id,
-                     "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
-            # Ids matched by registration (one new decision each), not by row order: with
-            # sort_by_parameter_order, SQLite gets one INSERT ... RETURNING per row; without, one per batch.
-            table = Decision.__table__
-            ids = {rid: did for rid, did in await conn.execute(
-                insert(table).returning(table.c.registration_id, table.c.id), rows)}
-            reasons, notes = [], []
-            for (rid, e), row in zip(new.items(), rows, strict=True):
-                decision_id = ids[rid]
-                for result, texts in zip(e.results, e.messages, strict=True):
-                    reasons.append({"decision_id": decision_id, "code": result.code, "verdict": result.verdict.value,
-                                    "observed": None if result.observed is None else {"value": ev._plain(result.observed)},
-                                    "limit": None if result.limit is None else {"value": ev._plain(result.limit)},
-                                    "source": result.source, "as_of": result.as_of,
-                                    "criterion_version": e.versions[result.code], "detail": result.detail,
-                                    "messages": texts})
-                notes += _notifications(decision_id, chunk.person_ids[rid], hooks.pilot.id, e, row, channels, now)
-                made.append({"decision_id": decision_id, "registration_id": rid, "version": row["version"],
-                             "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict.value == "FAIL"]})
+            ids, made = await writes.decisions(conn, hooks, chunk, new, current, summary.run_id, cause, channels,
+                                               now, _notifications)
+            for e in new.values():
                 _count(delta, e)
-            await conn.execute(insert(DecisionReason.__table__), reasons)
-            if notes:
-                await conn.execute(insert(Notification.__table__), notes)
             delta.decided += len(new)
-        await _audit_chunk(session, summary.run_id, cause, chunk, len(evaluations), list(ids.values()) if new else [])
+        await writes.audit_chunk(session, summary.run_id, cause, chunk, len(evaluations), list(ids.values()))
+        await writes.audit_kept(session, summary.run_id, kept)
         after = Summary.from_counts(summary.run_id, summary.as_counts())
         after.add(delta)
         await write_progress(conn, "record", chunk.last_id, after.as_counts(), now)
     summary.add(delta)
     if made:
         await hooks.notify("decisions_made", decisions=made)
+    if kept:
+        log.warning("selection run %s: %d decisions kept, a source failed (%s)", summary.run_id, len(kept),
+                    ", ".join(sorted({n for _, failed in kept.values() for n in failed})))
     return delta
-
-
-async def _audit_chunk(session, run_id: str, cause: str, chunk: Chunk, processed: int, decision_ids: list[int]) -> None:
-    """The chunk's audit rows, in its transaction: a read of each registrant's facts (so each
-    citizen's access log shows the selection), and one row for the chunk's decisions with counts
-    and id range rather than one per decision (a national run makes millions; each decision row
-    names its run and cause, so the range and run identify them)."""
-    await audit.record_reads(session, None, chunk.person_ids.values(), purpose="selection",
-                             actor="system:selection", details={"run_id": run_id})
-    if decision_ids:
-        await audit.record_change(session, None, actor="system:selection", action="DECISIONS_MADE",
-                                  entity_type="selection_run", entity_id=run_id, purpose="selection",
-                                  details={"cause": cause, "processed": processed, "decided": len(decision_ids),
-                                           "decision_ids": [min(decision_ids), max(decision_ids)]})
 
 
 def _count(summary: Summary, e: ev.Evaluation) -> None:
@@ -401,27 +384,7 @@ def _count(summary: Summary, e: ev.Evaluation) -> None:
             summary.pending_reasons[r.code] += 1
 
 
-async def _channels(hooks: PilotHooks) -> list[Any]:
-    channels = []
-    for plugin, result in await hooks.settled("notification_channels"):
-        if isinstance(result, Exception):
-            log.warning("plugin %s: notification_channels failed: %r", plugin, result)
-            continue
-        channels.extend(result or ())
-    return channels
-
-
-def _notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evaluation, row: dict[str, Any],
-                   channels: list[Any], now) -> list[dict[str, Any]]:
-    """The outbox rows a decision causes: the portal inbox always, plus each enabled channel."""
-    params = {"outcome": e.outcome, "version": row["version"],
-              "reasons": [r.code for r in e.results if r.verdict.value != "PASS"]}
-    template = f"DECISION_{e.outcome}"
-    names = ["portal", *(getattr(c, "name", None) for c in channels)]
-    return [{"person_id": person_id, "pilot_id": pilot_id, "decision_id": decision_id, "channel": name, "recipient": None,
-             "template": template, "language": "id", "params": params, "status": "PENDING", "attempts": 0,
-             "next_attempt_at": now, "idempotency_key": idempotency_key("decision", decision_id, name), "created_at": now}
-            for name in dict.fromkeys(n for n in names if n)]
+_notifications = writes.notifications  # looked up per chunk: tests stand in for it to kill a process mid-write
 
 
 __all__ = ["DEFAULT_CHUNK", "Summary", "WorkResult", "begin", "run_selection", "work"]

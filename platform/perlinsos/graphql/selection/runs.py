@@ -54,7 +54,11 @@ class SelectionRun:
     finished_at: datetime | None
     processed: int
     decided: int = strawberry.field(description="New decision versions written.")
-    unchanged: int = strawberry.field(description="Registrations whose inputs and criteria had not changed.")
+    unchanged: int = strawberry.field(description="Registrations given no new version: neither their outcome nor "
+                                                  "a reason they are shown changed.")
+    kept: int = strawberry.field(description="Registrations whose current decision stayed because a data source "
+                                             "failed; each is in the audit log (DECISION_KEPT, with the facts that "
+                                             "could not be read).")
     outcomes: list[OutcomeCount]
     failed_reasons: list[ReasonCount]
     pending_reasons: list[ReasonCount]
@@ -65,7 +69,8 @@ class SelectionRun:
         return cls(id=strawberry.ID(row.id), programme=row.programme, status=getattr(row.status, "value", row.status),
                    started_by=row.started_by, started_at=row.started_at, finished_at=row.finished_at,
                    processed=counts.get("processed", 0), decided=counts.get("decided", 0),
-                   unchanged=counts.get("unchanged", 0), outcomes=_outcomes(counts.get("outcomes", {})),
+                   unchanged=counts.get("unchanged", 0), kept=counts.get("kept", 0),
+                   outcomes=_outcomes(counts.get("outcomes", {})),
                    failed_reasons=_reasons(counts.get("failed_reasons", {})),
                    pending_reasons=_reasons(counts.get("pending_reasons", {})))
 

@@ -1,0 +1,106 @@
+"""Writing a chunk's outcome in its transaction: new decision versions with their reasons and the
+notifications they cause (outbox), the audit rows, and the record of decisions kept because a
+source failed (:mod:`.stability`)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import insert, update
+
+from perlinsos import audit
+from perlinsos.db.models import Decision, DecisionReason, Notification
+from perlinsos.notification import idempotency_key
+from perlinsos.plugins import PilotHooks
+from perlinsos.selection import evaluate as ev
+from perlinsos.selection.chunks import Chunk
+from perlinsos.selection.stability import Current
+
+log = logging.getLogger(__name__)
+
+
+async def decisions(conn, hooks: PilotHooks, chunk: Chunk, new: dict[int, ev.Evaluation], current: dict[int, Any],
+                    run_id: str, cause: str, channels: list[Any], now,
+                    note=None) -> tuple[dict[int, int], list[dict[str, Any]]]:
+    """Version n+1 (or 1) of each registration in ``new``, superseding its current one, with one
+    reason row per criterion and the outbox rows; (registration id → decision id, the
+    ``decisions_made`` event's items). ``note`` makes a decision's outbox rows (:func:`notifications`)."""
+    note = note or notifications
+    superseded = [current[rid].id for rid in new if rid in current]
+    if superseded:
+        await conn.execute(update(Decision.__table__).where(Decision.__table__.c.id.in_(superseded))
+                           .values(is_current=False, superseded_at=now))
+    rows = [{"registration_id": rid, "version": (current[rid].version + 1) if rid in current else 1,
+             "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
+             "inputs_digest": e.digest, "cause": cause, "run_id": run_id,
+             "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
+    # Ids matched by registration (one new decision each), not by row order: with
+    # sort_by_parameter_order, SQLite gets one INSERT ... RETURNING per row; without, one per batch.
+    table = Decision.__table__
+    ids = {rid: did for rid, did in await conn.execute(
+        insert(table).returning(table.c.registration_id, table.c.id), rows)}
+    reasons, notes, made = [], [], []
+    for (rid, e), row in zip(new.items(), rows, strict=True):
+        decision_id = ids[rid]
+        for result, texts in zip(e.results, e.messages, strict=True):
+            reasons.append({"decision_id": decision_id, "code": result.code, "verdict": result.verdict.value,
+                            "observed": None if result.observed is None else {"value": ev._plain(result.observed)},
+                            "limit": None if result.limit is None else {"value": ev._plain(result.limit)},
+                            "source": result.source, "as_of": result.as_of,
+                            "criterion_version": e.versions[result.code], "detail": result.detail,
+                            "messages": texts})
+        notes += note(decision_id, chunk.person_ids[rid], hooks.pilot.id, e, row, channels, now)
+        made.append({"decision_id": decision_id, "registration_id": rid, "version": row["version"],
+                     "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict.value == "FAIL"]})
+    await conn.execute(insert(DecisionReason.__table__), reasons)
+    if notes:
+        await conn.execute(insert(Notification.__table__), notes)
+    return ids, made
+
+
+async def audit_chunk(session, run_id: str, cause: str, chunk: Chunk, processed: int, decision_ids: list[int]) -> None:
+    """The chunk's audit rows, in its transaction: a read of each registrant's facts (so each
+    citizen's access log shows the selection), and one row for the chunk's decisions with counts
+    and id range rather than one per decision (a national run makes millions; each decision row
+    names its run and cause, so the range and run identify them)."""
+    await audit.record_reads(session, None, chunk.person_ids.values(), purpose="selection",
+                             actor="system:selection", details={"run_id": run_id})
+    if decision_ids:
+        await audit.record_change(session, None, actor="system:selection", action="DECISIONS_MADE",
+                                  entity_type="selection_run", entity_id=run_id, purpose="selection",
+                                  details={"cause": cause, "processed": processed, "decided": len(decision_ids),
+                                           "decision_ids": [min(decision_ids), max(decision_ids)]})
+
+
+async def audit_kept(session, run_id: str, kept: dict[int, tuple[Current, dict[str, str]]]) -> None:
+    """One row per registration whose decision stayed because a source failed: the failed attempt,
+    which facts could not be read and why, and the version that stays (no personal data)."""
+    for rid, (current, failed) in kept.items():
+        await audit.record_change(session, None, actor="system:selection", action="DECISION_KEPT",
+                                  entity_type="registration", entity_id=rid, purpose="selection",
+                                  details={"run_id": run_id, "decision_id": current.id, "version": current.version,
+                                           "reason": "SOURCE_FAILED", "failed_facts": dict(sorted(failed.items()))})
+
+
+async def channels_of(hooks: PilotHooks) -> list[Any]:
+    channels = []
+    for plugin, result in await hooks.settled("notification_channels"):
+        if isinstance(result, Exception):
+            log.warning("plugin %s: notification_channels failed: %r", plugin, result)
+            continue
+        channels.extend(result or ())
+    return channels
+
+
+def notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evaluation, row: dict[str, Any],
+                  channels: list[Any], now) -> list[dict[str, Any]]:
+    """The outbox rows a decision causes: the portal inbox always, plus each enabled channel."""
+    params = {"outcome": e.outcome, "version": row["version"],
+              "reasons": [r.code for r in e.results if r.verdict.value != "PASS"]}
+    template = f"DECISION_{e.outcome}"
+    names = ["portal", *(getattr(c, "name", None) for c in channels)]
+    return [{"person_id": person_id, "pilot_id": pilot_id, "decision_id": decision_id, "channel": name, "recipient": None,
+             "template": template, "language": "id", "params": params, "status": "PENDING", "attempts": 0,
+             "next_attempt_at": now, "idempotency_key": idempotency_key("decision", decision_id, name), "created_at": now}
+            for name in dict.fromkeys(n for n in names if n)]
