@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, false, or_, select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos.contract import Principal
-from perlinsos.db.models import Appeal, Decision, Household, IdentityLink, Person, Registration
+from perlinsos.db.models import Appeal, Household, IdentityLink, Person, Registration
 
 #: token claims that may carry the signed-in person's family card number
 KK_CLAIMS = ("kk", "kk_number", "no_kk")
@@ -88,10 +88,10 @@ async def appeal_conflict(session: AsyncSession, principal: Principal, appeal: A
     return conflict(await ties_of(session, principal), appellant=appellant, registration=registration, appeal=appeal)
 
 
-def conflicted_appeals(ties: Ties) -> Select:
-    """The SQL twin of :func:`conflict`: the ids of the appeals ``ties`` may not review. Used as
-    ``Appeal.id.not_in(...)``: the ids are never NULL, so SQL's three-valued logic cannot drop
-    an appeal whose nullable columns (``assisted_by``) are empty."""
+def conflicted(ties: Ties) -> ColumnElement[bool]:
+    """The SQL twin of :func:`conflict`, over ``appeal`` joined to its ``registration``: true for
+    the appeals ``ties`` may not review, false (never NULL) for the others, so ``~conflicted(...)``
+    keeps an appeal whose nullable columns (``assisted_by``) are empty."""
     issuer, subject = ties.identity
     clauses: list[ColumnElement[bool]] = [
         (Registration.assisted_by == subject) & (Registration.assisted_by_issuer == issuer),
@@ -103,5 +103,4 @@ def conflicted_appeals(ties: Ties) -> Select:
         clauses.append(Appeal.appellant_person_id.in_(select(Person.id).where(related)))
     if ties.household_ids:
         clauses.append(Registration.household_id.in_(ties.household_ids))
-    return (select(Appeal.id).join(Decision, Decision.id == Appeal.decision_id)
-            .join(Registration, Registration.id == Decision.registration_id).where(or_(*clauses)))
+    return func.coalesce(or_(*clauses), false())

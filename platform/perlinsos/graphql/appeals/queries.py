@@ -45,6 +45,6 @@ class AppealQueries:
         async with c.db.read() as session:
             if policy.is_staff(c.principal) and not policy.is_admin(c.principal):
                 ties = await duties.ties_of(session, c.principal)
-                stmt = stmt.where(AppealRow.id.not_in(duties.conflicted_appeals(ties)))
+                stmt = stmt.where(~duties.conflicted(ties))
             rows = list((await session.execute(stmt)).scalars())
         return build_connection("Appeal", rows, size, after_id, Appeal.from_row)
