@@ -27,6 +27,38 @@ from perlinsos.settings import Settings
 log = logging.getLogger(__name__)
 
 
+#: paths whose answers are personal or per-user: no shared or browser cache may keep them
+NO_STORE = ("/graphql", "/evidence")
+
+
+class NoStore:
+    """``Cache-Control: no-store`` on every ``/graphql`` and ``/evidence`` answer (a refusal too:
+    which of them an answer is, is itself per-user)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not any(path == p or path.startswith(p + "/") for p in NO_STORE):
+            return await self.app(scope, receive, send)
+
+        async def sending(message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", b"no-store")]}
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def server_options(settings: Settings) -> dict:
+    """uvicorn's options for every way the API is served (``perlinsos serve``, the demo): no
+    ``Server: uvicorn`` banner; websocket messages capped at the request limit before they are
+    read into memory (the app refuses a bigger one with close code 1009 too)."""
+    return {"server_header": False, "date_header": True, "ws_max_size": settings.max_request_bytes}
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -86,7 +118,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             *([] if settings.production else graphiql.routes()),  # the IDE's files: development only
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],
-        middleware=[Middleware(RequestIdMiddleware)],  # the id is set first, for all
+        middleware=[Middleware(RequestIdMiddleware), Middleware(NoStore)],  # the id is set first, for all
         lifespan=lifespan,
     )
     app.state.perlinsos = state

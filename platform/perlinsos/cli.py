@@ -124,8 +124,10 @@ def serve(host: str, port: int, workers: int, database_url: str | None) -> None:
     if database_url:
         os.environ["PERLINSOS_DATABASE_URL"] = database_url
     click.echo(f"Perlinsos API at http://{host}:{port}/graphql")
+    from perlinsos.app import server_options
+
     uvicorn.run("perlinsos.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info")
+                log_level="info", **server_options(settings))
 
 
 def _refuse_development_secrets(settings: Settings, plugins) -> None:

@@ -188,11 +188,11 @@ def serve_api(settings, plugins, host: str, port: int):
     server once it accepts connections. Stop it with :func:`stop_api`."""
     import uvicorn
 
-    from perlinsos.app import create_app
+    from perlinsos.app import create_app, server_options
     from perlinsos.devservers import serve_in_thread
 
     config = uvicorn.Config(create_app(settings, plugins), host=host, port=port, log_level="warning",
-                            access_log=False, timeout_graceful_shutdown=2)
+                            access_log=False, timeout_graceful_shutdown=2, **server_options(settings))
     return serve_in_thread(uvicorn.Server(config), name="api", summary=f"Perlinsos API at {url(port, host)}")
 
 

@@ -65,6 +65,10 @@ class Settings:
     max_request_bytes: int = 100_000
     #: nesting of objects/lists inside the variables
     max_variables_depth: int = 20
+    #: websocket operations in flight at once: per connection, and per signed-in user (issuer,
+    #: subject) over all their connections to one process
+    max_subscriptions_per_connection: int = 10
+    max_subscriptions_per_user: int = 20
     sqlite_busy_timeout_ms: int = 15_000
     #: /health/ready answers 503 when the database has not answered within this many seconds
     health_timeout_seconds: float = 2.0
@@ -128,6 +132,12 @@ class Settings:
             max_request_bytes=_int("PERLINSOS_MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"), cls.max_request_bytes),
             max_variables_depth=_int(
                 "PERLINSOS_MAX_VARIABLES_DEPTH", get("MAX_VARIABLES_DEPTH"), cls.max_variables_depth
+            ),
+            max_subscriptions_per_connection=_int(
+                "PERLINSOS_MAX_SUBSCRIPTIONS_PER_CONNECTION", get("MAX_SUBSCRIPTIONS_PER_CONNECTION"),
+                cls.max_subscriptions_per_connection),
+            max_subscriptions_per_user=_int(
+                "PERLINSOS_MAX_SUBSCRIPTIONS_PER_USER", get("MAX_SUBSCRIPTIONS_PER_USER"), cls.max_subscriptions_per_user
             ),
             evidence_dir=get("EVIDENCE_DIR") or cls.evidence_dir,
             max_evidence_bytes=_int(

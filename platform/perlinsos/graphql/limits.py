@@ -36,6 +36,8 @@ from graphql import (
 from graphql.validation.validate import ValidationAbortedError
 from strawberry.extensions import SchemaExtension
 
+from perlinsos.graphql.gate import MAX_OPERATION_NAME
+
 DEFAULT_PAGE = 20  # perlinsos.graphql.relay.page_size's default
 #: A response path ("registration.decision.id") selected more often than this is refused: fields
 #: of one path are merged, and graphql-core's OverlappingFieldsCanBeMerged compares them pairwise
@@ -142,6 +144,12 @@ def limits_rule(*, max_depth: int, max_aliases: int, max_cost: int, max_page_siz
 
         def _check(self, node: OperationDefinitionNode, m: Measure) -> None:
             name = node.name.value if node.name else "anonymous"
+            if len(name) > MAX_OPERATION_NAME:
+                # The name is stored in every personal-data audit row: never a long one.
+                self._found(node, "OPERATION_NAME_TOO_LONG",
+                            f"Nama operasi lebih dari {MAX_OPERATION_NAME} karakter. / "
+                            f"The operation name is longer than {MAX_OPERATION_NAME} characters.")
+                name = name[:MAX_OPERATION_NAME] + "…"
             if m.depth > max_depth:
                 self._found(node, "QUERY_TOO_DEEP",
                             f"Operasi '{name}' terlalu dalam (kedalaman {m.depth}, batas {max_depth}). / "
@@ -178,8 +186,14 @@ def limits_rule(*, max_depth: int, max_aliases: int, max_cost: int, max_page_siz
 _SUGGESTION = re.compile(r" ?Did you mean [^?]*\?")
 
 
+def strip_suggestions(message: str) -> str:
+    """``message`` without graphql-core's "Did you mean ...?" hint (the websocket door's answers
+    are scrubbed with this as they are sent)."""
+    return _SUGGESTION.sub("", message)
+
+
 def _without_suggestions(error: GraphQLError) -> GraphQLError:
-    message = _SUGGESTION.sub("", error.message)
+    message = strip_suggestions(error.message)
     if message == error.message:
         return error
     return GraphQLError(message, error.nodes, error.source, error.positions, error.path, error.original_error,

@@ -14,12 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
 
 from perlinsos.identity import auth
 from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context
+from perlinsos.graphql.gate import check_request, subscription_over_http
+from perlinsos.graphql.websocket import GatedLegacyWS, GatedSocket, GatedTransportWS
 from perlinsos.languages import pick_language
 from perlinsos import requestids
 from perlinsos.graphql.errors import masked_body
@@ -54,10 +59,16 @@ TRANSLATED = {
 }
 
 
-def problem(status: int, message: str) -> JSONResponse:
+#: what each method may run over HTTP: subscriptions only over the websocket (strawberry would run
+#: one over HTTP as a query, and its async generator ends in a masked error and a logged trace).
+HTTP_OPERATIONS = {"GET": {OperationType.QUERY}, "POST": {OperationType.QUERY, OperationType.MUTATION}}
+
+
+def problem(status: int, message: str, code: str | None = None) -> JSONResponse:
     """A refused request as a GraphQL-style error body (never a trace or a class name)."""
     message = TRANSLATED.get(message, message)
-    body = {"errors": [{"message": message, "extensions": {"code": CODES.get(status, "INTERNAL_SERVER_ERROR")}}]}
+    code = code or CODES.get(status, "INTERNAL_SERVER_ERROR")
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status)
 
 
@@ -83,17 +94,6 @@ def _capped(receive, limit: int):
 
 def _media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
-
-
-def _depth(value: Any) -> int:
-    """Nesting depth of decoded JSON, iteratively (a recursive walk is itself a stack risk)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in (item.values() if isinstance(item, dict) else item))
-    return deepest
 
 
 class PilotCache:
@@ -127,9 +127,16 @@ class PilotCache:
 
 
 class GraphQLView(GraphQL):
+    websocket_adapter_class = GatedSocket
+    graphql_transport_ws_handler_class = GatedTransportWS
+    graphql_ws_handler_class = GatedLegacyWS
+
     def __init__(self, schema, *, state, **kwargs):
-        super().__init__(schema, **kwargs)
+        super().__init__(schema, max_subscriptions_per_connection=state.settings.max_subscriptions_per_connection,
+                         **kwargs)
         self.state = state
+        #: (issuer, subject) → this process's websocket handlers of that user (the per-user cap)
+        self.subscribers: dict[tuple[str | None, str], set] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -140,7 +147,7 @@ class GraphQLView(GraphQL):
             self._refuse_unsafe(request)
             response = await self.run(request)
         except HTTPException as exc:
-            response = problem(exc.status_code, exc.reason)
+            response = problem(exc.status_code, exc.reason, getattr(exc, "code", None))
             if exc.status_code == 405:
                 response.headers["Allow"] = "GET, POST"
         except _TooLarge:
@@ -182,58 +189,100 @@ class GraphQLView(GraphQL):
             raise HTTPException(400, "Isi permintaan bukan UTF-8. / The request body is not UTF-8.") from None
         except RecursionError:
             raise HTTPException(400, "JSON terlalu dalam bersarang. / The JSON is nested too deeply.") from None
+        except json.JSONDecodeError:
+            raise  # strawberry answers it ("Unable to parse request body as JSON")
+        except ValueError:  # an integer literal past Python's digit limit
+            raise HTTPException(400, "Angka dalam JSON terlalu panjang. / A number in the JSON is too long.") from None
         if not isinstance(value, dict | list):
             raise HTTPException(400, "Isi permintaan harus objek JSON. / The request body must be a JSON object.")
         return value
 
     async def parse_http_body(self, request):
         data = await super().parse_http_body(request)
-        settings = self.state.settings
-        limit = settings.max_document_bytes
         for item in data if isinstance(data, list) else [data]:
-            if item.query is not None and len(item.query.encode()) > limit:
-                raise HTTPException(413, f"Dokumen GraphQL lebih besar dari {limit} byte. / "
-                                         f"GraphQL document larger than {limit} bytes.")
-            if not isinstance(item.operation_name, str | None):
-                raise HTTPException(400, "operationName harus teks. / `operationName` must be a string or null.")
-            if max(_depth(item.variables), _depth(item.extensions)) > settings.max_variables_depth:
-                raise HTTPException(400, f"Variabel bersarang lebih dari {settings.max_variables_depth} tingkat. / "
-                                         f"Variables nested deeper than {settings.max_variables_depth} levels.")
+            # the websocket door runs the same checks on each subscribe (perlinsos.graphql.websocket)
+            check_request(self.state.settings, item.query, item.operation_name, item.variables, item.extensions)
         return data
+
+    async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
+        """strawberry's, with HTTP's operations only (no subscriptions) and a typed refusal."""
+        method = request_adapter.method
+        try:
+            return await self.schema.execute(
+                request_data.query, root_value=root_value, variable_values=request_data.variables,
+                context_value=context, operation_name=request_data.operation_name,
+                allowed_operation_types=HTTP_OPERATIONS[method], operation_extensions=request_data.extensions)
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise subscription_over_http() from None
+            raise HTTPException(400, exc.as_http_error_reason(method)) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
     async def on_ws_connect(self, context: Context):
         """Websockets carry no Authorization header from a browser: the token (and the pilot) come
-        in ``connection_init``'s payload. A bad token closes the connection (4403)."""
+        in ``connection_init``'s payload, checked as an HTTP request's header is. A bad token or an
+        unknown pilot closes the connection (4403)."""
         params = getattr(context, "connection_params", None) or {}
-        raw = params.get("Authorization") or params.get("authorization")
-        code = params.get("pilot") or (context.pilot.code if context.pilot else None)
+        # a non-browser client may send the token in the handshake instead: checked the same way
+        raw = params.get("Authorization") or params.get("authorization") or context.request.headers.get("authorization")
+        code = params.get("pilot") or await self._pilot_code(context.request)
+        if not isinstance(code, str | None) or not isinstance(raw, str | None):
+            raise ConnectionRejectionError({"message": "Parameter koneksi tidak sah. / Invalid connection parameters."})
         try:
-            pilot = await self.state.pilots.get(code) if code else None
-            hooks = self.state.plugins.for_pilot(pilot) if pilot else None
-            token = auth.bearer_token(raw) if isinstance(raw, str) else None
-            async with self.state.db.read() as session:
-                principal = await auth.authenticate(token, hooks, session)
-        except (AuthenticationFailed, ConfigurationError, SourceUnavailable):
+            pilot, hooks, principal, token, household_id = await self._identify(code, raw)
+        except (AuthenticationFailed, ConfigurationError, SourceUnavailable, LookupError):
             raise ConnectionRejectionError({"message": "Token tidak sah. / Invalid token."}) from None
         context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
+        context.viewer_household_id = household_id
         return None
+
+    async def recheck_token(self, context: Context):
+        """Each websocket operation checks the connection's token again, as HTTP checks each
+        request's: an expired or revoked token, or a staff role taken away, holds no longer.
+        Raises :class:`AuthenticationFailed`; returns the principal (``None``: anonymous)."""
+        if context.token is None:
+            return None
+        async with self.state.db.read() as session:
+            context.principal = await auth.authenticate(context.token, context.hooks, session)
+        return context.principal
+
+    async def _pilot_code(self, request: Request | WebSocket) -> str | None:
+        state = self.state
+        return request.headers.get(PILOT_HEADER) or await state.pilots.default_code(state.settings.default_pilot)
+
+    async def _identify(self, code: str | None, authorization: str | None):
+        """(pilot, hooks, principal, token, the citizen's household id) for both doors. Raises
+        LookupError for an unknown pilot, AuthenticationFailed for a bad token."""
+        state = self.state
+        pilot = await state.pilots.get(code) if code else None
+        if code and pilot is None:
+            raise LookupError(code)
+        hooks = state.plugins.for_pilot(pilot) if pilot else None
+        token = auth.bearer_token(authorization)
+        async with state.db.read() as session:
+            principal = await auth.authenticate(token, hooks, session)
+            household_id = None
+            if principal is not None and principal.is_citizen and principal.nik:
+                household_id = (
+                    await session.execute(select(Person.household_id).where(Person.nik == principal.nik))
+                ).scalar_one_or_none()
+        return pilot, hooks, principal, token, household_id
 
     async def get_context(self, request: Request | WebSocket, response=None) -> Context:
         state = self.state
-        code = request.headers.get(PILOT_HEADER) or await state.pilots.default_code(state.settings.default_pilot)
+        context = Context(db=state.db, plugins=state.plugins, settings=state.settings, pilot=None, hooks=None,
+                          principal=None, language=pick_language(request.headers.get("accept-language")),
+                          loaders=Loaders(state.db), request=request, pilot_cache=state.pilots)
+        if isinstance(request, WebSocket):
+            return context  # identified in connection_init (on_ws_connect), where refusing closes cleanly
+        code = await self._pilot_code(request)
         try:
-            pilot = await state.pilots.get(code) if code else None
-            if code and pilot is None:
-                raise HTTPException(400, f"Unknown pilot {code!r} in the {PILOT_HEADER} header")
-            hooks = state.plugins.for_pilot(pilot) if pilot else None
-            token = auth.bearer_token(request.headers.get("authorization"))
-            async with state.db.read() as session:
-                principal = await auth.authenticate(token, hooks, session)
-                household_id = None
-                if principal is not None and principal.is_citizen and principal.nik:
-                    household_id = (
-                        await session.execute(select(Person.household_id).where(Person.nik == principal.nik))
-                    ).scalar_one_or_none()
+            pilot, hooks, principal, token, household_id = await self._identify(code, request.headers.get("authorization"))
+        except LookupError:
+            raise HTTPException(400, f"Unknown pilot {code!r} in the {PILOT_HEADER} header") from None
         except AuthenticationFailed:
             # Deliberately vague: which check failed helps an attacker, not the user.
             raise HTTPException(401, "Token tidak sah atau kedaluwarsa. / Invalid or expired token.") from None
@@ -243,17 +292,6 @@ class GraphQLView(GraphQL):
             raise HTTPException(
                 503, "Layanan identitas tidak dapat dihubungi. / The identity provider cannot be reached."
             ) from None
-        return Context(
-            db=state.db,
-            plugins=state.plugins,
-            settings=state.settings,
-            pilot=pilot,
-            hooks=hooks,
-            principal=principal,
-            language=pick_language(request.headers.get("accept-language")),
-            loaders=Loaders(state.db),
-            request=request,
-            token=token,
-            viewer_household_id=household_id,
-            pilot_cache=state.pilots,
-        )
+        context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
+        context.viewer_household_id = household_id
+        return context
