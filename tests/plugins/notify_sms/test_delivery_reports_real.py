@@ -5,6 +5,8 @@ settled. Signed posts to the platform's route, recorded by the platform's own re
 from __future__ import annotations
 
 import pytest
+from perlinsos.db.models import AuditEvent, Notification
+from sqlalchemy import select
 
 from .reporting import BWI, Outbox, S, post
 
@@ -64,3 +66,37 @@ async def test_a_report_before_the_send_was_recorded_finds_the_row_by_its_key(ou
     unknown = {"message_id": "sim-early-2", "status": "DELIVERED", "idempotency_key": "decision-9-v1-sms"}
     assert (await post(outbox.http, unknown)).status_code == 404
     assert await outbox.row(other) == ("SENDING", None, None)
+
+
+async def test_the_reference_wins_over_the_key_and_keys_are_per_channel(outbox):
+    by_reference = await outbox.sms(BWI, "sim-ref", key="decision-1-v1-sms")
+    by_key = await outbox.sms(BWI, None, S.SENDING, key="decision-2-v1-sms")
+    # the gateway's reference names one row, its echoed key another: the reference decides
+    body = {"message_id": "sim-ref", "status": "FAILED", "idempotency_key": "decision-2-v1-sms"}
+    assert (await post(outbox.http, body)).status_code == 200
+    assert await outbox.row(by_reference) == ("FAILED", "delivery failed", "sim-ref")
+    assert await outbox.row(by_key) == ("SENDING", None, None)
+    # a key echoed for the SMS channel does not find a row of another channel
+    async with outbox.db.write() as s:
+        (await s.get(Notification, by_key)).channel = "pesan"
+    body = {"message_id": "sim-other", "status": "DELIVERED", "idempotency_key": "decision-2-v1-sms"}
+    assert (await post(outbox.http, body)).status_code == 404
+    assert await outbox.row(by_key) == ("SENDING", None, None)
+
+
+async def test_a_row_without_a_pilot_is_unknown_to_every_gateway(outbox):
+    row = await outbox.sms(BWI, "sim-orphan")
+    async with outbox.db.write() as s:
+        (await s.get(Notification, row)).pilot_id = None
+    assert (await post(outbox.http, {"message_id": "sim-orphan", "status": "DELIVERED"})).status_code == 404
+    assert await outbox.row(row) == ("SENT", None, "sim-orphan")
+
+
+async def test_the_audit_row_names_the_notification_and_its_purpose(outbox):
+    row = await outbox.sms(BWI, "sim-audit")
+    assert (await post(outbox.http, {"message_id": "sim-audit", "status": "DELIVERED"})).status_code == 200
+    async with outbox.db.read() as s:
+        [event] = (await s.execute(select(AuditEvent).where(AuditEvent.action == "NOTIFICATION_DELIVERY_REPORTED"))
+                   ).scalars()
+    assert (event.actor, event.actor_role, event.entity_type, event.entity_id, event.purpose, event.details) == (
+        "gateway:sms", None, "notification", str(row), "notification", {"status": "DELIVERED"})
