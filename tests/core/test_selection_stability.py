@@ -170,3 +170,65 @@ async def test_a_threshold_change_renotifies_only_the_people_it_moves(ikd_client
         queued = set((await s.execute(select(Decision.registration_id).join(
             Notification, Notification.decision_id == Decision.id).where(Decision.version > 1))).scalars())
     assert queued == moved and outbox_after == outbox + per_decision * len(moved)
+
+
+def test_cli_a_source_that_raises_keeps_the_decisions(database_url, monkeypatch):
+    """`perlinsos select` with a fact plugin that raises for the whole chunk (its facts are then
+    missing, not errors): the second run keeps every decision and says so; the third writes nothing.
+    Sync: the CLI runs its own event loop."""
+    from click.testing import CliRunner
+    from fixtures import fixture_criteria as fc
+    from fixtures.pilots import pilot_data
+    from perlinsos.cli import main
+    from perlinsos.db.engine import Database
+    from perlinsos.pilots.files import parse_pilot
+    from perlinsos.pilots.store import save_pilot
+    from perlinsos.plugins import PluginManager
+
+    fc.reset()
+    names = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}}
+    plugins = PluginManager(extra_plugins=list(names), national=("fixtures.static_auth",))
+
+    async def setup() -> None:
+        db = Database(database_url)
+        data = pilot_data()
+        data["plugins"] = names
+        async with db.write() as session:
+            await save_pilot(session, parse_pilot(data, plugins))
+        await seed.registrations(db, PILOT, 6, with_decision=False)
+        for i in range(6):
+            fc.FACTS[seed.nik(i)] = 900 if i % 2 else 2200
+            await seed.consent(db, seed.nik(i), consent.SCOPES)
+        await db.dispose()
+
+    async def read() -> tuple:
+        db = Database(database_url)
+        try:
+            return await state(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(setup())
+    monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", ",".join(names))
+    monkeypatch.setenv("PERLINSOS_NATIONAL_PROVIDERS", "fixtures.static_auth")
+    monkeypatch.setenv("PERLINSOS_DATABASE_URL", database_url)
+    try:
+        def select_() -> str:
+            result = CliRunner().invoke(main, ["select", "--pilot", PILOT, "--no-progress"])
+            assert result.exit_code == 0, result.output
+            return result.output
+
+        select_()
+        decided = asyncio.run(read())
+        assert sorted(o for _, o in decided[0].values()) == ["ELIGIBLE"] * 3 + ["NOT_ELIGIBLE"] * 3
+        fc.MODE["source"] = "raise"
+        down = select_()
+        assert "new decisions                    0" in down and "kept (a source failed)           6" in down
+        assert "electricity_va                   6" in down  # the fact not read, for six registrations
+        assert asyncio.run(read()) == decided
+        fc.MODE["source"] = None
+        again = select_()
+        assert "new decisions                    0" in again and "unchanged (no new version)       6" in again
+        assert asyncio.run(read()) == decided
+    finally:
+        fc.reset()

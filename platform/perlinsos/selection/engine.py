@@ -350,7 +350,7 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
                     del new[rid]
                 if choice.kind == stability.KEPT:
                     kept[rid] = (was, choice.failed)
-                    delta.failed_facts.update(choice.failed)
+                    delta.failed_facts.update(list(choice.failed))  # names, counted once each
         delta.processed += len(evaluations)
         delta.kept += len(kept)
         delta.unchanged += len(evaluations) - len(new) - len(kept)
