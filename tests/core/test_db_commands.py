@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import uuid
 
+import httpx
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, text
@@ -270,3 +271,46 @@ def test_pg_dump_failure_is_one_line_without_the_password(tmp_path):
     one_clear_line(cli("db", "backup", str(tmp_path / "x.pgdump"), "--database-url", url), "pg_dump of")
     assert "secretpw" not in cli("db", "backup", str(tmp_path / "x.pgdump"), "--database-url", url).output
     assert not (tmp_path / "x.pgdump").exists()
+
+
+def test_the_code_before_the_newest_migration_on_the_upgraded_schema(blank_url, tmp_path):
+    """A rolling upgrade end to end: this release's `db upgrade` runs, then processes of the code
+    before its newest migration (this tree without that file) start on the result. An expand-only
+    migration keeps them serving — ready, answering, writing; a contract step gets them refused."""
+    from importlib import resources
+
+    from perlinsos.pilots.files import bundled_pilot_file
+    from test_serve import free_port, wait_healthy
+    import sys
+
+    newest = next(p for p in (resources.files("perlinsos") / "db" / "migrations" / "versions").iterdir()
+                  if p.name.startswith(f"{HEAD}_"))
+    previous = tmp_path / "previous"
+    shutil.copytree(resources.files("perlinsos"), previous / "perlinsos",
+                    ignore=shutil.ignore_patterns("__pycache__", newest.name))
+    env = {**os.environ, "PYTHONPATH": str(previous), "PERLINSOS_DATABASE_URL": blank_url}
+    assert cli("db", "upgrade", "--database-url", blank_url).exit_code == 0
+
+    def previous_cli(*args: str, **kwargs):
+        return subprocess.Popen([sys.executable, "-m", "perlinsos.cli", *args], cwd=tmp_path, env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs)
+
+    current = previous_cli("db", "current")
+    assert f"current: {HEAD}" in current.communicate(timeout=60)[0]
+    if not getattr(migrate._script().get_revision(HEAD).module, "compatible_with_previous_code", False):
+        refused = previous_cli("serve")
+        assert refused.wait(timeout=60) != 0 and "install the newer release" in refused.stdout.read()
+        return
+    loaded = previous_cli("pilot", "load", str(bundled_pilot_file()))
+    assert loaded.wait(timeout=60) == 0, loaded.stdout.read()
+    port = free_port()
+    server = previous_cli("serve", "--port", str(port))
+    try:
+        ready = wait_healthy(f"http://127.0.0.1:{port}/health/ready", server)
+        assert ready.status_code == 200 and ready.json()["schema"] == "compatible", ready.text
+        assert ready.json()["head"] != HEAD  # it is the previous code answering
+        pilots = httpx.post(f"http://127.0.0.1:{port}/graphql", json={"query": "{ pilots { nodes { code } } }"})
+        assert pilots.json().get("data", {}).get("pilots") == {"nodes": [{"code": "BWI-2025"}]}, pilots.text
+    finally:
+        server.terminate()
+        server.communicate(timeout=10)
