@@ -243,6 +243,9 @@ class DeliveryResult:
     provider_reference: str | None = None
     error: str | None = None
     permanent: bool = False  # e.g. a number the gateway refuses: retrying will not help
+    #: "DELIVERED" or "FAILED" when the gateway already knows the message's fate: a re-send it
+    #: recognised (same idempotency key) after the first attempt's result and delivery report were lost
+    delivery_status: str | None = None
 
 
 @runtime_checkable

@@ -1,4 +1,5 @@
-"""The dispatcher: claims due outbox rows in batches and delivers them concurrently."""
+"""The dispatcher: claims due outbox rows in batches and delivers them concurrently, renewing the
+batch's leases while it works (a short lease, so a dead dispatcher's rows are taken over soon)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from collections import Counter
 
 from perlinsos.db.engine import Database
-from perlinsos.notification.outbox import Policy, Recorder, claim, deliver
+from perlinsos.notification.outbox import Claimed, Policy, Recorder, claim, deliver, renew
 from perlinsos.notification.rendering import Renderer
 from perlinsos.plugins import PluginManager
 
@@ -39,7 +40,22 @@ class Dispatcher:
                     log.exception("notification %s: delivery crashed; it will be retried", item.id)
                     return "CRASHED"
 
-        return Counter(await asyncio.gather(*(one(item) for item in claimed)))
+        keeper = asyncio.ensure_future(self._keep_leases(claimed))
+        try:
+            return Counter(await asyncio.gather(*(one(item) for item in claimed)))
+        finally:
+            keeper.cancel()
+
+    async def _keep_leases(self, claimed: list[Claimed]) -> None:
+        """Renew the batch's leases every third of a lease until the batch is done. A renewal that
+        fails (the database away) is retried at the next tick; if the lease runs out meanwhile,
+        another dispatcher re-sends with the same idempotency key and this one's results are dropped."""
+        while True:
+            await asyncio.sleep(self.policy.lease / 3)
+            try:
+                await renew(self.db, claimed, self.policy)
+            except Exception:  # noqa: BLE001 - logged; the sends go on
+                log.warning("dispatcher: renewing %d lease(s) failed; retrying", len(claimed), exc_info=True)
 
     async def drain(self, max_batches: int = 10_000) -> Counter:
         """Deliver until nothing is due (rows waiting for a later retry are left)."""

@@ -2,8 +2,11 @@
 
 Rows are claimed in a short write transaction (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so
 several dispatchers never take the same row; SQLite: ``BEGIN IMMEDIATE`` makes the claim atomic).
-A claim is a lease: a dispatcher killed mid-send leaves the row SENDING until the lease runs out,
-then it is sent again with the same idempotency key — the gateway drops the duplicate. Results are
+A claim is a lease, measured on the database's clock (machines' clocks may be minutes apart), kept
+short and renewed while its dispatcher works (:func:`renew`): a dispatcher killed mid-send leaves
+the row SENDING until the lease runs out, then the next claim takes it first — before the pending
+backlog, as its citizen has waited longest — and sends it again with the same idempotency key: the
+gateway drops the duplicate (and may say it was delivered meanwhile). Results are
 written only if the row is still this claim's (``attempts`` matches), so a stale dispatcher can
 never overwrite a newer attempt. A dispatcher writes its results through a :class:`Recorder`: the
 results that arrive while one write transaction is running share the next one (group commit), so
@@ -20,10 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
 from perlinsos import audit
 from perlinsos.contract import DeliveryResult, OutgoingMessage, Principal
+from perlinsos.db.clock import db_now
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Notification, NotificationStatus, Person
 from perlinsos.db.types import utcnow
@@ -40,7 +44,7 @@ class Policy:
     max_attempts: int = 8
     base_delay: float = 2.0  # seconds before the first retry; doubles each attempt
     max_delay: float = 3600.0
-    lease: float = 120.0  # a claim older than this is taken to be a dead dispatcher's
+    lease: float = 30.0  # a claim not renewed for this long is taken to be a dead dispatcher's
     send_timeout: float = 30.0
 
     def backoff(self, attempt: int) -> float:
@@ -57,35 +61,68 @@ class Claimed:
     person: Any
 
 
-async def claim(db: Database, limit: int, policy: Policy, now: datetime | None = None) -> list[Claimed]:
-    now = now or utcnow()
+async def claim(db: Database, limit: int, policy: Policy) -> list[Claimed]:
+    """Claim up to ``limit`` due rows: dead dispatchers' claims (SENDING, lease run out) first,
+    then PENDING rows in the order they fell due. Due and lease are judged on the database's clock."""
     n = Notification.__table__
-    due = and_(n.c.next_attempt_at <= now, n.c.status.in_([S.PENDING.value, S.SENDING.value]))
     async with db.write() as session:
         conn = await session.connection()
-        stmt = select(n.c.id).where(due).order_by(n.c.next_attempt_at, n.c.id).limit(limit)
-        if not db.is_sqlite:
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list((await conn.execute(stmt)).scalars())
+        now = await db_now(conn)
+        ids: list[int] = []
+        for status in (S.SENDING.value, S.PENDING.value):  # each one index range (status, next_attempt_at)
+            if len(ids) >= limit:
+                break
+            stmt = (select(n.c.id).where(n.c.status == status, n.c.next_attempt_at <= now)
+                    .order_by(n.c.next_attempt_at, n.c.id).limit(limit - len(ids)))
+            if not db.is_sqlite:
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids += (await conn.execute(stmt)).scalars()
         if not ids:
             return []
         await conn.execute(update(n).where(n.c.id.in_(ids)).values(
             status=S.SENDING.value, attempts=n.c.attempts + 1, next_attempt_at=now + timedelta(seconds=policy.lease)))
         await _audit(session, "NOTIFICATIONS_CLAIMED", ids, {S.SENDING.value: len(ids)})
-        rows = (await conn.execute(select(n).where(n.c.id.in_(ids)).order_by(n.c.id))).all()
+        rows = {r.id: r for r in (await conn.execute(select(n).where(n.c.id.in_(ids)))).all()}
         p = Person.__table__
         people = {r.id: r for r in await conn.execute(
-            select(p.c.id, p.c.nik, p.c.name, p.c.phone).where(p.c.id.in_({r.person_id for r in rows})))}
-    return [Claimed(r.id, r.attempts, r, people.get(r.person_id)) for r in rows]
+            select(p.c.id, p.c.nik, p.c.name, p.c.phone).where(p.c.id.in_({r.person_id for r in rows.values()})))}
+    return [Claimed(r.id, r.attempts, r, people.get(r.person_id)) for r in (rows[i] for i in ids)]
+
+
+async def renew(db: Database, items: list[Claimed], policy: Policy) -> int:
+    """Extend the leases of the rows still this dispatcher's (SENDING, same ``attempts``) by
+    ``policy.lease`` from the database's now; returns how many were renewed."""
+    if not items:
+        return 0
+    n = Notification.__table__
+    async with db.write() as session:
+        conn = await session.connection()
+        until = await db_now(conn) + timedelta(seconds=policy.lease)
+        result = await conn.execute(
+            update(n).where(n.c.id == bindparam("_id"), n.c.status == S.SENDING.value,
+                            n.c.attempts == bindparam("_attempt")).values(next_attempt_at=until),
+            [{"_id": item.id, "_attempt": item.attempt} for item in items])
+    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(items)
+
+
+def _on_db_clock(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``retry_in`` (seconds) becomes ``next_attempt_at`` on the database's clock: a retry is due
+    when the database says so, whatever this machine's clock says."""
+    if "retry_in" not in values:
+        return values
+    values = dict(values)
+    values["next_attempt_at"] = now + timedelta(seconds=values.pop("retry_in"))
+    return values
 
 
 async def _record(db: Database, item: Claimed, **values: Any) -> bool:
     """Write the attempt's result unless the row was claimed again meanwhile."""
     n = Notification.__table__
     async with db.write() as session:
-        result = await (await session.connection()).execute(
+        conn = await session.connection()
+        result = await conn.execute(
             update(n).where(n.c.id == item.id, n.c.status == S.SENDING.value, n.c.attempts == item.attempt)
-            .values(**values))
+            .values(**_on_db_clock(values, await db_now(conn))))
         if result.rowcount == 1:
             await _audit(session, "NOTIFICATIONS_ATTEMPTED", [item.id], Counter([values.get("status")]))
     if result.rowcount != 1:
@@ -106,6 +143,9 @@ async def _record_many(db: Database, results: list[tuple[Claimed, dict[str, Any]
             stmt = stmt.with_for_update()
         current = dict((await conn.execute(stmt)).all())
         written = [current.get(item.id) == item.attempt for item, _ in results]
+        if any("retry_in" in values for _, values in results):
+            now = await db_now(conn)
+            results = [(item, _on_db_clock(values, now)) for item, values in results]
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         for (item, values), ours in zip(results, written, strict=True):
             if ours:
@@ -197,6 +237,13 @@ async def deliver(db: Database, renderer: Renderer, item: Claimed, policy: Polic
             raise TypeError(f"send returned {type(result).__name__}, not a DeliveryResult")
     except Exception as exc:  # noqa: BLE001 - any failure of a channel is a (temporary) failed attempt
         result = DeliveryResult(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
+    if result.ok and result.delivery_status in (S.DELIVERED.value, S.FAILED.value):
+        # A re-send the gateway recognised (same idempotency key) whose fate it already knows: the
+        # first attempt's result and its delivery report were lost, and no report will come again.
+        delivered = result.delivery_status == S.DELIVERED.value
+        await record(item, status=result.delivery_status, sent_at=utcnow(), provider_reference=result.provider_reference,
+                     recipient=recipient, last_error=None if delivered else (result.error or "delivery failed")[:500])
+        return result.delivery_status
     if result.ok:
         await record(item, status=S.SENT.value, sent_at=utcnow(), provider_reference=result.provider_reference,
                      recipient=recipient, last_error=None)
@@ -204,8 +251,7 @@ async def deliver(db: Database, renderer: Renderer, item: Claimed, policy: Polic
     if result.permanent or item.attempt >= policy.max_attempts:
         await record(item, status=S.DEAD.value, last_error=(result.error or "failed")[:500], recipient=recipient)
         return S.DEAD.value
-    retry_at = utcnow() + timedelta(seconds=policy.backoff(item.attempt))
-    await record(item, status=S.PENDING.value, next_attempt_at=retry_at,
+    await record(item, status=S.PENDING.value, retry_in=policy.backoff(item.attempt),
                  last_error=(result.error or "failed")[:500], recipient=recipient)
     return S.PENDING.value
 
@@ -214,9 +260,10 @@ async def requeue(db: Database, notification_id: int, principal: Principal | Non
     """Put a DEAD (or FAILED) row back in the queue, due now."""
     n = Notification.__table__
     async with db.write() as session:
-        result = await (await session.connection()).execute(
+        conn = await session.connection()
+        result = await conn.execute(
             update(n).where(n.c.id == notification_id, or_(n.c.status == S.DEAD.value, n.c.status == S.FAILED.value))
-            .values(status=S.PENDING.value, next_attempt_at=utcnow(), attempts=0))
+            .values(status=S.PENDING.value, next_attempt_at=await db_now(conn), attempts=0))
         if result.rowcount == 1:
             await audit.record_change(session, principal, action="NOTIFICATION_REQUEUED", entity_type="notification",
                                       entity_id=notification_id, purpose="notification")

@@ -112,7 +112,7 @@ def _result(response: httpx.Response) -> DeliveryResult:
     if 200 <= status < 300:
         reference = body.get("message_id") if isinstance(body, dict) else None
         if isinstance(reference, str) and 0 < len(reference) <= 100:
-            return DeliveryResult(ok=True, provider_reference=reference)
+            return DeliveryResult(ok=True, provider_reference=reference, **_known_fate(body))
         # Accepted, but we cannot tell which message: retrying with the same key is safe (the
         # gateway answers with the message it already has) and yields the reference.
         return DeliveryResult(ok=False, error=f"SMS gateway: HTTP {status} without a message id")
@@ -124,6 +124,17 @@ def _result(response: httpx.Response) -> DeliveryResult:
     if status in (401, 403):
         return DeliveryResult(ok=False, error=f"SMS gateway refused the API key: HTTP {status}{detail}")
     return DeliveryResult(ok=False, error=f"SMS gateway error: HTTP {status}{detail}")
+
+
+def _known_fate(body: dict[str, Any]) -> dict[str, Any]:
+    """A duplicate the gateway has already delivered (or failed to): its fate, since no delivery
+    report will be sent for it again. A first send's status is only ever "accepted"."""
+    status = body.get("status")
+    if body.get("duplicate") is not True or status not in ("DELIVERED", "FAILED"):
+        return {}
+    code = body.get("error")
+    error = f"SMS gateway: {code}" if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else None
+    return {"delivery_status": status, "error": error if status == "FAILED" else None}
 
 
 def _json(response: httpx.Response) -> Any:

@@ -1,0 +1,145 @@
+"""Delivery state when answers are lost (issue 18, item 5), with the real SMS gateway simulator over
+HTTP: a re-send the gateway already delivered closes the row DELIVERED; a row closed by a delivery
+report gets its ``sent_at``; a late report never reopens a final row; a delivery report is
+verified before its message is looked up, and a NUL byte in its message id is a clean 400."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from fixtures import seed
+from fixtures.pilots import pilot_data
+from fixtures.sms import DELIVERABLE, CallbackServer, wait_until
+from perlinsos.app import create_app
+from perlinsos.db.models import Notification, NotificationStatus, Person, Registration
+from perlinsos.db.types import utcnow
+from perlinsos.notification.dispatcher import Dispatcher
+from perlinsos.notification.outbox import Policy
+from perlinsos.pilots.files import parse_pilot
+from perlinsos.pilots.store import save_pilot
+from perlinsos_notify_sms.reports import PATH, sign
+from sqlalchemy import select
+
+S = NotificationStatus
+POLICY = Policy(lease=0.5, base_delay=0.0)
+PORTAL = "https://portal.test"
+
+
+async def sms_pilot(db, plugin_manager, sms_sim, report_url: str | None = None) -> None:
+    """The fixture pilot, its SMS through the simulator (delivery reports to ``report_url``, or none)."""
+    data = pilot_data()
+    data["plugins"]["notify_sms"] = {"gateway_url": sms_sim.url, "api_key": sms_sim.api_key,
+                                     "sender_id": "PERLINSOS", "portal_url": PORTAL,
+                                     **({"delivery_report_url": report_url} if report_url else {})}
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(data, plugin_manager))
+
+
+async def due_sms(db, n: int = 1, start: int = 0) -> list[int]:
+    """``n`` SMS rows due now for citizens with a deliverable number."""
+    pid = await seed.pilot_id(db, "BWI-2025")
+    ids = []
+    for rid in await seed.registrations(db, "BWI-2025", n, start=start, with_decision=False):
+        async with db.write() as s:
+            person_id = (await s.execute(select(Registration.person_id).where(Registration.id == rid))).scalar_one()
+            (await s.get(Person, person_id)).phone = DELIVERABLE
+            row = Notification(person_id=person_id, pilot_id=pid, channel="sms", template="DECISION_ELIGIBLE",
+                               language="id", params={}, status=S.PENDING, attempts=0,
+                               idempotency_key=f"state-{start}-{rid}", next_attempt_at=utcnow() - timedelta(seconds=1))
+            s.add(row)
+            await s.flush()
+            ids.append(row.id)
+    return ids
+
+
+async def row(db, notification_id: int) -> Notification:
+    async with db.read() as s:
+        return await s.get(Notification, notification_id)
+
+
+async def killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key: str) -> None:
+    """A dispatcher sends to a gateway that accepts, then answers late; it is killed before the
+    answer comes, so its result is never written (the row stays SENDING)."""
+    sms_sim.set_fault("slow", delay_seconds=3)
+    dispatcher = Dispatcher(db, plugin_manager, portal_url=PORTAL, policy=POLICY)
+    task = asyncio.ensure_future(dispatcher.run_once())
+    await asyncio.to_thread(wait_until, lambda: sms_sim.messages(idempotency_key=key), 10)
+    task.cancel()  # kill -9: no result written, no lease given back
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    sms_sim.set_fault(None)
+
+
+async def test_a_resend_the_gateway_already_delivered_closes_the_row(db, pilot, plugin_manager, sms_sim):
+    """The dispatcher's result write and the delivery report are both lost: the re-send's answer
+    ``{"duplicate": true, "status": "DELIVERED"}`` is the only word of the delivery left."""
+    sms_sim.reset()
+    await sms_pilot(db, plugin_manager, sms_sim)  # no report URL: the delivery report goes nowhere
+    [nid] = await due_sms(db)
+    key = (await row(db, nid)).idempotency_key
+    await killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key)
+    assert (await row(db, nid)).status == S.SENDING
+    [message] = sms_sim.messages(idempotency_key=key)
+    await asyncio.to_thread(wait_until, lambda: sms_sim.message(message["message_id"])["status"] == "DELIVERED", 10)
+    await asyncio.sleep(POLICY.lease + 0.2)  # the dead dispatcher's lease runs out
+
+    done = await Dispatcher(db, plugin_manager, portal_url=PORTAL, policy=POLICY).drain()
+    assert done == {"DELIVERED": 1}
+    closed = await row(db, nid)
+    assert (closed.status, closed.provider_reference, closed.last_error) == (S.DELIVERED, message["message_id"], None)
+    assert closed.sent_at is not None and closed.attempts == 2
+    assert sms_sim.message(message["message_id"])["requests"] == 2  # re-sent once, sent to the phone once
+    assert len(sms_sim.messages(idempotency_key=key)) == 1
+
+
+async def test_a_row_closed_by_a_report_gets_sent_at_and_a_late_report_changes_nothing(
+        db, pilot, settings, plugin_manager, sms_sim, client):
+    """The dispatcher died after the gateway accepted; the report (found by the idempotency key
+    the gateway echoes) closes the row, and it gets a ``sent_at``. A contradicting report later
+    leaves the DELIVERED row as it is."""
+    sms_sim.reset()
+    platform = CallbackServer(create_app(replace(settings, dispatcher_in_process=False), plugin_manager))
+    try:
+        await sms_pilot(db, plugin_manager, sms_sim, f"{platform.url}{PATH}")
+        [nid] = await due_sms(db, start=10)
+        key = (await row(db, nid)).idempotency_key
+        await killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key)
+        [message] = sms_sim.messages(idempotency_key=key)
+        reported = await asyncio.to_thread(sms_sim.wait_for_report, message["message_id"], 10)
+        assert reported["report"]["http_status"] == 200
+        closed = await row(db, nid)
+        assert (closed.status, closed.provider_reference) == (S.DELIVERED, message["message_id"])
+        assert closed.sent_at is not None
+        sent_at = closed.sent_at
+
+        late = json.dumps({"message_id": message["message_id"], "status": "FAILED", "error": "EXPIRED"}).encode()
+        answer = await client.http.post(PATH, content=late, headers={"X-Signature": sign(late, sms_sim.api_key)})
+        assert answer.status_code == 200
+        still = await row(db, nid)
+        assert (still.status, still.last_error, still.sent_at) == (S.DELIVERED, None, sent_at)
+    finally:
+        platform.stop()
+
+
+async def test_a_report_is_verified_before_its_message_is_looked_up(db, pilot, plugin_manager, sms_sim, client):
+    """A NUL byte in ``message_id`` (PostgreSQL refuses it in text): unsigned, 401 before any lookup;
+    signed by the pilot's gateway, a clean 400. A wrongly signed report about a message that does
+    not exist is 401 too, not 404: an unproven caller learns nothing about the outbox."""
+    sms_sim.reset()
+    await sms_pilot(db, plugin_manager, sms_sim)
+    for message_id in ("sim-\x00abc", "sim abc", "x" * 101):
+        body = json.dumps({"message_id": message_id, "status": "DELIVERED"}).encode()
+        wrong = await client.http.post(PATH, content=body, headers={"X-Signature": sign(body, "not-the-key")})
+        assert wrong.status_code == 401 and wrong.json()["error"] == "bad_signature"
+        signed = await client.http.post(PATH, content=body, headers={"X-Signature": sign(body, sms_sim.api_key)})
+        assert signed.status_code == 400 and signed.json()["error"] == "bad_request"
+        assert "message_id" in signed.json()["message"]
+    unknown = json.dumps({"message_id": "sim-unknown", "status": "DELIVERED"}).encode()
+    wrong = await client.http.post(PATH, content=unknown, headers={"X-Signature": sign(unknown, "not-the-key")})
+    assert wrong.status_code == 401
+    signed = await client.http.post(PATH, content=unknown, headers={"X-Signature": sign(unknown, sms_sim.api_key)})
+    assert signed.status_code == 404 and signed.json()["error"] == "unknown_message"
