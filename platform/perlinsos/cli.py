@@ -193,12 +193,14 @@ from perlinsos.commands.notify import notify  # noqa: E402
 from perlinsos.commands.pilots import pilot  # noqa: E402
 from perlinsos.commands.plugins import plugin, plugins_cmd  # noqa: E402
 from perlinsos.commands.regions import regions_cmd  # noqa: E402
+from perlinsos.commands.schema_diff import schema_diff  # noqa: E402
 from perlinsos.commands.selection import select_cmd  # noqa: E402
 from perlinsos.commands.staff import staff  # noqa: E402
 from perlinsos.commands.stats import stats_cmd  # noqa: E402
 
 for _command in (db, pilot, select_cmd, notify, staff, plugins_cmd, plugin, stats_cmd, audit, evidence, regions_cmd):
     main.add_command(_command)
+schema.add_command(schema_diff)
 
 
 if __name__ == "__main__":  # pragma: no cover  (python -m perlinsos.cli: how the demo starts simulators)
