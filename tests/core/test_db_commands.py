@@ -21,7 +21,7 @@ from perlinsos.db import migrate
 from perlinsos.db.engine import Database, normalise_url
 from perlinsos.db.models import AuditEvent, Registration
 from perlinsos.testing.database import admin_execute
-from test_registration import consent, head, register  # noqa: F401 - the same GraphQL calls
+from test_registration import consent, register  # the same GraphQL calls as the registration tests
 
 PG = os.environ.get("PERLINSOS_TEST_DATABASE_URL")
 HEAD = migrate.head_revision()
@@ -249,7 +249,8 @@ def test_backup_and_restore_refusals(database_url, tmp_path):
     one_clear_line(cli("db", "restore", str(backup), "--database-url", database_url), "is not empty", "--force")
     forced = cli("db", "restore", str(backup), "--force", "--database-url", database_url)
     assert forced.exit_code == 0 and f"revision {HEAD}" in forced.output
-    assert sqlite3.connect(database_url.split("///", 1)[1]).execute("SELECT count(*) FROM sqlite_master").fetchone() == before
+    after = sqlite3.connect(database_url.split("///", 1)[1]).execute("SELECT count(*) FROM sqlite_master").fetchone()
+    assert after == before
 
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)

@@ -51,8 +51,11 @@ def sqlite_file(database_url: str) -> Path | None:
 
 def _read_snapshot(conn: sqlite3.Connection) -> Snapshot:
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    revision = conn.execute("SELECT version_num FROM alembic_version").fetchone() if "alembic_version" in tables else None
-    head = conn.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetchone() if "audit_chain_head" in tables else None
+    revision = head = None
+    if "alembic_version" in tables:
+        revision = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    if "audit_chain_head" in tables:
+        head = conn.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetchone()
     return Snapshot(revision[0] if revision else None, head[0] if head else None, head[1] if head else None)
 
 

@@ -79,7 +79,8 @@ def record_compatibility(connection) -> None:
     if revision is None or "schema_compat" not in _tables(connection):
         return  # below 0008 (downgraded): old code neither writes nor reads the row
     value = min_code_revision(revision)
-    if connection.execute(text("UPDATE schema_compat SET min_code_revision = :v WHERE id = 1"), {"v": value}).rowcount == 0:
+    updated = connection.execute(text("UPDATE schema_compat SET min_code_revision = :v WHERE id = 1"), {"v": value})
+    if updated.rowcount == 0:
         connection.execute(text("INSERT INTO schema_compat (id, min_code_revision) VALUES (1, :v)"), {"v": value})
 
 
