@@ -57,7 +57,8 @@ class Readiness:
         try:
             await self.db.ping()
             state = await migrate.schema_state(self.db)
-        except (DatabaseError, SQLAlchemyError, OSError):
+        except (DatabaseError, SQLAlchemyError, OSError, Exception):  # noqa: BLE001 - drivers raise their own types
+            # A probe answers "not ready", never 500: what failed goes to the log, once per change.
             return {"database": "unreachable", "schema": None}
         result = {"database": "ok", "schema": state.state, "revision": state.revision}
         if state.min_code_revision is not None:
