@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -21,7 +20,6 @@ from starlette.routing import Route
 from perlinsos import __version__
 from perlinsos.db import migrate
 from perlinsos.db.engine import Database
-from perlinsos.errors import DatabaseError
 
 log = logging.getLogger(__name__)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -57,7 +55,7 @@ class Readiness:
         try:
             await self.db.ping()
             state = await migrate.schema_state(self.db)
-        except (DatabaseError, SQLAlchemyError, OSError, Exception):  # noqa: BLE001 - drivers raise their own types
+        except Exception:  # noqa: BLE001 - DatabaseError, SQLAlchemy's, and drivers' own types
             # A probe answers "not ready", never 500: what failed goes to the log, once per change.
             return {"database": "unreachable", "schema": None}
         result = {"database": "ok", "schema": state.state, "revision": state.revision}
