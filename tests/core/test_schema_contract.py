@@ -12,6 +12,7 @@ from fixtures import seed
 from perlinsos.graphql.schema import build_schema, export_sdl
 from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
+from test_operations import HOME as SCREENS
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS_DIR = ROOT / "schema" / "operations"
@@ -103,7 +104,8 @@ def _no_user_errors(value) -> bool:
     return True
 
 
-@pytest.mark.parametrize("path", OPERATIONS, ids=lambda p: p.stem)
+# The screens' operations run in test_operations.py, each after the steps that lead to its screen.
+@pytest.mark.parametrize("path", [p for p in OPERATIONS if p.stem not in SCREENS], ids=lambda p: p.stem)
 async def test_operation_runs(path, ikd_client, ikd, db):
     token, variables = await _scenario(path.stem, ikd_client, ikd, db)
     data = await ikd_client.query(path.read_text(), variables, token=token)
