@@ -8,57 +8,18 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
-from fixtures import seed
-from fixtures.pilots import pilot_data
-from fixtures.sms import DELIVERABLE, CallbackServer, wait_until
+from fixtures.delivery import PORTAL, due_sms, row, sms_pilot
+from fixtures.sms import CallbackServer, wait_until
 from perlinsos.app import create_app
-from perlinsos.db.models import Notification, NotificationStatus, Person, Registration
-from perlinsos.db.types import utcnow
+from perlinsos.db.models import NotificationStatus
 from perlinsos.notification.dispatcher import Dispatcher
 from perlinsos.notification.outbox import Policy
-from perlinsos.pilots.files import parse_pilot
-from perlinsos.pilots.store import save_pilot
 from perlinsos_notify_sms.reports import PATH, sign
-from sqlalchemy import select
 
 S = NotificationStatus
 POLICY = Policy(lease=0.5, base_delay=0.0)
-PORTAL = "https://portal.test"
-
-
-async def sms_pilot(db, plugin_manager, sms_sim, report_url: str | None = None) -> None:
-    """The fixture pilot, its SMS through the simulator (delivery reports to ``report_url``, or none)."""
-    data = pilot_data()
-    data["plugins"]["notify_sms"] = {"gateway_url": sms_sim.url, "api_key": sms_sim.api_key,
-                                     "sender_id": "PERLINSOS", "portal_url": PORTAL,
-                                     **({"delivery_report_url": report_url} if report_url else {})}
-    async with db.write() as session:
-        await save_pilot(session, parse_pilot(data, plugin_manager))
-
-
-async def due_sms(db, n: int = 1, start: int = 0) -> list[int]:
-    """``n`` SMS rows due now for citizens with a deliverable number."""
-    pid = await seed.pilot_id(db, "BWI-2025")
-    ids = []
-    for rid in await seed.registrations(db, "BWI-2025", n, start=start, with_decision=False):
-        async with db.write() as s:
-            person_id = (await s.execute(select(Registration.person_id).where(Registration.id == rid))).scalar_one()
-            (await s.get(Person, person_id)).phone = DELIVERABLE
-            row = Notification(person_id=person_id, pilot_id=pid, channel="sms", template="DECISION_ELIGIBLE",
-                               language="id", params={}, status=S.PENDING, attempts=0,
-                               idempotency_key=f"state-{start}-{rid}", next_attempt_at=utcnow() - timedelta(seconds=1))
-            s.add(row)
-            await s.flush()
-            ids.append(row.id)
-    return ids
-
-
-async def row(db, notification_id: int) -> Notification:
-    async with db.read() as s:
-        return await s.get(Notification, notification_id)
 
 
 async def killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key: str) -> None:

@@ -6,8 +6,10 @@ partition at a time in a short write transaction — PostgreSQL: ``FOR UPDATE SK
 workers never take the same one; SQLite: the single writer (``BEGIN IMMEDIATE``) makes the claim
 atomic. A claim is a lease, renewed by every committed chunk; a worker that dies leaves its
 partition RUNNING until the lease runs out, then another worker takes it over after the last
-committed chunk. Every chunk's writes are conditional on the claim (``attempts``), so a worker
-that lost its lease — paused past it, say — writes nothing. The run is FINISHED when every
+committed chunk. Leases are set and judged on the database's clock, never a worker's own (a
+worker whose clock runs 5 minutes ahead would otherwise take every live partition). Every chunk's
+writes are conditional on the claim (``attempts``), so a worker that lost its lease — paused past
+it, say — writes nothing. The run is FINISHED when every
 partition is DONE; its counts are the sum of its partitions'.
 """
 
@@ -22,6 +24,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from perlinsos import audit
+from perlinsos.db.clock import db_now
 from perlinsos.db.engine import Database
 from perlinsos.db.models import PartitionStatus, Registration, RunStatus, SelectionPartition, SelectionRun
 from perlinsos.db.types import utcnow
@@ -94,14 +97,15 @@ async def ensure(conn: AsyncConnection, run_id: str, pilot_id: int, programme: s
     return len(rows)
 
 
-async def claim(db: Database, run_id: str, worker: str, lease: float, now: datetime | None = None) -> Claim | None:
-    """Take the largest claimable partition of the run (PENDING, or RUNNING with its lease run out)."""
-    now = now or utcnow()
+async def claim(db: Database, run_id: str, worker: str, lease: float) -> Claim | None:
+    """Take the largest claimable partition of the run (PENDING, or RUNNING with its lease run out
+    by the database's clock)."""
     p = SelectionPartition.__table__
-    claimable = and_(p.c.run_id == run_id, or_(p.c.status == P.PENDING.value,
-                                               and_(p.c.status == P.RUNNING.value, p.c.lease_expires_at < now)))
     async with db.write() as session:
         conn = await session.connection()
+        now = await db_now(conn)
+        claimable = and_(p.c.run_id == run_id, or_(p.c.status == P.PENDING.value,
+                                                   and_(p.c.status == P.RUNNING.value, p.c.lease_expires_at < now)))
         stmt = select(p).where(claimable).order_by(p.c.total.desc(), p.c.id).limit(1)
         if not db.is_sqlite:
             stmt = stmt.with_for_update(skip_locked=True)
@@ -120,11 +124,13 @@ async def claim(db: Database, run_id: str, worker: str, lease: float, now: datet
 
 async def hold(conn: AsyncConnection, c: Claim, lease: float, now: datetime, is_sqlite: bool) -> None:
     """Inside a chunk's write transaction: renew the lease, or raise :class:`PartitionLost`.
-    On PostgreSQL the row stays locked to the commit, so no claim can slip in between."""
+    On PostgreSQL the row stays locked to the commit, so no claim can slip in between. The lease
+    runs from the database's now (``now``, the worker's clock, is not used for it)."""
     p = SelectionPartition.__table__
+    until = await db_now(conn) + timedelta(seconds=lease)
     result = await conn.execute(update(p).where(p.c.id == c.id, p.c.attempts == c.attempt,
                                                 p.c.status == P.RUNNING.value)
-                                .values(lease_expires_at=now + timedelta(seconds=lease)))
+                                .values(lease_expires_at=until))
     if result.rowcount != 1:
         raise PartitionLost(f"selection partition {c.id} ({c.region_code}) was claimed by another worker")
 
