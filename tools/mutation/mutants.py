@@ -15,7 +15,8 @@ from pathlib import Path
 from mutmut.mutation.file_mutation import mutate_file_contents
 
 
-def main(path: str, function: str) -> int:
+def mutants_of(path: str | Path, function: str) -> dict[str, list[str]]:
+    """mutmut's mutants of ``function`` (``name`` or ``Class.method``) in ``path``: name -> changed lines."""
     source = Path(path)
     package_root = next(p for p in source.resolve().parents if not (p / "__init__.py").exists())
     module = ".".join(source.resolve().relative_to(package_root).with_suffix("").parts).removesuffix(".__init__")
@@ -33,12 +34,21 @@ def main(path: str, function: str) -> int:
         bodies[match.group(3)] = [line.replace(match.group(2), "f", 1), *lines[i + 1:end]]
     original = bodies.pop("orig", None)
     if original is None:
-        print(f"no function {function} in {path}", file=sys.stderr)
+        raise LookupError(f"no function {function} in {path}")
+    return {f"{module}.{mangled}__mutmut_{number}": [
+        line for line in difflib.unified_diff(original, bodies[number], lineterm="", n=0)
+        if line[:1] in "+-" and line[:3] not in ("+++", "---")]
+        for number in sorted(bodies, key=lambda n: int(n) if n.isdigit() else 0)}
+
+
+def main(path: str, function: str) -> int:
+    try:
+        found = mutants_of(path, function)
+    except LookupError as exc:
+        print(exc, file=sys.stderr)
         return 1
-    for number in sorted(bodies, key=lambda n: int(n) if n.isdigit() else 0):
-        changed = [line for line in difflib.unified_diff(original, bodies[number], lineterm="", n=0)
-                   if line[:1] in "+-" and line[:3] not in ("+++", "---")]
-        print(f"{module}.{mangled}__mutmut_{number}")
+    for name, changed in found.items():
+        print(name)
         print("".join(f"    {line.rstrip()}\n" for line in changed), end="")
     return 0
 
