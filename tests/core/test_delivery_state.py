@@ -104,3 +104,37 @@ async def test_a_report_is_verified_before_its_message_is_looked_up(db, pilot, p
     assert wrong.status_code == 401
     signed = await client.http.post(PATH, content=unknown, headers={"X-Signature": sign(unknown, sms_sim.api_key)})
     assert signed.status_code == 404 and signed.json()["error"] == "unknown_message"
+
+
+# --- a consent grant whose answer was lost ---------------------------------------------------------
+
+GIVE = 'mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "1"}) { errors { code } } }'
+
+
+def live(grants: list[dict]) -> list[dict]:
+    return [g for g in grants if g["revoked_at"] is None]
+
+
+@pytest.mark.parametrize("fault", [("cut", "POST /consents"), ("down", "/persons")],
+                         ids=["answer-cut-after-the-grant", "person-read-fails-after-the-grant"])
+async def test_a_consent_grant_the_platform_did_not_store_does_not_stay_live_at_ikd(ikd, ikd_client, fault):
+    """IKD creates the grant, then the answer is cut (the platform never learns its id), or the
+    person read under it fails: the platform stores nothing, and IKD holds no live grant from it.
+    Asked again once IKD answers, the citizen gets one live grant."""
+    from perlinsos.registration import consent
+
+    person = ikd.people(limit=1, offset=7, role="HEAD")[0]
+    before = {g["grant_id"] for g in ikd.grants(person["nik"])}
+    token = ikd.sign_in(person["nik"])
+    ikd.set_fault(fault[0], paths=(fault[1],))
+    answer = await ikd_client.query(GIVE, {"s": list(consent.SCOPES)}, token=token)
+    assert answer["data"]["giveConsent"]["errors"] == [{"code": "IDENTITY_PROVIDER_UNAVAILABLE"}]
+    made = [g for g in ikd.grants(person["nik"]) if g["grant_id"] not in before]
+    assert len(made) == 1  # IKD did create it
+    assert live(made) == []  # and the platform had it revoked
+
+    ikd.set_fault(None)
+    answer = await ikd_client.query(GIVE, {"s": list(consent.SCOPES)}, token=token)
+    assert answer["data"]["giveConsent"]["errors"] == []
+    made = [g for g in ikd.grants(person["nik"]) if g["grant_id"] not in before]
+    assert len(made) == 2 and len(live(made)) == 1

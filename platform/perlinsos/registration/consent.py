@@ -5,6 +5,8 @@ without a live consent.
 
 from __future__ import annotations
 
+import asyncio
+
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -172,20 +174,27 @@ async def give(db: Database, hooks: PilotHooks, actor: Actor, *, scopes: Sequenc
     # The grant is the provider's its plugin speaks for; a plugin bound to none issues provider-less grants.
     bound = plugin in trust.plugins_for(CONSENT, token_issuer)
     grant = replace(grant, issuer=token_issuer if bound else None)
-    record = await fetch_person(hooks, nik, grant) if PERSON_SCOPE in scopes else None
-    if actor.facilitator is not None:
-        if record is None:
-            raise problem("CONSENT_REQUIRED", field="scopes")
-        check_facilitator(actor, record.region_code, hooks.pilot.code)
-    for attempt in range(2):
-        try:
-            return await _store(db, actor, nik, record, grant, purpose, policy_version, link)
-        except IntegrityError:
-            # Another member of the household consented at the same moment (PostgreSQL): both
-            # inserted its KK and members; the loser now finds them stored and updates them.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
+    try:
+        record = await fetch_person(hooks, nik, grant) if PERSON_SCOPE in scopes else None
+        if actor.facilitator is not None:
+            if record is None:
+                raise problem("CONSENT_REQUIRED", field="scopes")
+            check_facilitator(actor, record.region_code, hooks.pilot.code)
+        for attempt in range(2):
+            try:
+                return await _store(db, actor, nik, record, grant, purpose, policy_version, link)
+            except IntegrityError:
+                # Another member of the household consented at the same moment (PostgreSQL): both
+                # inserted its KK and members; the loser now finds them stored and updates them.
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+    except BaseException:
+        # Nothing was stored: the grant the provider made must not stay live there (best effort,
+        # shielded so a cancelled request still revokes it).
+        await asyncio.shield(hooks.notify("revoke_consent", only=_for_grants_of(trust, CONSENT, grant.issuer),
+                                          consent=grant))
+        raise
 
 
 async def _repeat(db: Database, hooks: PilotHooks, actor: Actor, person: Person, existing: Consent, nik: str,

@@ -85,6 +85,12 @@ class IkdSimulator(SubprocessServer):
         response.raise_for_status()
         return response.json()
 
+    def grants(self, nik: str | None = None) -> list[dict[str, Any]]:
+        """The grants IKD holds (``nik``'s only when given), revoked ones included."""
+        response = self.http.get("/sim/grants", params={"nik": nik} if nik else {})
+        response.raise_for_status()
+        return response.json()["grants"]
+
     def revoke(self, grant_id: str) -> None:
         self.http.delete(f"/consents/{grant_id}", headers=self.secret_headers()).raise_for_status()
 
@@ -105,7 +111,9 @@ class IkdSimulator(SubprocessServer):
         return response.json()["people"]
 
     def set_fault(self, mode: str | None, delay_seconds: float = 0, paths: tuple[str, ...] = ()) -> None:
-        """``down`` (503), ``slow`` (sleep ``delay_seconds``), ``garbage`` (invalid body) or None."""
+        """``down`` (503), ``slow`` (sleep ``delay_seconds``), ``garbage`` (invalid body), ``cut`` (do
+        the work, then close the connection after the answer's headers) or None. ``paths``: prefixes,
+        optionally after a method (``"POST /consents"``)."""
         self.http.post("/sim/faults", json={"mode": mode, "delay_seconds": delay_seconds,
                                             "paths": list(paths)}).raise_for_status()
 

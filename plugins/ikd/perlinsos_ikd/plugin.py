@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import secrets
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,6 +16,7 @@ from perlinsos_ikd import client, tokens
 from perlinsos_ikd.settings import IkdSettings
 
 NAME = "ikd"
+log = logging.getLogger("perlinsos_ikd")
 
 
 def settings_of(pilot: Any) -> IkdSettings | None:
@@ -95,27 +99,56 @@ async def grant_consent(token, nik, scopes, purpose, policy_version, pilot) -> C
     settings = settings_of(pilot)
     if settings is None or tokens.unverified_issuer(token) != settings.issuer:
         return None  # another identity provider's citizen
-    response = await client.request(
-        "POST", f"{settings.api_base}/consents", settings, headers={"Authorization": f"Bearer {token}"},
-        json={"scopes": list(scopes), "purpose": purpose, "policy_version": policy_version},
-    )
-    if response.status_code == 401:
-        raise AuthenticationFailed(tokens.INVALID)
-    if response.status_code == 400:  # e.g. invalid_scope: IKD grants no consent for a scope it does not know
-        raise ConsentInvalid("IKD refused the consent request (a scope it cannot grant)")
-    if response.status_code not in (200, 201):
-        raise SourceUnavailable(client.SOURCE, f"consent refused: HTTP {response.status_code}")
-    grant = client.json_body(response)
-    with client.malformed("consent grant"):
-        if grant["nik"] != nik:
-            raise ConsentInvalid("the consent was given by another person")
-        expires = grant.get("expires_at")
-        return ConsentGrant(
-            nik=nik, scopes=tuple(grant["scopes"]), purpose=grant["purpose"], policy_version=policy_version,
-            given_at=datetime.fromisoformat(grant["granted_at"]),
-            expires_at=datetime.fromisoformat(expires) if expires else None, reference=grant["grant_id"],
-            issuer=settings.issuer,
+    # The request's own key: if its answer is lost (a timeout, a connection cut after sending) IKD
+    # may have created a grant the platform never learns the id of; it is revoked by this key.
+    key = secrets.token_urlsafe(24)
+    try:
+        response = await client.request(
+            "POST", f"{settings.api_base}/consents", settings,
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            json={"scopes": list(scopes), "purpose": purpose, "policy_version": policy_version},
         )
+        if response.status_code == 401:
+            raise AuthenticationFailed(tokens.INVALID)
+        if response.status_code == 400:  # e.g. invalid_scope: IKD grants no consent for a scope it does not know
+            raise ConsentInvalid("IKD refused the consent request (a scope it cannot grant)")
+        if response.status_code not in (200, 201):
+            raise SourceUnavailable(client.SOURCE, f"consent refused: HTTP {response.status_code}")
+        grant = client.json_body(response)
+        with client.malformed("consent grant"):
+            if grant["nik"] != nik:
+                await _abandon(settings, key)
+                raise ConsentInvalid("the consent was given by another person")
+            expires = grant.get("expires_at")
+            return ConsentGrant(
+                nik=nik, scopes=tuple(grant["scopes"]), purpose=grant["purpose"], policy_version=policy_version,
+                given_at=datetime.fromisoformat(grant["granted_at"]),
+                expires_at=datetime.fromisoformat(expires) if expires else None, reference=grant["grant_id"],
+                issuer=settings.issuer,
+            )
+    except SourceUnavailable:  # no answer, or not a usable one: the grant IKD may have made must not stay live
+        await _abandon(settings, key)
+        raise
+
+
+async def _abandon(settings, key: str) -> None:
+    """Revoke whatever grant the request with ``key`` created (IKD remembers a key it has no
+    grant for yet, so a request still in flight creates none). Tried twice; if IKD cannot be
+    reached, the key is logged (it is random, nothing personal) for the operator to revoke."""
+    for attempt in (1, 2):
+        try:
+            response = await client.request("DELETE", f"{settings.api_base}/consents", settings,
+                                            params={"idempotency_key": key}, headers=client.secret_headers(settings))
+        except SourceUnavailable as exc:
+            failure = str(exc)
+        else:
+            if response.status_code in (204, 404):
+                return
+            failure = f"HTTP {response.status_code}"
+        if attempt == 1:
+            await asyncio.sleep(0.2)
+    log.warning("IKD consent request %s: its answer was lost and revoking it failed (%s); revoke it by this key",
+                key, failure)
 
 
 @hookimpl

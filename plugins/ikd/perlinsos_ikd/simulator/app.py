@@ -22,6 +22,7 @@ from perlinsos_ikd.households import ROLES, SCOPES
 from perlinsos_ikd.population import Population
 from perlinsos_ikd.simulator.state import (
     DEFAULT_CONSENT_SECONDS,
+    FAULT_MODES,
     Faults,
     SimulatorState,
     facts_json,
@@ -34,6 +35,7 @@ MAX_FACT_REQUESTS = 1000
 _NIK = re.compile(r"\d{16}")
 _GRANT = re.compile(r"(/consents/)[^/]+")
 _STAFF_ID = re.compile(r"[A-Za-z0-9._@-]{1,100}")
+_KEY = re.compile(r"[\x21-\x7e]{1,100}")
 
 
 class Refusal(Exception):
@@ -162,8 +164,31 @@ async def create_consent(request: Request) -> Response:
         raise Refusal(400, "bad_request", "purpose: 1..200 karakter / characters")
     policy = body.get("policy_version")
     seconds = _seconds(body.get("expires_in"), DEFAULT_CONSENT_SECONDS, DEFAULT_CONSENT_SECONDS)
-    grant = sim.grant(claims["nik"], scopes, purpose, policy if isinstance(policy, str) else None, seconds)
+    key = request.headers.get("idempotency-key")
+    if key is not None:
+        if not _KEY.fullmatch(key):
+            raise Refusal(400, "bad_request", "Idempotency-Key: 1..100 karakter ASCII / printable ASCII characters")
+        if key in sim.revoked_keys:
+            raise Refusal(409, "idempotency_key_revoked", "Kunci ini sudah dicabut / This key was revoked")
+        earlier = sim.granted_for(key)
+        if earlier is not None:  # a retry of a request that created a grant: that grant, no second one
+            if earlier.nik != claims["nik"]:
+                raise Refusal(409, "idempotency_key_reused", "Kunci milik orang lain / The key is another's")
+            return JSONResponse(earlier.as_json(), status_code=200)
+    grant = sim.grant(claims["nik"], scopes, purpose, policy if isinstance(policy, str) else None, seconds, key)
     return JSONResponse(grant.as_json(), status_code=201)
+
+
+async def revoke_by_key(request: Request) -> Response:
+    """``DELETE /consents?idempotency_key=...`` (the platform's secret): revoke the grant a request
+    with this key created — the platform lost the answer and never learned the grant's id."""
+    sim = _sim(request)
+    _require_secret(request)
+    key = request.query_params.get("idempotency_key")
+    if key is None or not _KEY.fullmatch(key):
+        raise Refusal(400, "bad_request", "idempotency_key: 1..100 karakter ASCII / printable ASCII characters")
+    sim.revoke_key(key)
+    return Response(status_code=204)
 
 
 def _grant_for(request: Request):
@@ -236,9 +261,10 @@ async def facts(request: Request) -> Response:
 async def set_faults(request: Request) -> Response:
     body = await _body(request)
     mode, delay, paths = body.get("mode"), body.get("delay_seconds", 0), body.get("paths") or []
-    if mode not in (None, "down", "slow", "garbage") or not isinstance(delay, int | float) or delay < 0 \
+    if mode not in FAULT_MODES or not isinstance(delay, int | float) or delay < 0 \
             or not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-        raise Refusal(400, "bad_request", "mode: null|down|slow|garbage, delay_seconds >= 0, paths: [prefix]")
+        raise Refusal(400, "bad_request",
+                      "mode: null|down|slow|garbage|cut, delay_seconds >= 0, paths: [prefix or 'METHOD prefix']")
     _sim(request).faults = Faults(mode, float(delay), tuple(paths))
     return JSONResponse({"mode": mode, "delay_seconds": float(delay), "paths": paths})
 
@@ -248,6 +274,13 @@ async def stats(request: Request) -> Response:
     return JSONResponse({"requests": dict(sim.stats), "grants": len(sim.grants),
                          "kids": [k.kid for k in sim.keys.keys], "people": len(sim.population),
                          "regions": sim.population.counts})
+
+
+async def list_grants(request: Request) -> Response:
+    """Grants (synthetic data), those of ``?nik=`` only when given: what the platform left live."""
+    nik = request.query_params.get("nik")
+    grants = [g for g in _sim(request).grants.values() if nik in (None, g.nik)]
+    return JSONResponse({"grants": [g.as_json() | {"idempotency_key": g.idempotency_key} for g in grants]})
 
 
 async def reset(request: Request) -> Response:
@@ -298,11 +331,21 @@ class Instrument:
             await send(message)
 
         faults = self.sim.faults
-        mode = faults.mode if faults.applies(path) else None
+        mode = faults.mode if faults.applies(path, scope["method"]) else None
         try:
             if mode == "down":
                 down = _error(503, "unavailable", "IKD sedang tidak tersedia / IKD is unavailable")
                 await down(scope, receive, tracking_send)
+            elif mode == "cut":  # done, but the answer is cut after its headers (as a dropped link cuts it)
+                started = []
+
+                async def swallow(message) -> None:
+                    if message["type"] == "http.response.start":
+                        started.append({**message, "headers": [*message.get("headers", [])]})
+
+                await self.app(scope, receive, swallow)
+                if started:  # the status line and headers, then the server closes the connection
+                    await tracking_send(started[0])
             elif mode == "garbage":
                 garbage = Response(b"<html>\x00\xff502 Bad Gateway", 200, media_type="application/json")
                 await garbage(scope, receive, tracking_send)
@@ -330,6 +373,8 @@ def create_simulator(population: Population, issuer: str, audience: str = "perli
         Route("/.well-known/openid-configuration", discovery),
         Route("/jwks.json", jwks),
         Route("/consents", create_consent, methods=["POST"]),
+        Route("/consents", revoke_by_key, methods=["DELETE"]),
+        Route("/sim/grants", list_grants),
         Route("/consents/{grant_id}", get_consent, methods=["GET"]),
         Route("/consents/{grant_id}", delete_consent, methods=["DELETE"]),
         Route("/persons/{nik}", person),

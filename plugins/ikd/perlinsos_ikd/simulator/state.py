@@ -28,6 +28,7 @@ class Grant:
     granted_at: datetime
     expires_at: datetime
     revoked_at: datetime | None = None
+    idempotency_key: str | None = None  # the platform's key for the request that created it
 
     def live(self, now: datetime | None = None) -> bool:
         return self.revoked_at is None and (now or datetime.now(UTC)) < self.expires_at
@@ -39,16 +40,22 @@ class Grant:
                 "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None}
 
 
+FAULT_MODES = (None, "down", "slow", "garbage", "cut")
+
+
 @dataclass
 class Faults:
-    mode: str | None = None  # None | "down" | "slow" | "garbage"
+    #: None | "down" (503) | "slow" (wait, then act) | "garbage" (an invalid body, nothing done)
+    #: | "cut" (act, then close the connection without an answer: the caller never learns the result)
+    mode: str | None = None
     delay_seconds: float = 0.0
-    paths: tuple[str, ...] = ()  # path prefixes; empty = every provider endpoint (never /sim/)
+    #: path prefixes, optionally after a method ("POST /consents"); empty = every provider endpoint (never /sim/)
+    paths: tuple[str, ...] = ()
 
-    def applies(self, path: str) -> bool:
+    def applies(self, path: str, method: str = "GET") -> bool:
         if self.mode is None or path.startswith("/sim/"):
             return False
-        return not self.paths or any(path.startswith(p) for p in self.paths)
+        return not self.paths or any(path.startswith(p) or f"{method} {path}".startswith(p) for p in self.paths)
 
 
 @dataclass
@@ -61,6 +68,8 @@ class SimulatorState:
     token_seconds: int = 3600
     keys: KeyRing = field(default_factory=KeyRing)
     grants: dict[str, Grant] = field(default_factory=dict)
+    by_key: dict[str, str] = field(default_factory=dict)  # idempotency key → grant id
+    revoked_keys: set[str] = field(default_factory=set)  # keys revoked before (or without) a grant
     faults: Faults = field(default_factory=Faults)
     stats: Counter = field(default_factory=Counter)
     _subject_key: bytes = b""
@@ -105,11 +114,27 @@ class SimulatorState:
     # --- consents -------------------------------------------------------------------------------
 
     def grant(self, nik: str, scopes: list[str], purpose: str, policy_version: str | None,
-              seconds: int = DEFAULT_CONSENT_SECONDS) -> Grant:
+              seconds: int = DEFAULT_CONSENT_SECONDS, key: str | None = None) -> Grant:
         now = datetime.now(UTC).replace(microsecond=0)
         grant = Grant(f"grant_{secrets.token_urlsafe(18)}", nik, tuple(dict.fromkeys(scopes)), purpose,
-                      policy_version, now, now + timedelta(seconds=seconds))
+                      policy_version, now, now + timedelta(seconds=seconds), idempotency_key=key)
         self.grants[grant.grant_id] = grant
+        if key is not None:
+            self.by_key[key] = grant.grant_id
+        return grant
+
+    def granted_for(self, key: str) -> Grant | None:
+        """The grant an earlier request with this idempotency key created."""
+        return self.grants.get(self.by_key.get(key, ""))
+
+    def revoke_key(self, key: str) -> Grant | None:
+        """Revoke the grant made with ``key``; a key seen without a grant is remembered, so a
+        request still in flight with it (a slow one the caller gave up on) creates nothing."""
+        grant = self.granted_for(key)
+        if grant is None:
+            self.revoked_keys.add(key)
+        elif grant.revoked_at is None:
+            grant.revoked_at = datetime.now(UTC).replace(microsecond=0)
         return grant
 
     def live_grant(self, grant_id: str | None, nik: str, scope: str | None = None) -> Grant | None:
@@ -157,4 +182,4 @@ def sim_person_json(population: Population, household: Household, member: Member
     }
 
 
-__all__ = ["SCOPES", "Faults", "Grant", "SimulatorState", "facts_json", "person_json", "sim_person_json"]
+__all__ = ["FAULT_MODES", "SCOPES", "Faults", "Grant", "SimulatorState", "facts_json", "person_json", "sim_person_json"]
