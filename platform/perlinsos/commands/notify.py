@@ -19,9 +19,9 @@ def notify() -> None:
 @click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--concurrency", default=16, show_default=True, type=click.IntRange(1, 256))
-@click.option("--lease", default=120.0, show_default=True, type=click.FloatRange(1, 86_400),
-              help="Seconds a claimed notification is held before another worker may send it again (a dead "
-              "worker's rows wait this long; keep it well above the channels' answer time).")
+@click.option("--lease", default=30.0, show_default=True, type=click.FloatRange(1, 86_400),
+              help="Seconds a claim is held without renewal before another worker may send it again (renewed "
+              "every third of it while the worker sends; a dead worker's rows wait at most this long).")
 @database_option
 def notify_run(once: bool, batch: int, concurrency: int, lease: float, database_url: str | None) -> None:
     """Deliver due notifications (a worker; several may run against PostgreSQL)."""
