@@ -49,6 +49,11 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
                 values_callable=lambda e: [m.value for m in e])
 
 
+class DecisionCause(str, enum.Enum):
+    SELECTION = "SELECTION"  # a selection run
+    APPEAL = "APPEAL"  # an upheld appeal re-ran it
+
+
 class Channel(str, enum.Enum):
     SELF = "SELF"
     ASSISTED = "ASSISTED"
@@ -201,7 +206,7 @@ class Decision(Base):
     is_current: Mapped[bool] = mapped_column(Boolean, default=True)
     criteria_versions: Mapped[dict[str, Any]] = mapped_column()
     inputs_digest: Mapped[str] = mapped_column(String(64))
-    cause: Mapped[str] = mapped_column(String(20), default="SELECTION")  # SELECTION | APPEAL
+    cause: Mapped[str] = mapped_column(String(20), default="SELECTION")  # a DecisionCause value
     run_id: Mapped[str | None] = mapped_column(String(36))
     #: the facts and registrant data the decision was made from (reproducible; what-if previews).
     inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -6,6 +6,7 @@ with an error naming both contributors.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,12 +20,14 @@ from strawberry.extensions import (
 from strawberry.types import Info
 from strawberry.utils.str_converters import to_camel_case
 
+from perlinsos.contract import Role as RoleEnum
 from perlinsos.errors import PluginError
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import MASKED_MESSAGE, MaskWithRequestId, log, should_mask
 from perlinsos.graphql.execution import context_class_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
+from perlinsos.graphql.scalars import SCALAR_OVERRIDES
 from perlinsos.graphql.appeals.mutations import AppealMutations
 from perlinsos.graphql.appeals.queries import AppealQueries
 from perlinsos.graphql.registration.consent import ConsentMutations, ConsentQueries
@@ -41,11 +44,23 @@ from perlinsos.plugins import PluginManager
 from perlinsos.settings import Settings
 
 
+class Kind(str, enum.Enum):
+    # Principal.kind's values (an identity plugin sets "citizen" or "staff"), and nobody signed in;
+    # lower-case names: the values clients received as strings stay the same.
+    citizen = "citizen"
+    staff = "staff"
+    anonymous = "anonymous"
+
+
+ViewerKind = strawberry.enum(Kind, name="ViewerKind", description="Who is signed in: a citizen, staff, or nobody.")
+Role = strawberry.enum(RoleEnum, name="Role", description="What a viewer may do: CITIZEN, or a staff role.")
+
+
 @strawberry.type(description="Who is asking: a frontend shows or hides features with this.")
 class Viewer:
     subject: str | None
-    kind: str
-    roles: list[str]
+    kind: ViewerKind
+    roles: list[Role]
     language: str
     pilot: str | None
 
@@ -58,8 +73,8 @@ class CoreQueries:
         p = c.principal
         return Viewer(
             subject=p.subject if p else None,
-            kind=p.kind if p else "anonymous",
-            roles=sorted(r.value for r in p.roles()) if p else [],
+            kind=Kind(p.kind) if p else Kind.anonymous,
+            roles=sorted({RoleEnum(getattr(r, "value", r)) for r in p.roles()}, key=lambda r: r.value) if p else [],
             language=c.language,
             pilot=c.pilot.code if c.pilot else None,
         )
@@ -152,7 +167,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
         extensions.append(HideSuggestions)
     subscription = strawberry.type(type("Subscription", CORE_SUBSCRIPTION_TYPES, {}))
     schema = PerlinsosSchema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
-                               extensions=extensions)
+                               extensions=extensions, scalar_overrides=SCALAR_OVERRIDES)
     schema.execution_context_class = context_class_for(schema._schema, fast=settings.fast_execution)
     return schema
 

@@ -3,6 +3,7 @@ consents, and one timeline across the four stages."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from perlinsos.db.models import Appeal, Consent, Decision, Notification, Person, Registration
 
 
+class TimelineKind(str, enum.Enum):
+    CONSENT_GIVEN = "CONSENT_GIVEN"
+    CONSENT_WITHDRAWN = "CONSENT_WITHDRAWN"
+    REGISTERED = "REGISTERED"
+    DECIDED = "DECIDED"
+    NOTIFIED = "NOTIFIED"
+    APPEAL_FILED = "APPEAL_FILED"
+    APPEAL_RESOLVED = "APPEAL_RESOLVED"
+
+
 @dataclass(frozen=True)
 class TimelineItem:
     at: datetime
-    kind: str  # CONSENT_GIVEN, CONSENT_WITHDRAWN, REGISTERED, DECIDED, NOTIFIED, APPEAL_FILED, APPEAL_RESOLVED
+    kind: TimelineKind
     ref_type: str
     ref_id: int
     detail: dict[str, Any] = field(default_factory=dict)
@@ -56,22 +67,22 @@ async def own_records(conn: AsyncConnection, nik: str) -> OwnRecords | None:
 
     items: list[TimelineItem] = []
     for c in consents:
-        items.append(TimelineItem(c.given_at, "CONSENT_GIVEN", "Consent", c.id, {"scopes": list(c.scopes)}))
+        items.append(TimelineItem(c.given_at, TimelineKind.CONSENT_GIVEN, "Consent", c.id, {"scopes": list(c.scopes)}))
         if c.withdrawn_at:
-            items.append(TimelineItem(c.withdrawn_at, "CONSENT_WITHDRAWN", "Consent", c.id))
+            items.append(TimelineItem(c.withdrawn_at, TimelineKind.CONSENT_WITHDRAWN, "Consent", c.id))
     for r in regs:
-        items.append(TimelineItem(r.submitted_at, "REGISTERED", "Registration", r.id,
+        items.append(TimelineItem(r.submitted_at, TimelineKind.REGISTERED, "Registration", r.id,
                                   {"programme": r.programme, "channel": getattr(r.channel, "value", r.channel)}))
     for d in decisions:
-        items.append(TimelineItem(d.decided_at, "DECIDED", "Decision", d.id,
+        items.append(TimelineItem(d.decided_at, TimelineKind.DECIDED, "Decision", d.id,
                                   {"outcome": getattr(d.outcome, "value", d.outcome), "version": d.version}))
     for n in notifications:
         if n.sent_at:
-            items.append(TimelineItem(n.sent_at, "NOTIFIED", "Notification", n.id, {"template": n.template}))
+            items.append(TimelineItem(n.sent_at, TimelineKind.NOTIFIED, "Notification", n.id, {"template": n.template}))
     for a in appeals:
-        items.append(TimelineItem(a.submitted_at, "APPEAL_FILED", "Appeal", a.id, {"ground": a.ground}))
+        items.append(TimelineItem(a.submitted_at, TimelineKind.APPEAL_FILED, "Appeal", a.id, {"ground": a.ground}))
         if a.resolved_at:
-            items.append(TimelineItem(a.resolved_at, "APPEAL_RESOLVED", "Appeal", a.id,
+            items.append(TimelineItem(a.resolved_at, TimelineKind.APPEAL_RESOLVED, "Appeal", a.id,
                                       {"status": getattr(a.status, "value", a.status)}))
     items.sort(key=lambda i: (i.at, i.kind))
     return OwnRecords(person=person, registrations=list(regs), consents=list(consents), appeals=list(appeals),

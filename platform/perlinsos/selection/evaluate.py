@@ -17,13 +17,15 @@ from perlinsos.plugins import PilotHooks
 
 log = logging.getLogger(__name__)
 CORE_VERSION = "1"
+#: the platform's own consent check; its reason is shown to citizens only when it did not pass
+CONSENT_CODE = "CONSENT_MISSING"
 
 
 @dataclass(frozen=True)
 class ConsentCriterion:
     """The platform's own rule: without a live consent to the facts, nothing can be decided."""
 
-    code: str = "CONSENT_MISSING"
+    code: str = CONSENT_CODE
     version: str = CORE_VERSION
 
     def evaluate(self, facts: Mapping[str, Fact], registrant: RegistrantRef) -> CriterionResult:
@@ -56,7 +58,7 @@ class Evaluation:
 
 async def criteria_for(hooks: PilotHooks, programme: str) -> list[Criterion]:
     """Every enabled plugin's criteria; a duplicate code is a configuration error naming both."""
-    found: dict[str, tuple[str, Criterion]] = {"CONSENT_MISSING": ("core", ConsentCriterion())}
+    found: dict[str, tuple[str, Criterion]] = {CONSENT_CODE: ("core", ConsentCriterion())}
     for plugin, result in await hooks.settled("eligibility_criteria", programme=programme):
         if isinstance(result, Exception):
             raise ConfigurationError(f"plugin {plugin!r}: eligibility_criteria failed: {result!r}")

@@ -15,7 +15,8 @@ header — which a cross-site form cannot set and a cross-site script can only s
 this app never grants — and refuses form encodings outright.
 
 Answers ``201`` (``200`` when the same file was already waiting) with
-``{id, sha256, size, contentType, filename, kind, created}``; refusals are
+``{id, sha256, sizeBytes, size, contentType, filename, kind, created}`` (``sizeBytes`` as GraphQL's
+``EvidenceFile.sizeBytes``; ``size`` is the same number, kept for older clients and deprecated); refusals are
 ``{"error": {"code", "message"}}`` in the ``Accept-Language`` (Bahasa Indonesia by default); over
 the pilot's upload limit (:mod:`perlinsos.ratelimits`) ``429`` with ``Retry-After`` and ``retryAfter``.
 
@@ -219,7 +220,8 @@ async def _upload(request: Request) -> Response:
     row = stored.row
     gid = globalids.encode("EvidenceFile", row.id)
     return JSONResponse(
-        {"id": gid, "sha256": row.sha256, "size": row.size_bytes, "contentType": row.content_type,
+        {"id": gid, "sha256": row.sha256, "sizeBytes": row.size_bytes, "size": row.size_bytes,
+         "contentType": row.content_type,
          "filename": row.filename, "kind": row.kind, "created": stored.created},
         status_code=201 if stored.created else 200,
         headers={**NO_STORE, "Location": f"/evidence/{quote(gid, safe='')}"},

@@ -13,6 +13,7 @@ from perlinsos.db import models
 from perlinsos.db.types import utcnow
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.loaders import peek
+from perlinsos.graphql.registration.types import RegistrationChannel
 from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.util import then
 
@@ -56,7 +57,7 @@ class Appeal:
     disputed_reasons: list[str]
     statement: str
     comparison_data: JSON
-    channel: str
+    channel: RegistrationChannel
     submitted_at: datetime
     review_due_at: datetime
     resolved_at: datetime | None
@@ -90,7 +91,7 @@ class Appeal:
             disputed_reasons=list(row.disputed_reasons),
             statement=row.statement,
             comparison_data=row.comparison_data,
-            channel=channel,
+            channel=models.Channel(channel),
             submitted_at=row.submitted_at,
             review_due_at=row.review_due_at,
             resolved_at=row.resolved_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
@@ -9,16 +10,20 @@ from strawberry.scalars import JSON
 
 from perlinsos.db import models
 from perlinsos.graphql.relay import to_global_id
+from perlinsos.notification import templates
 
 
 NotificationStatus = strawberry.enum(models.NotificationStatus, name="NotificationStatus")
+# The core's templates are a closed set (a pilot may reword them, not add one): one source, their table.
+NotificationTemplate = strawberry.enum(enum.Enum("NotificationTemplate", {t: t for t in templates.TEMPLATES}, type=str),
+                                       name="NotificationTemplate", description="Which message it is.")
 
 
 @strawberry.type(description="A message to a citizen on one channel (portal inbox, SMS, ...).")
 class Notification:
     id: strawberry.ID
-    channel: str
-    template: str
+    channel: str = strawberry.field(description="portal, sms, or a channel a plugin adds (so a string).")
+    template: NotificationTemplate
     language: str
     params: JSON
     status: NotificationStatus
@@ -37,7 +42,7 @@ class Notification:
         return cls(
             id=to_global_id("Notification", row.id),
             channel=row.channel,
-            template=row.template,
+            template=NotificationTemplate(row.template),
             language=row.language,
             params=row.params,
             status=NotificationStatus(status),

@@ -3,14 +3,15 @@ national office (they may hold gateway credentials, shown masked even then)."""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from perlinsos import policy, regions
+from perlinsos import contract, policy, regions
 from perlinsos.db.types import utcnow
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import Forbidden, Unauthenticated
@@ -18,16 +19,25 @@ from perlinsos.pilots import store
 from perlinsos.graphql.relay import to_global_id
 
 
+# Closed sets of the core, built from their one definition; named as their values, which clients
+# received as strings before (lower case) and still do.
+Level = enum.Enum("RegionLevel", {v: v for v in get_args(regions.Level)}, type=str)
+RegionLevel = strawberry.enum(Level, name="RegionLevel", description="province, regency, district or village.")
+Capability = enum.Enum("ProviderCapability", {v: v for v in contract.CAPABILITIES}, type=str)
+ProviderCapability = strawberry.enum(Capability, name="ProviderCapability",
+                                     description="What an identity provider does for a pilot.")
+
+
 @strawberry.type(description="A kode wilayah (Kemendagri region code) and its name.")
 class Region:
     code: str
     name: str | None
-    level: str | None
+    level: RegionLevel | None = strawberry.field(description="Null for a code missing from the region list.")
 
 
 def region(code: str) -> Region:
     found = regions.get(code)
-    return Region(code=code, name=found.name if found else None, level=found.level if found else None)
+    return Region(code=code, name=found.name if found else None, level=Level(found.level) if found else None)
 
 
 @strawberry.type(description="One plugin of a pilot and its settings (secret settings masked).")
@@ -40,7 +50,7 @@ class PluginSettings:
 class IdentityProvider:
     issuer: str = strawberry.field(description="OpenID issuer, exactly as its tokens carry it in `iss`.")
     name: str
-    capabilities: list[str] = strawberry.field(description="Any of sign_in, consent, person, facts.")
+    capabilities: list[ProviderCapability]
     national: bool = strawberry.field(description="A national provider (IKD): its NIKs need no confirmation.")
 
 
@@ -65,7 +75,7 @@ class Pilot:
     def identity_providers(self, info: Info) -> list[IdentityProvider]:
         trust = _hooks(info, self.row).trust_now()
         return [IdentityProvider(issuer=d.provider.issuer, name=d.provider.name,
-                                 capabilities=sorted(d.provider.capabilities), national=d.national)
+                                 capabilities=[Capability(c) for c in sorted(d.provider.capabilities)], national=d.national)
                 for d in trust.declared]
 
     @strawberry.field(description="What keeps this pilot from working yet, e.g. nothing can grant consent "

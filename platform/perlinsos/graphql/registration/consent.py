@@ -12,6 +12,8 @@ from perlinsos.registration import consent
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError
+from perlinsos.db import models
+from perlinsos.graphql.registration.types import RegistrationChannel
 from perlinsos.graphql.relay import from_global_id, to_global_id
 from perlinsos.problems import problem
 
@@ -22,7 +24,7 @@ class Consent:
     scopes: list[str]
     purpose: str
     policy_version: str
-    channel: str
+    channel: RegistrationChannel
     assisted_by: str | None
     given_at: datetime
     expires_at: datetime | None
@@ -33,7 +35,7 @@ class Consent:
     def from_row(cls, row) -> Consent:
         return cls(
             id=to_global_id("Consent", row.id), scopes=list(row.scopes), purpose=row.purpose,
-            policy_version=row.policy_version, channel=getattr(row.channel, "value", row.channel),
+            policy_version=row.policy_version, channel=models.Channel(row.channel),
             assisted_by=row.assisted_by, given_at=row.given_at, expires_at=row.expires_at,
             withdrawn_at=row.withdrawn_at, live=consent.is_live(row),
         )

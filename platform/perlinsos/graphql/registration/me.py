@@ -24,11 +24,14 @@ from perlinsos.graphql.util import then
 from perlinsos.notification import inbox
 
 
+TimelineEntryKind = strawberry.enum(citizen.TimelineKind, name="TimelineEntryKind",
+                                    description="What happened in a citizen's journey.")
+
+
 @strawberry.type(description="One event in a citizen's journey (consent, registration, decision, ...).")
 class TimelineEntry:
     at: datetime
-    kind: str = strawberry.field(description="CONSENT_GIVEN, CONSENT_WITHDRAWN, REGISTERED, DECIDED, "
-                                             "NOTIFIED, APPEAL_FILED or APPEAL_RESOLVED.")
+    kind: TimelineEntryKind
     ref: strawberry.ID = strawberry.field(description="Id of the record the entry is about.")
     detail: JSON
 

@@ -27,7 +27,8 @@ DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.selection
 
 
 RegistrationChannel = strawberry.enum(models.Channel, name="RegistrationChannel",
-                                      description="How a registration was submitted.")
+                                      description="SELF by the citizen, or ASSISTED by a facilitator (of a "
+                                                  "registration, a consent or an appeal).")
 
 
 @strawberry.type(description="A person as the population record (Dukcapil/IKD) has them.")

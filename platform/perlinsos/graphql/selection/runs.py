@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from perlinsos import globalids, policy
+from perlinsos.db.models import RunStatus
 from perlinsos.db.models import SelectionRun as RunRow
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import Context, ctx
@@ -44,11 +45,15 @@ def _reasons(counts: Mapping[str, int]) -> list[ReasonCount]:
     return [ReasonCount(code=c, count=n) for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
+SelectionRunStatus = strawberry.enum(RunStatus, name="SelectionRunStatus",
+                                     description="Where a selection run is: RUNNING, FINISHED or FAILED.")
+
+
 @strawberry.type(description="A selection pass over a pilot's registrations, with its progress.")
 class SelectionRun:
     id: strawberry.ID
     programme: str | None
-    status: str
+    status: SelectionRunStatus
     started_by: str
     started_at: datetime
     finished_at: datetime | None
@@ -66,7 +71,7 @@ class SelectionRun:
     @classmethod
     def from_row(cls, row) -> SelectionRun:
         counts = row.counts or {}
-        return cls(id=strawberry.ID(row.id), programme=row.programme, status=getattr(row.status, "value", row.status),
+        return cls(id=strawberry.ID(row.id), programme=row.programme, status=RunStatus(row.status),
                    started_by=row.started_by, started_at=row.started_at, finished_at=row.finished_at,
                    processed=counts.get("processed", 0), decided=counts.get("decided", 0),
                    unchanged=counts.get("unchanged", 0), kept=counts.get("kept", 0),

@@ -16,6 +16,7 @@ from perlinsos.graphql.loaders import peek
 from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.util import then
 from perlinsos.messages import reason_message
+from perlinsos.selection.evaluate import CONSENT_CODE
 
 if TYPE_CHECKING:
     from perlinsos.graphql.appeals.types import Appeal
@@ -40,12 +41,18 @@ _ORDER = {models.Verdict.FAIL: 0, models.Verdict.UNKNOWN: 1, models.Verdict.PASS
 _UNKNOWN, _PASS = models.Verdict.UNKNOWN, models.Verdict.PASS
 _VALUE = {v: v.value for v in models.Verdict}
 
+DecisionCause = strawberry.enum(models.DecisionCause, name="DecisionCause",
+                                description="Why a decision version was written.")
+
 
 @strawberry.type(description="One criterion's result in a decision.")
 class DecisionReason:
-    code: str = strawberry.field(description="Reason code, e.g. ELECTRICITY_ABOVE_LIMIT.")
+    code: str = strawberry.field(description="The criterion, named by the condition that fails it (e.g. "
+                                             "ELECTRICITY_ABOVE_LIMIT); `verdict` says whether it held: PASS means "
+                                             "it did not. Plugins add codes, so this is a string.")
     verdict: Verdict
-    passed: bool | None = strawberry.field(description="null when the verdict is UNKNOWN.")
+    passed: bool | None = strawberry.field(description="null when the verdict is UNKNOWN.",
+                                           deprecation_reason="Repeats `verdict`; read `verdict` (PASS or FAIL).")
     observed: JSON | None
     limit: JSON | None
     source: str | None
@@ -79,7 +86,7 @@ class Decision:
     version: int
     outcome: Outcome
     is_current: bool
-    cause: str = strawberry.field(description="SELECTION, or APPEAL when an upheld appeal re-ran it.")
+    cause: DecisionCause = strawberry.field(description="SELECTION, or APPEAL when an upheld appeal re-ran it.")
     decided_at: datetime
     superseded_at: datetime | None
     criteria_versions: JSON
@@ -88,12 +95,16 @@ class Decision:
 
     def _reasons(self, c: Context) -> list[DecisionReason]:
         def build(rows) -> list[DecisionReason]:
-            reasons = [DecisionReason.from_row(r, c.language) for r in rows]
+            # The platform's consent check is a precondition: shown when it kept the decision pending,
+            # not as a passed "CONSENT_MISSING" (stored rows keep it; the digest and history need it).
+            reasons = [DecisionReason.from_row(r, c.language) for r in rows
+                       if not (r.code == CONSENT_CODE and r.verdict is _PASS)]
             return sorted(reasons, key=lambda r: _ORDER[r.verdict])
 
         return then(peek(c.loaders.reasons, self.db_id), build)
 
-    @strawberry.field(description="Every criterion's result, failed ones first.")
+    @strawberry.field(description="Every criterion's result, failed ones first. The platform's consent check "
+                                  "(CONSENT_MISSING) appears only when it did not pass.")
     @context_resolver(_reasons)  # called with the context directly by the list's execution
     def reasons(self, info: Info) -> list[DecisionReason]:
         return self._reasons(ctx(info))
@@ -128,7 +139,7 @@ class Decision:
             version=row.version,
             outcome=Outcome(outcome),
             is_current=row.is_current,
-            cause=row.cause,
+            cause=models.DecisionCause(row.cause),
             decided_at=row.decided_at,
             superseded_at=row.superseded_at,
             criteria_versions=row.criteria_versions,
