@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 from fixtures.delivery import PORTAL, due_sms, row, sms_pilot
-from fixtures.sms import CallbackServer, wait_until
+from fixtures.sms import DELIVERABLE, FAILING, CallbackServer, wait_until
 from perlinsos.app import create_app
 from perlinsos.db.models import NotificationStatus
 from perlinsos.notification.dispatcher import Dispatcher
@@ -35,23 +35,26 @@ async def killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key: st
     sms_sim.set_fault(None)
 
 
-async def test_a_resend_the_gateway_already_delivered_closes_the_row(db, pilot, plugin_manager, sms_sim):
+@pytest.mark.parametrize(("fate", "phone", "error"), [("DELIVERED", DELIVERABLE, None),
+                                                       ("FAILED", FAILING, "SMS gateway: ABSENT_SUBSCRIBER")])
+async def test_a_resend_whose_fate_the_gateway_knows_closes_the_row(db, pilot, plugin_manager, sms_sim, fate,
+                                                                      phone, error):
     """The dispatcher's result write and the delivery report are both lost: the re-send's answer
-    ``{"duplicate": true, "status": "DELIVERED"}`` is the only word of the delivery left."""
+    ``{"duplicate": true, "status": "DELIVERED"}`` (or FAILED) is the only word of its fate left."""
     sms_sim.reset()
     await sms_pilot(db, plugin_manager, sms_sim)  # no report URL: the delivery report goes nowhere
-    [nid] = await due_sms(db)
+    [nid] = await due_sms(db, phone=phone)
     key = (await row(db, nid)).idempotency_key
     await killed_after_the_gateway_accepted(db, plugin_manager, sms_sim, key)
     assert (await row(db, nid)).status == S.SENDING
     [message] = sms_sim.messages(idempotency_key=key)
-    await asyncio.to_thread(wait_until, lambda: sms_sim.message(message["message_id"])["status"] == "DELIVERED", 10)
+    await asyncio.to_thread(wait_until, lambda: sms_sim.message(message["message_id"])["status"] == fate, 10)
     await asyncio.sleep(POLICY.lease + 0.2)  # the dead dispatcher's lease runs out
 
     done = await Dispatcher(db, plugin_manager, portal_url=PORTAL, policy=POLICY).drain()
-    assert done == {"DELIVERED": 1}
+    assert done == {fate: 1}
     closed = await row(db, nid)
-    assert (closed.status, closed.provider_reference, closed.last_error) == (S.DELIVERED, message["message_id"], None)
+    assert (closed.status.value, closed.provider_reference, closed.last_error) == (fate, message["message_id"], error)
     assert closed.sent_at is not None and closed.attempts == 2
     assert sms_sim.message(message["message_id"])["requests"] == 2  # re-sent once, sent to the phone once
     assert len(sms_sim.messages(idempotency_key=key)) == 1

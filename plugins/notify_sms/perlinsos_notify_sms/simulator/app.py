@@ -125,9 +125,11 @@ async def post_message(request: Request) -> Response:
         sim.stats["dropped"] += 1
         request.state.dropped = True  # uvicorn then logs "returned without completing response": on purpose
         return DroppedResponse()
-    return JSONResponse({"message_id": message.message_id, "segments": message.segments,
-                         "encoding": message.encoding, "status": message.status, "duplicate": duplicate},
-                        status_code=202)
+    answer = {"message_id": message.message_id, "segments": message.segments, "encoding": message.encoding,
+              "status": message.status, "duplicate": duplicate}
+    if duplicate and message.error:  # a retry of a message that failed: why, as its report said
+        answer["error"] = message.error
+    return JSONResponse(answer, status_code=202)
 
 
 class Reports:
