@@ -266,11 +266,18 @@ class Channel(Protocol):
 
 @dataclass(frozen=True)
 class AppealGround:
+    """A ground of appeal (sanggah). The ``appealGrounds`` query describes it to frontends, so an
+    appeal form is built from it alone: the optional fields below only add to that description."""
+
     code: str  # e.g. NIK_MISUSE
     disputable_reasons: tuple[str, ...]
     required_evidence: tuple[str, ...] = ()
-    comparison_fields: Mapping[str, str] = field(default_factory=dict)  # field → type name
+    comparison_fields: Mapping[str, str] = field(default_factory=dict)  # field → "str", "int" or "date"
     title: Mapping[str, str] = field(default_factory=dict)  # language → text
+    #: field → language → label shown beside the input (``id`` and ``en``); the field name otherwise
+    comparison_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: disputed reason → the comparison fields it requires (a reviewer needs them to check it)
+    required_comparison: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -208,7 +208,16 @@ def appeal_grounds(pilot):
     """The grounds on which a decision may be appealed (sanggah) in ``pilot``.
 
     :param pilot: the pilot of the decisions.
-    :returns: an iterable of :class:`~perlinsos.contract.AppealGround`.
+    :returns: an iterable of :class:`~perlinsos.contract.AppealGround`: a code, the reason codes it
+        may dispute, the evidence kinds it requires, the comparison fields (field → ``"str"``,
+        ``"int"`` or ``"date"``) and a title per language; optionally ``comparison_labels`` (field →
+        language → label) and ``required_comparison`` (disputed reason → the fields it requires).
+
+    The ``appealGrounds`` query describes these to frontends (with the evidence kinds and, for a
+    decision, which of its reasons each ground applies to), so an appeal form is built from the
+    API alone; ``fileAppeal`` refuses an appeal lacking a field ``required_comparison`` names.
+    The optional fields were added later and default to empty: older plugins keep working. A code
+    declared twice keeps the first declaration.
 
     All results are merged.
     """

@@ -34,6 +34,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "CONSENT_INVALID": ("Persetujuan akses data sudah tidak berlaku; berikan persetujuan lagi.",
                         "Your consent to data access is no longer valid; please give it again."),
     "CONSENT_NOT_FOUND": ("Persetujuan tidak ditemukan.", "Consent not found."),
+    "CONSENT_INSUFFICIENT": ("Persetujuan akses data belum mencakup data yang diperlukan untuk seleksi; berikan "
+                             "persetujuan untuk data yang disebutkan.",
+                             "Your consent to data access does not cover the data selection needs; consent to "
+                             "the data named."),
     "SCOPE_UNKNOWN": ("Cakupan data tidak dikenal.", "Unknown data scope."),
     "PURPOSE_INVALID": ("Tujuan penggunaan data tidak dikenal.", "Unknown purpose of data use."),
     "PROGRAMME_NOT_IN_PILOT": ("Program ini tidak dibuka dalam uji coba ini.",
@@ -68,6 +72,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "STATEMENT_INVALID": ("Penjelasan sanggah harus 10 sampai 4.000 karakter.",
                           "The statement must be 10 to 4,000 characters."),
     "COMPARISON_DATA_INVALID": ("Data pembanding tidak sesuai.", "The comparison data is not valid."),
+    "COMPARISON_DATA_MISSING": ("Data pembanding ini wajib diisi untuk alasan yang disanggah.",
+                                "This comparison data is required for the disputed reason."),
     "EVIDENCE_MISSING": ("Bukti wajib belum dilampirkan.", "Required evidence is missing."),
     "EVIDENCE_TOO_MANY": ("Terlalu banyak berkas bukti.", "Too many evidence files."),
     "EVIDENCE_NOT_FOUND": ("Berkas bukti tidak ditemukan atau sudah dipakai.",

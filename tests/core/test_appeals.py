@@ -134,9 +134,10 @@ async def test_refusals_when_filing_store_nothing(ikd_client, ikd, db, plugin_ma
         "GROUND_REASON_MISMATCH": (token, appeal_input(decision_id, [evidence], ground="NIK_MISUSE")),
         "EVIDENCE_MISSING": (token, appeal_input(decision_id, [])),
         "COMPARISON_DATA_INVALID": (token, appeal_input(decision_id, [evidence],
-                                                        comparisonData={"electricity_va": "banyak"})),
+                                                        comparisonData={"meter_id": "5123-0099-77",
+                                                                        "electricity_va": "banyak"})),
         "GROUND_UNKNOWN": (token, appeal_input(decision_id, [evidence], ground="TETANGGA_IRI")),
-        # the appeals plugin's check_appeal: a 900 VA claim needs the meter id to be checked
+        # the ground's required_comparison: a 900 VA claim needs the meter id to be checked
         "COMPARISON_DATA_MISSING": (token, appeal_input(decision_id, [evidence],
                                                         comparisonData={"electricity_va": 900})),
     }

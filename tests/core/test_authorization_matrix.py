@@ -86,6 +86,10 @@ OPS = {
                     'pilot: "BWI-2025", issuer: "urn:perlinsos:test:static-auth"}) '
                     "{ assignment { subject } errors { code } } }", {}),
     "consentScopes": ("{ consentScopes { code text } }", {}),
+    "appealGrounds": ("{ appealGrounds { code } }", {}),
+    "appealGrounds@decision": ("query($d: ID) { appealGrounds(decision: $d) { code appliesTo } }", {"d": DECISION_B}),
+    "evidenceKinds": ("{ evidenceKinds { code } }", {}),
+    "programmes": ("{ programmes { code } }", {}),
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
     "outbox": ("{ outbox(status: DEAD) { nodes { id } } }", {}),
@@ -151,6 +155,12 @@ EXPECT = {
     "pilots": {r: "ok" for r in ALL},
     "pilot": {r: "ok" for r in ALL},
     "consentScopes": {r: "ok" for r in ALL},  # what a citizen is asked to consent to: public
+    "appealGrounds": {r: "ok" for r in ALL},  # the forms: public
+    "evidenceKinds": {r: "ok" for r in ALL},
+    "programmes": {r: "ok" for r in ALL},
+    # which of B's reasons each ground fits: whoever may see B's registration
+    "appealGrounds@decision": _only({r: "ok" for r in ("citizen_b", "reviewer_out", "admin")},
+                                    "error:DECISION_NOT_FOUND"),
     "me": {"anonymous": "unauth", "citizen_a": FULL_A, "citizen_b": B, "reviewer_appellant": M,
            "reviewer_household": H} | {r: "none" for r in STAFF_ROLES},
     "registrations": _only({"anonymous": "unauth", "facilitator_in": [MASKED_A, MASKED_A], "reviewer_out": [B],
@@ -173,7 +183,7 @@ EXPECT = {
     "fileAppeal": _only({"anonymous": "UNAUTHENTICATED", "citizen_b": "EVIDENCE_MISSING"}
                         | {r: "CITIZEN_TOKEN_REQUIRED" for r in STAFF_ROLES}, "DECISION_NOT_FOUND"),
     "claimAppeal@submitted": _review("ok"),
-    "claimAppeal@claimed": _review("APPEAL_CONFLICT"),  # rev-in holds it
+    "claimAppeal@claimed": _review("ok", "APPEAL_CONFLICT"),  # rev-in holds it: claiming again is a no-op
     "claimAppeal@resolved": _review("APPEAL_TRANSITION_NOT_ALLOWED"),
     "claimAppeal@withdrawn": _review("APPEAL_TRANSITION_NOT_ALLOWED"),
     "claimAppeal@tied": _review("ok", "CONFLICT_OF_INTEREST"),

@@ -43,7 +43,9 @@ def test_every_operation_file_holds_one_operation_named_like_the_file():
         assert op.name and op.name.value == path.stem
 
 
-SCOPES = ["person", "facts:income", "facts:electricity", "facts:welfare"]
+# every scope selection reads: registration refuses a consent lacking one (CONSENT_INSUFFICIENT)
+SCOPES = ["person", "facts:income", "facts:bank", "facts:electricity", "facts:welfare", "facts:employment",
+          "facts:vehicles"]
 
 
 async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:

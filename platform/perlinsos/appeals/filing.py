@@ -18,6 +18,7 @@ from perlinsos.db.types import utcnow
 from perlinsos.notification import idempotency_key
 from perlinsos.errors import Problem
 from perlinsos.plugins import PilotHooks
+from perlinsos.problemlist import raise_all
 from perlinsos.problems import problem
 
 OPEN = (AppealStatus.SUBMITTED.value, AppealStatus.UNDER_REVIEW.value)
@@ -31,11 +32,15 @@ async def grounds(hooks: PilotHooks) -> dict[str, AppealGround]:
     return found
 
 
-def _check_comparison(ground: AppealGround, data: Mapping[str, Any]) -> None:
+def _check_comparison(ground: AppealGround, data: Mapping[str, Any]) -> list[Problem]:
+    """Every comparison field given that is at fault: unknown to the ground, or ill-typed."""
+    found = []
     for name, value in data.items():
         kind = ground.comparison_fields.get(name)
         if kind is None:
-            raise problem("COMPARISON_DATA_INVALID", field=f"comparisonData.{name}", detail=f"unknown field {name}")
+            found.append(problem("COMPARISON_DATA_INVALID", field=f"comparisonData.{name}",
+                                 detail=f"unknown field {name}"))
+            continue
         ok = {"int": isinstance(value, int) and not isinstance(value, bool) and value >= 0,
               "str": isinstance(value, str) and 0 < len(value) <= 200}.get(kind)
         if kind == "date":
@@ -45,7 +50,15 @@ def _check_comparison(ground: AppealGround, data: Mapping[str, Any]) -> None:
             except ValueError:
                 ok = False
         if not ok:
-            raise problem("COMPARISON_DATA_INVALID", field=f"comparisonData.{name}", detail=f"{name}: {kind}")
+            found.append(problem("COMPARISON_DATA_INVALID", field=f"comparisonData.{name}", detail=f"{name}: {kind}"))
+    return found
+
+
+def _missing_comparison(ground: AppealGround, data: Mapping[str, Any], disputed: Sequence[str]) -> list[Problem]:
+    """The comparison fields a disputed reason requires (``AppealGround.required_comparison``) left out."""
+    required = dict.fromkeys(n for code in disputed for n in (ground.required_comparison or {}).get(code, ()))
+    return [problem("COMPARISON_DATA_MISSING", field=f"comparisonData.{name}", detail=name)
+            for name in required if name not in data]
 
 
 def _problem_of(found: AppealProblem) -> Problem:
@@ -87,34 +100,40 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
         from perlinsos.registration import check_facilitator
 
         check_facilitator(actor, registration.region_code, pilot.code)
-    known = await grounds(hooks)
-    chosen = known.get(ground)
-    if chosen is None:
-        raise problem("GROUND_UNKNOWN", field="ground")
+    # The form is checked whole: every field at fault is reported in one answer. Checks that
+    # need a known ground (its fields, its evidence) run only once the ground is known and fits
+    # the reasons: another ground asks for other fields and evidence.
+    found: list[Problem] = []
+    chosen = (await grounds(hooks)).get(ground)
     disputed = tuple(dict.fromkeys(disputed))
+    if chosen is None:
+        found.append(problem("GROUND_UNKNOWN", field="ground"))
     if not disputed or any(reasons.get(code) not in ("FAIL", "UNKNOWN") for code in disputed):
-        raise problem("REASON_NOT_DISPUTABLE", field="disputedReasons")
-    if any(code not in chosen.disputable_reasons for code in disputed):
-        raise problem("GROUND_REASON_MISMATCH", field="disputedReasons")
+        found.append(problem("REASON_NOT_DISPUTABLE", field="disputedReasons"))
+    elif chosen is not None and any(code not in chosen.disputable_reasons for code in disputed):
+        found.append(problem("GROUND_REASON_MISMATCH", field="disputedReasons"))
     statement = (statement or "").strip()
     if not 10 <= len(statement) <= 4000:
-        raise problem("STATEMENT_INVALID", field="statement")
-    _check_comparison(chosen, comparison)
+        found.append(problem("STATEMENT_INVALID", field="statement"))
     kinds = tuple(f.kind for f in files)
-    missing = [k for k in chosen.required_evidence if k not in kinds]
-    if missing:
-        raise problem("EVIDENCE_MISSING", field="evidence", detail=", ".join(missing))
     settings = pilot.settings_for("appeals")
+    known = chosen is not None and not any(p.field == "disputedReasons" for p in found)
+    if known:
+        found += _check_comparison(chosen, comparison)
+        found += [problem("EVIDENCE_MISSING", field="evidence", detail=k)
+                  for k in chosen.required_evidence if k not in kinds]
     if len(files) > getattr(settings, "max_files", 5):
-        raise problem("EVIDENCE_TOO_MANY", field="evidence")
-    draft = AppealDraft(decision_id=decision_id, ground=ground, disputed_reasons=disputed, statement=statement,
-                        comparison_data=dict(comparison), evidence_kinds=kinds, appellant_nik=actor.citizen.nik,
-                        assisted_by=actor.assisted_by)
-    summary = {"id": decision.id, "outcome": decision.outcome.value, "reasons": reasons, "programme":
-               registration.programme, "region_code": registration.region_code}
-    for found in await hooks.merged("check_appeal", appeal=draft, decision=summary,
-                                    principal=actor.facilitator or actor.citizen):
-        raise _problem_of(found)
+        found.append(problem("EVIDENCE_TOO_MANY", field="evidence"))
+    if known:
+        found += _missing_comparison(chosen, comparison, disputed)
+        draft = AppealDraft(decision_id=decision_id, ground=ground, disputed_reasons=disputed, statement=statement,
+                            comparison_data=dict(comparison), evidence_kinds=kinds,
+                            appellant_nik=actor.citizen.nik, assisted_by=actor.assisted_by)
+        summary = {"id": decision.id, "outcome": decision.outcome.value, "reasons": reasons, "programme":
+                   registration.programme, "region_code": registration.region_code}
+        found += [_problem_of(p) for p in await hooks.merged("check_appeal", appeal=draft, decision=summary,
+                                                             principal=actor.facilitator or actor.citizen)]
+    raise_all(found)
     # Last check before the write: a filing queues an SMS; a refusal stores nothing (perlinsos.ratelimits).
     from perlinsos import ratelimits
 

@@ -18,6 +18,7 @@ from perlinsos.db.engine import Database
 from perlinsos.db.models import Appeal, AppealStatus, Decision, Registration
 from perlinsos.db.types import utcnow
 from perlinsos.plugins import PilotHooks
+from perlinsos.errors import Problem
 from perlinsos.problems import problem
 from perlinsos.selection import run_selection
 
@@ -74,13 +75,27 @@ async def _move(db: Database, appeal: Appeal, principal: Principal, *, allowed: 
 
 
 async def claim(db: Database, hooks: PilotHooks, principal: Principal, appeal_id: int) -> None:
+    """Take an appeal into review. Claiming one the reviewer already holds changes nothing and
+    succeeds (a retried request, a second tab); held by another reviewer: APPEAL_CONFLICT."""
     appeal = (await _reviewable(db, hooks, principal, appeal_id, "claim")).Appeal
+    if _held_by(appeal, principal):
+        return
     if appeal.status != S.SUBMITTED:
         raise problem("APPEAL_CONFLICT" if appeal.status == S.UNDER_REVIEW else "APPEAL_TRANSITION_NOT_ALLOWED")
-    await _move(db, appeal, principal, allowed=(S.SUBMITTED.value,), action="APPEAL_CLAIMED",
-                values={"status": S.UNDER_REVIEW.value, "reviewer": principal.subject,
-                        "reviewer_issuer": principal.issuer, "claimed_at": utcnow()})
+    try:
+        await _move(db, appeal, principal, allowed=(S.SUBMITTED.value,), action="APPEAL_CLAIMED",
+                    values={"status": S.UNDER_REVIEW.value, "reviewer": principal.subject,
+                            "reviewer_issuer": principal.issuer, "claimed_at": utcnow()})
+    except Problem:
+        # the same reviewer's request racing itself: whichever won, the appeal is theirs
+        if _held_by((await _load(db, appeal_id, hooks.pilot.id)).Appeal, principal):
+            return
+        raise
     await _event(hooks, appeal, S.SUBMITTED.value, S.UNDER_REVIEW.value)
+
+
+def _held_by(appeal: Appeal, principal: Principal) -> bool:
+    return appeal.status == S.UNDER_REVIEW and (appeal.reviewer_issuer, appeal.reviewer) == principal.identity
 
 
 def _corrections(facts: dict[str, Any] | None) -> dict[str, Any]:

@@ -19,3 +19,10 @@ class UserError:
     def of(cls, problem: Problem, language: str) -> UserError:
         return cls(code=problem.code, message=problem.message(language), field=problem.field,
                    retry_after=getattr(problem, "retry_after", None))
+
+    @classmethod
+    def all_of(cls, problem: Problem, language: str) -> list[UserError]:
+        """Every problem a refusal carries (a form checked whole names each field at fault)."""
+        from perlinsos.problemlist import every
+
+        return [cls.of(p, language) for p in every(problem)]

@@ -30,6 +30,7 @@ from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
 from perlinsos.graphql.scalars import SCALAR_OVERRIDES
 from perlinsos.graphql.appeals.mutations import AppealMutations
 from perlinsos.graphql.appeals.queries import AppealQueries
+from perlinsos.graphql.forms.queries import FormQueries
 from perlinsos.graphql.registration.consent import ConsentMutations, ConsentQueries
 from perlinsos.graphql.notification.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.registration.me import MeQueries
@@ -80,7 +81,7 @@ class CoreQueries:
         )
 
 
-CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, ConsentQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
+CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, ConsentQueries, FormQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
                                       SelectionQueries, StaffQueries, PilotAdminQueries, StatsQueries)
 CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
                                          StaffMutations, PilotAdminMutations)

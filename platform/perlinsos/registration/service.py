@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from perlinsos import audit, idnumbers, policy, regions
 from perlinsos.registration import consent
-from perlinsos.registration import people
+from perlinsos.registration import people, requirements
 from perlinsos.identity.auth import Actor
 from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Pilot, Registration
 from perlinsos.db.types import utcnow
 from perlinsos.plugins import PilotHooks
+from perlinsos.problemlist import raise_all
 from perlinsos.problems import Problem, problem
 
 
@@ -69,34 +70,51 @@ class Registered:
 async def register(db: Database, hooks: PilotHooks, actor: Actor, *, programme: str) -> Registered:
     """Register the actor's household for ``programme`` of the hook's pilot.
 
-    Checks run before anything is written: programme and window, a live consent, the population
-    record (through ``fetch_person``, outside any write transaction), the pilot's regions, the
-    facilitator's villages. Re-submitting returns the existing registration and creates nothing.
+    Checks run before anything is written: programme and window, a live consent covering what
+    selection reads, the population record (through ``fetch_person``, outside any write
+    transaction), the pilot's regions, the facilitator's villages; every problem found is reported
+    at once. Re-submitting returns the existing registration and creates nothing.
     """
     pilot = hooks.pilot
+    # The form is checked whole: every problem found before the population record is read is
+    # reported at once; reading the record needs a live `person` consent, so its problems follow.
+    found: list[Problem] = []
     if programme not in pilot.programmes:
-        raise problem("PROGRAMME_NOT_IN_PILOT", field="programme")
+        found.append(problem("PROGRAMME_NOT_IN_PILOT", field="programme"))
     now = utcnow()
     if not pilot.phases["registration_opens"] <= now < pilot.phases["registration_closes"]:
-        raise problem("REGISTRATION_CLOSED")
+        found.append(problem("REGISTRATION_CLOSED"))
     citizen = actor.citizen
     try:
         idnumbers.parse_nik(citizen.nik or "")
     except idnumbers.InvalidNik:
-        raise problem("NIK_INVALID") from None
+        raise_all([*found, problem("NIK_INVALID")])  # no consent can be looked up for a malformed NIK
     async with db.read() as session:
         consent_row = await consent.live_consent_by_nik(session, citizen.nik, consent.PERSON_SCOPE)
     if consent_row is None:
-        raise problem("CONSENT_REQUIRED")
+        found.append(problem("CONSENT_REQUIRED", field="consent"))
+        raise_all(found)
+    # A consent that lacks what selection reads would give a decision that stays PENDING for
+    # ever (registration/requirements.py): refused, naming the scopes the citizen must add.
+    offered = await consent.available_scopes(hooks)
+    lacking = requirements.missing_for_selection(offered, consent_row.scopes)
+    if lacking:
+        found.append(requirements.insufficient(lacking, offered))
+    if any(p.code != "CONSENT_INSUFFICIENT" for p in found):
+        raise_all(found)  # the record is not read for a registration refused anyway
     try:
         record = await consent.fetch_person(hooks, citizen.nik, consent.as_grant(consent_row, citizen.nik))
     except Problem as exc:
         if exc.code == "CONSENT_INVALID":
             await consent.end_refused_grant(db, consent_row.id, consent_row.person_id)
-        raise
+        raise_all([exc, *found])
     if not any(regions.is_within(record.region_code, code) for code in pilot.region_codes):
-        raise problem("OUTSIDE_PILOT_REGION")
-    consent.check_facilitator(actor, record.region_code, pilot.code)
+        found.append(problem("OUTSIDE_PILOT_REGION"))
+    try:
+        consent.check_facilitator(actor, record.region_code, pilot.code)
+    except Problem as exc:
+        found.append(exc)
+    raise_all(found)
     for attempt in range(2):
         try:
             return await _store(db, hooks, actor, record, consent_row.id, programme)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from perlinsos import hookimpl
@@ -18,6 +20,20 @@ class AppealSettings(BaseModel):
     max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
 
 
+#: labels of the comparison fields (data pembanding), per language
+LABELS = {
+    "employer": {"id": "Tempat kerja yang tercatat atas NIK Anda", "en": "Employer recorded under your NIK"},
+    "monthly_income": {"id": "Penghasilan bulanan sebenarnya (Rp)", "en": "Actual monthly income (Rp)"},
+    "meter_id": {"id": "Nomor meter/ID pelanggan PLN", "en": "PLN meter or customer number"},
+    "electricity_va": {"id": "Daya listrik sebenarnya (VA)", "en": "Actual electricity capacity (VA)"},
+    "since": {"id": "Sejak tanggal", "en": "Since (date)"},
+}
+
+
+def _labels(*names: str) -> dict[str, dict[str, str]]:
+    return {name: LABELS[name] for name in names}
+
+
 GROUNDS = (
     AppealGround(
         code="NIK_MISUSE",
@@ -25,6 +41,9 @@ GROUNDS = (
         required_evidence=("KTP", "INCOME_STATEMENT"),
         comparison_fields={"employer": "str", "monthly_income": "int"},
         title={"id": "NIK dicatut (dipakai orang lain)", "en": "NIK misused by someone else"},
+        comparison_labels=_labels("employer", "monthly_income"),
+        # comparison data (data pembanding) a disputed reason needs, so a reviewer can check it
+        required_comparison={"INCOME_ABOVE_LIMIT": ("employer", "monthly_income")},
     ),
     AppealGround(
         code="DATA_INCORRECT",
@@ -38,6 +57,8 @@ GROUNDS = (
         required_evidence=("SUPPORTING_DOCUMENT",),
         comparison_fields={"meter_id": "str", "electricity_va": "int"},
         title={"id": "Data tidak sesuai", "en": "Recorded data is incorrect"},
+        comparison_labels=_labels("meter_id", "electricity_va"),
+        required_comparison={"ELECTRICITY_ABOVE_LIMIT": ("meter_id", "electricity_va")},
     ),
     AppealGround(
         code="CIRCUMSTANCES_CHANGED",
@@ -45,6 +66,8 @@ GROUNDS = (
         required_evidence=("SKTM",),
         comparison_fields={"monthly_income": "int", "since": "date"},
         title={"id": "Keadaan berubah", "en": "Circumstances have changed"},
+        comparison_labels=_labels("monthly_income", "since"),
+        required_comparison={"INCOME_ABOVE_LIMIT": ("monthly_income", "since")},
     ),
 )
 
@@ -59,25 +82,19 @@ def appeal_grounds(pilot):
     return GROUNDS
 
 
-#: comparison data (data pembanding) a disputed reason needs, so a reviewer can check it
-REQUIRED_COMPARISON: dict[tuple[str, str], tuple[str, ...]] = {
-    ("DATA_INCORRECT", "ELECTRICITY_ABOVE_LIMIT"): ("meter_id", "electricity_va"),
-    ("NIK_MISUSE", "INCOME_ABOVE_LIMIT"): ("employer", "monthly_income"),
-    ("CIRCUMSTANCES_CHANGED", "INCOME_ABOVE_LIMIT"): ("monthly_income", "since"),
-}
-
-
 @hookimpl
 def check_appeal(appeal, decision, principal, pilot):
-    """The comparison data each disputed reason needs (the platform checks ownership, the window,
-    grounds against reasons, required evidence and the data's types)."""
-    problems = []
-    for reason in appeal.disputed_reasons:
-        for name in REQUIRED_COMPARISON.get((appeal.ground, reason), ()):
-            if name not in appeal.comparison_data:
-                problems.append(AppealProblem(
-                    "COMPARISON_DATA_MISSING",
-                    {"id": f"Data pembanding '{name}' wajib diisi untuk alasan ini.",
-                     "en": f"Comparison data '{name}' is required for this reason."},
-                    field=f"comparisonData.{name}"))
-    return problems
+    """A change of circumstances cannot lie in the future (the platform checks ownership, the
+    window, grounds against reasons, required evidence, the required comparison data and types)."""
+    since = appeal.comparison_data.get("since") if appeal.ground == "CIRCUMSTANCES_CHANGED" else None
+    try:
+        future = since is not None and date.fromisoformat(str(since)) > date.today()
+    except ValueError:
+        return []  # the platform reports the malformed date
+    if not future:
+        return []
+    return [AppealProblem(
+        "COMPARISON_DATA_INVALID",
+        {"id": "Tanggal perubahan keadaan tidak boleh di masa depan.",
+         "en": "The date circumstances changed cannot lie in the future."},
+        field="comparisonData.since")]

@@ -12,7 +12,9 @@ from perlinsos.identity import auth
 from perlinsos.appeals import filing, review
 from perlinsos.db.models import Appeal as AppealRow
 from perlinsos.errors import Problem
-from perlinsos.graphql.appeals.types import Appeal
+from perlinsos.graphql.appeals.types import Appeal, DecisionRef
+from perlinsos.graphql.loaders import peek
+from perlinsos.graphql.util import then
 from perlinsos.graphql.context import Context, ctx
 from perlinsos.graphql.payloads import UserError
 from perlinsos.graphql.relay import from_global_id
@@ -44,6 +46,16 @@ class AppealPayload:
     appeal: Appeal | None
     errors: list[UserError]
 
+    @strawberry.field(description="The decision now in force: after `resolveAppeal` upheld the appeal, the new one "
+                                  "(as `appeal.resultingDecision`); otherwise the one appealed.")
+    def decision(self, info: Info) -> DecisionRef | None:
+        from perlinsos.graphql.selection.types import Decision
+
+        if self.appeal is None:
+            return None
+        number = self.appeal.resulting_decision_id or self.appeal.decision_id
+        return then(peek(ctx(info).loaders.decision, number), Decision.from_row)
+
 
 def _id(kind: str, value: str) -> int:
     try:
@@ -68,7 +80,8 @@ def _staff(c: Context):
 
 @strawberry.type
 class AppealMutations:
-    @strawberry.mutation(description="File a sanggah with evidence and comparison data.")
+    @strawberry.mutation(description="File a sanggah with evidence and comparison data (`appealGrounds` describes "
+                                     "the form). Every field at fault is reported at once, each with its `field`.")
     async def file_appeal(self, info: Info, input: FileAppealInput) -> AppealPayload:
         c = ctx(info)
         try:
@@ -82,7 +95,7 @@ class AppealMutations:
                 evidence_ids=evidence)
             return await _payload(c, appeal.id)
         except Problem as p:
-            return AppealPayload(appeal=None, errors=[UserError.of(p, c.language)])
+            return AppealPayload(appeal=None, errors=UserError.all_of(p, c.language))
 
     @strawberry.mutation(description="A reviewer of the region takes an appeal into review.")
     async def claim_appeal(self, info: Info, id: strawberry.ID) -> AppealPayload:

@@ -64,6 +64,7 @@ class Appeal:
     resolution_note: str | None
     db_id: strawberry.Private[int]
     decision_id: strawberry.Private[int]
+    resulting_decision_id: strawberry.Private[int | None] = None
 
     @strawberry.field(description="Past its review deadline and not yet resolved.")
     def overdue(self) -> bool:
@@ -75,6 +76,15 @@ class Appeal:
         from perlinsos.graphql.selection.types import Decision
 
         return then(peek(ctx(info).loaders.decision, self.decision_id), Decision.from_row)
+
+    @strawberry.field(description="The decision made again after the appeal was upheld (null otherwise); "
+                                  "`decision` stays the one appealed.")
+    def resulting_decision(self, info: Info) -> DecisionRef | None:
+        from perlinsos.graphql.selection.types import Decision
+
+        if self.resulting_decision_id is None:
+            return None
+        return then(peek(ctx(info).loaders.decision, self.resulting_decision_id), Decision.from_row)
 
     @strawberry.field
     def evidence(self, info: Info) -> list[EvidenceFile]:
@@ -98,4 +108,5 @@ class Appeal:
             resolution_note=row.resolution_note,
             db_id=row.id,
             decision_id=row.decision_id,
+            resulting_decision_id=row.resulting_decision_id,
         )

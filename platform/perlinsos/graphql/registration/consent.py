@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
 import strawberry
 from strawberry.types import Info
 
 from perlinsos.identity import auth
-from perlinsos.registration import consent
+from perlinsos.registration import consent, requirements
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError
@@ -41,11 +42,22 @@ class Consent:
         )
 
 
+@strawberry.enum(description="A step of the pilot that reads data under a consent scope.")
+class ConsentUse(Enum):
+    REGISTRATION = requirements.REGISTRATION  # the population record, read when registering
+    SELECTION = requirements.SELECTION  # facts the eligibility criteria read
+
+
 @strawberry.type(description="Data a citizen may allow the platform to read in this pilot, and what they are told.")
 class ConsentScope:
     code: str = strawberry.field(description="e.g. person, facts:income, or a plugin's own such as facts:land.")
     purpose: str
     text: str = strawberry.field(description="What the citizen is told, in the viewer's language.")
+    needed_for: list[ConsentUse] = strawberry.field(
+        default_factory=list, description="The steps that read data under this scope.")
+    required_for_selection: bool = strawberry.field(
+        default=False, description="Selection reads it: `registerHousehold` refuses a consent without it "
+                                   "(CONSENT_INSUFFICIENT), as the decision could never be made.")
 
 
 @strawberry.input(description="Consent a citizen gives; on a facilitator's phone add `citizenToken`.")
@@ -71,7 +83,10 @@ class ConsentQueries:
         if c.hooks is None:
             return []
         found = await consent.available_scopes(c.hooks)
-        return [ConsentScope(code=s.code, purpose=s.purpose, text=s.text.get(c.language) or s.text["id"])
+        selection = requirements.selection_scopes(found)
+        return [ConsentScope(code=s.code, purpose=s.purpose, text=s.text.get(c.language) or s.text["id"],
+                             needed_for=[ConsentUse(u) for u in requirements.needed_for(s.code)],
+                             required_for_selection=s.code in selection)
                 for s in found.values()]
 
 

@@ -30,14 +30,16 @@ class RegisterHouseholdPayload:
 
 @strawberry.type
 class RegistrationMutations:
-    @strawberry.mutation(description="Register a household; re-submitting returns the same registration.")
+    @strawberry.mutation(description="Register a household; re-submitting returns the same registration. Every "
+                                     "problem is reported at once; a consent lacking a scope selection needs "
+                                     "(`consentScopes.requiredForSelection`) is refused: CONSENT_INSUFFICIENT.")
     async def register_household(self, info: Info, input: RegisterHouseholdInput) -> RegisterHouseholdPayload:
         c = ctx(info)
         try:
             actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
             result = await registration.register(c.db, c.hooks, actor, programme=input.programme)
         except Problem as p:
-            return RegisterHouseholdPayload(registration=None, created=False, errors=[UserError.of(p, c.language)])
+            return RegisterHouseholdPayload(registration=None, created=False, errors=UserError.all_of(p, c.language))
         return RegisterHouseholdPayload(
             registration=Registration.from_row(result.registration), created=result.created, errors=[]
         )

@@ -1,0 +1,1 @@
+"""GraphQL describing the forms a frontend renders: appeal grounds, evidence kinds, programmes."""
