@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
     plugins = plugins or PluginManager(extra_plugins=settings.extra_plugins, disabled=settings.disabled_plugins,
                                        national=settings.national_providers, national_issuers=settings.national_issuers,
                                        production=settings.production)
-    db = Database(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms)
+    db = Database.from_settings(settings)  # with the request timeouts (PERLINSOS_DB_*_TIMEOUT_SECONDS)
     state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)
     graphql = LocalGraphiQLView(  # its IDE page loads GraphiQL from this server, not a CDN

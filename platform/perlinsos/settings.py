@@ -70,6 +70,14 @@ class Settings:
     max_subscriptions_per_connection: int = 10
     max_subscriptions_per_user: int = 20
     sqlite_busy_timeout_ms: int = 15_000
+    #: PostgreSQL: seconds to connect, to run one statement (requests; 0 = no limit), to run one
+    #: statement of a worker (selection, dispatchers), and to wait for a pooled connection
+    db_connect_timeout_seconds: float = 10.0
+    db_statement_timeout_seconds: float = 30.0
+    db_worker_statement_timeout_seconds: float = 600.0
+    db_pool_timeout_seconds: float = 10.0
+    #: seconds `select` workers and dispatchers wait out a database outage before giving up
+    db_outage_patience_seconds: float = 600.0
     #: /health/ready answers 503 when the database has not answered within this many seconds
     health_timeout_seconds: float = 2.0
     #: where citizens read their full results (notifications point there)
@@ -114,6 +122,19 @@ class Settings:
                                        cls.pilot_cache_seconds),
             health_timeout_seconds=_float("PERLINSOS_HEALTH_TIMEOUT_SECONDS", get("HEALTH_TIMEOUT_SECONDS"),
                                           cls.health_timeout_seconds),
+            sqlite_busy_timeout_ms=_int("PERLINSOS_SQLITE_BUSY_TIMEOUT_MS", get("SQLITE_BUSY_TIMEOUT_MS"),
+                                        cls.sqlite_busy_timeout_ms),
+            db_connect_timeout_seconds=_float("PERLINSOS_DB_CONNECT_TIMEOUT_SECONDS",
+                                              get("DB_CONNECT_TIMEOUT_SECONDS"), cls.db_connect_timeout_seconds),
+            db_statement_timeout_seconds=_float("PERLINSOS_DB_STATEMENT_TIMEOUT_SECONDS",
+                                                get("DB_STATEMENT_TIMEOUT_SECONDS"), cls.db_statement_timeout_seconds),
+            db_worker_statement_timeout_seconds=_float(
+                "PERLINSOS_DB_WORKER_STATEMENT_TIMEOUT_SECONDS", get("DB_WORKER_STATEMENT_TIMEOUT_SECONDS"),
+                cls.db_worker_statement_timeout_seconds),
+            db_pool_timeout_seconds=_float("PERLINSOS_DB_POOL_TIMEOUT_SECONDS", get("DB_POOL_TIMEOUT_SECONDS"),
+                                           cls.db_pool_timeout_seconds),
+            db_outage_patience_seconds=_float("PERLINSOS_DB_OUTAGE_PATIENCE_SECONDS",
+                                              get("DB_OUTAGE_PATIENCE_SECONDS"), cls.db_outage_patience_seconds),
             portal_url=get("PORTAL_URL") or cls.portal_url,
             dispatcher_in_process=_bool(get("DISPATCHER_IN_PROCESS"), True),
             default_pilot=get("DEFAULT_PILOT") or None,

@@ -68,7 +68,17 @@ def worker_table(result, worker_id: str | None) -> str:
                       f"  partitions finished here {len(result.partitions):>9,}",
                       f"  registrations processed  {mine.processed:>9,}",
                       f"  new decisions            {mine.decided:>9,}",
-                      f"  whole run: processed {result.total.processed:,}, decided {result.total.decided:,}"])
+                      f"  whole run: processed {result.total.processed:,}, decided {result.total.decided:,}"]
+                     + outage_lines(result.total))
+
+
+def outage_lines(summary) -> list[str]:
+    """The database outages the run's workers rode out (none: no line)."""
+    o = summary.outages
+    if not o:
+        return []
+    return [f"  database outages         {o.get('count', 0):>9,} (last: {o.get('last_kind')}, "
+            f"{o.get('last_seconds', 0):g} s)"]
 
 
 def summary_table(summary) -> str:
@@ -76,7 +86,8 @@ def summary_table(summary) -> str:
              f"  registrations processed  {summary.processed:>9,}",
              f"  new decisions            {summary.decided:>9,}",
              f"  unchanged (no new version){summary.unchanged:>8,}",
-             f"  kept (a source failed)   {summary.kept:>9,}", "", "  outcome              count"]
+             f"  kept (a source failed)   {summary.kept:>9,}", *outage_lines(summary), "",
+             "  outcome              count"]
     for outcome in ("ELIGIBLE", "NOT_ELIGIBLE", "PENDING"):
         lines.append(f"  {outcome:<18} {summary.outcomes.get(outcome, 0):>7,}")
     if summary.failed_reasons:

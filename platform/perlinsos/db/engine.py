@@ -3,6 +3,11 @@
 SQLite is tuned for a web server with concurrent writers: WAL (readers never block the
 writer), a busy timeout, foreign keys on, and write transactions that ``BEGIN IMMEDIATE`` so two
 writers never both hold a read lock and deadlock on upgrade ("database is locked").
+
+PostgreSQL connections time out: connecting (``connect_timeout``), each statement (the server's
+``statement_timeout``, and the driver's own a little later for a server that does not answer at
+all) and waiting for a pooled connection (``pool_timeout``), so a hung database fails requests
+instead of holding them as long as it hangs. :meth:`Database.from_settings` applies the deployment's.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -18,6 +24,9 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from perlinsos.errors import DatabaseError
+
+if TYPE_CHECKING:
+    from perlinsos.settings import Settings
 
 _WRITE = "perlinsos_write"
 SUPPORTED = {"sqlite+aiosqlite", "postgresql+asyncpg"}
@@ -55,7 +64,10 @@ def redact(url: str) -> str:
 class Database:
     """One engine, and session factories for reads and for writes."""
 
-    def __init__(self, url: str, *, busy_timeout_ms: int = 15_000, echo: bool = False):
+    def __init__(self, url: str, *, busy_timeout_ms: int = 15_000, echo: bool = False,
+                 connect_timeout: float = 10.0, statement_timeout: float = 0.0, pool_timeout: float = 10.0):
+        """``statement_timeout`` 0: none (migrations and backups may run long); ``connect_timeout``
+        and ``pool_timeout`` in seconds. All three are PostgreSQL's; SQLite has its busy timeout."""
         self.url = normalise_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         kwargs: dict = {"echo": echo}
@@ -65,7 +77,9 @@ class Database:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            # pre-ping: a connection the server dropped (a restart) is replaced, not handed out
+            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=pool_timeout,
+                          connect_args=_pg_timeouts(connect_timeout, statement_timeout))
         try:
             self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         except (ArgumentError, NoSuchModuleError) as exc:
@@ -78,6 +92,16 @@ class Database:
         self.writer = async_sessionmaker(
             self.engine.execution_options(**{_WRITE: True}), expire_on_commit=False
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, worker: bool = False) -> Database:
+        """The deployment's database with its timeouts: a request's statement timeout, or with
+        ``worker`` (selection, dispatchers) the longer one of batch work."""
+        statement = (settings.db_worker_statement_timeout_seconds if worker
+                     else settings.db_statement_timeout_seconds)
+        return cls(settings.database_url, busy_timeout_ms=settings.sqlite_busy_timeout_ms,
+                   connect_timeout=settings.db_connect_timeout_seconds, statement_timeout=statement,
+                   pool_timeout=settings.db_pool_timeout_seconds)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -117,6 +141,16 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _pg_timeouts(connect: float, statement: float) -> dict:
+    args: dict = {"timeout": connect}
+    if statement > 0:
+        # The server cancels a slow statement; the driver gives up on a server that does not
+        # answer at all (a hung host) a second later, so the server's cancel is seen first.
+        args["server_settings"] = {"statement_timeout": str(int(statement * 1000))}
+        args["command_timeout"] = statement + 1.0
+    return args
 
 
 def _first_line(exc: BaseException) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from perlinsos import audit, scopes
 from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef
 from perlinsos.db.engine import Database
+from perlinsos.db.outages import DEFAULT_PATIENCE, DatabaseUnavailable, is_unavailable
 from perlinsos.db.models import (
     Decision,
     Pilot,
@@ -34,6 +35,7 @@ from perlinsos.db.types import utcnow
 from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts
+from perlinsos.selection import recovery
 from perlinsos.selection import stability, writes
 from perlinsos.selection.chunks import FACT_SCOPES, PLATFORM, Chunk, load_chunk
 
@@ -53,6 +55,7 @@ class Summary:
     pending_reasons: Counter = field(default_factory=Counter)
     failed_facts: Counter = field(default_factory=Counter)  # fact name → registrations it could not be read for
     resumed: bool = False
+    outages: dict[str, Any] = field(default_factory=dict)  # database outages ridden out (the run's record)
 
     def add(self, other: Summary) -> None:
         self.processed += other.processed
@@ -90,7 +93,7 @@ async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | Non
                         registration_ids: list[int] | None = None,
                         begun: tuple[Summary, int] | None = None, cause: str = "SELECTION",
                         worker: str | None = None, lease: float = parts.DEFAULT_LEASE,
-                        partition_size: int = parts.DEFAULT_SIZE) -> Summary:
+                        partition_size: int = parts.DEFAULT_SIZE, patience: float = DEFAULT_PATIENCE) -> Summary:
     """Select every registration of ``hooks.pilot`` (or of one programme); resumes an unfinished run.
 
     The run's village partitions are worked through here, alongside any selection workers that
@@ -102,7 +105,7 @@ async def run_selection(db: Database, hooks: PilotHooks, *, programme: str | Non
         return await _targeted(db, hooks, registration_ids, started_by, chunk_size, cause)
     summary, _ = begun or await begin(db, hooks.pilot, programme, started_by, partition_size=partition_size)
     result = await work(db, hooks, summary.run_id, programme=programme, worker=worker, chunk_size=chunk_size,
-                        lease=lease, progress=progress, cause=cause)
+                        lease=lease, progress=progress, cause=cause, patience=patience)
     result.total.resumed = summary.resumed
     return result.total
 
@@ -118,53 +121,75 @@ class WorkResult:
 async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str | None = None,
                worker: str | None = None, chunk_size: int = DEFAULT_CHUNK, lease: float = parts.DEFAULT_LEASE,
                poll: float = 0.5, progress: Callable[[Summary, int], None] | None = None,
-               cause: str = "SELECTION") -> WorkResult:
+               cause: str = "SELECTION", patience: float = DEFAULT_PATIENCE) -> WorkResult:
     """Claim and select the run's partitions until every one is done. While the last ones are
-    held by other workers, wait (``poll`` seconds), ready to take over a lease that runs out."""
+    held by other workers, wait (``poll`` seconds), ready to take over a lease that runs out.
+    A database outage is waited out for up to ``patience`` seconds (:mod:`.recovery`), the work
+    continuing where its last committed chunk left it; past that the run is marked FAILED."""
     worker = worker or default_worker()
     criteria: dict[str, list] = {}
     result = WorkResult(Summary(run_id), Summary(run_id))
     refreshed = time.monotonic()
-    while True:
-        claim = await parts.claim(db, run_id, worker, lease)
-        if claim is None:
-            if not await parts.unfinished(db, run_id):  # a read: waiting workers write nothing
-                state = await parts.refresh(db, run_id, finish=True)
-                if state.status == RunStatus.FINISHED.value:
-                    result.total, result.finished = Summary.sum_of(run_id, state.counts), True
-                    return result
-            await asyncio.sleep(poll)
-            continue
-        counts = Summary.from_counts(run_id, claim.counts)
-        after_id = claim.after_id
-        try:
-            while True:
-                async with db.engine.connect() as conn:
-                    chunk = await load_chunk(conn, hooks.pilot.id, programme, after_id, chunk_size,
-                                             regions=claim.region_codes)
-                if chunk is None:
-                    break
-                delta = await _select_chunk(db, hooks, chunk, criteria, counts, cause,
-                                            _partition_writer(db, claim, lease))
-                result.mine.add(delta)
-                after_id = chunk.last_id
-                if progress:
-                    progress(result.mine, len(chunk.refs))
-                if time.monotonic() - refreshed > 1.0:  # watchers see progress about every second
-                    await parts.refresh(db, run_id, finish=False)
-                    refreshed = time.monotonic()
-        except parts.PartitionLost as lost:
-            log.warning("%s: %s", worker, lost)
-            continue
-        except BaseException as exc:
-            # Given back at once; its committed chunks stay, and the next claim resumes after them.
-            await parts.release(db, claim)
-            await _finish(db, Summary(run_id), RunStatus.FAILED, repr(exc)[:2000], keep_counts=True)
-            raise
-        if await parts.complete(db, claim):
-            result.partitions.append(claim.region_code)
-        await parts.refresh(db, run_id, finish=True)
-        refreshed = time.monotonic()
+    g = recovery.guard(db, run_id, worker, patience)
+    try:
+        while True:
+            claim = await g.call(lambda: parts.claim(db, run_id, worker, lease))
+            if claim is None:
+                if not await g.call(lambda: parts.unfinished(db, run_id)):  # a read: waiting workers write nothing
+                    state = await g.call(lambda: parts.refresh(db, run_id, finish=True))
+                    if state.status == RunStatus.FINISHED.value:
+                        result.total, result.finished = Summary.sum_of(run_id, state.counts), True
+                        result.total.outages = state.outages or {}
+                        return result
+                await asyncio.sleep(poll)
+                continue
+            counts = Summary.from_counts(run_id, claim.counts)
+            after_id = claim.after_id
+            try:
+                while True:
+                    try:
+                        async with db.engine.connect() as conn:
+                            chunk = await load_chunk(conn, hooks.pilot.id, programme, after_id, chunk_size,
+                                                     regions=claim.region_codes)
+                        if chunk is None:
+                            break
+                        delta = await _select_chunk(db, hooks, chunk, criteria, counts, cause,
+                                                    _partition_writer(db, claim, lease))
+                    except Exception as exc:
+                        if not is_unavailable(exc):
+                            raise
+                        await g.wait(exc)
+                        # Whether the chunk committed is unknown: go on from what the database holds.
+                        held = await g.call(lambda c=claim: parts.reread(db, c), ends_outage=False)
+                        if held is None:
+                            raise parts.PartitionLost(f"selection partition {claim.id} ({claim.region_code}) "
+                                                      "was taken over during a database outage") from None
+                        counts, after_id = Summary.from_counts(run_id, held.counts), held.after_id
+                        continue
+                    await g.recovered()
+                    result.mine.add(delta)
+                    after_id = chunk.last_id
+                    if progress:
+                        progress(result.mine, len(chunk.refs))
+                    if time.monotonic() - refreshed > 1.0:  # watchers see progress about every second
+                        await g.call(lambda: parts.refresh(db, run_id, finish=False))
+                        refreshed = time.monotonic()
+            except parts.PartitionLost as lost:
+                log.warning("%s: %s", worker, lost)
+                continue
+            except BaseException as exc:
+                # Given back at once; its committed chunks stay, and the next claim resumes after them.
+                await recovery.let_go(db, claim, worker)
+                if not isinstance(exc, DatabaseUnavailable):  # that one is recorded below
+                    await recovery.mark_failed(db, run_id, exc)
+                raise
+            if await g.call(lambda c=claim: parts.complete(db, c)):
+                result.partitions.append(claim.region_code)
+            await g.call(lambda: parts.refresh(db, run_id, finish=True))
+            refreshed = time.monotonic()
+    except DatabaseUnavailable as gone:
+        await recovery.mark_failed(db, run_id, gone)
+        raise
 
 
 def default_worker() -> str:
@@ -198,7 +223,7 @@ async def _targeted(db: Database, hooks: PilotHooks, registration_ids: list[int]
             await _select_chunk(db, hooks, chunk, criteria, summary, cause, write)
             after_id = chunk.last_id
     except BaseException as exc:
-        await _finish(db, summary, RunStatus.FAILED, repr(exc)[:2000], keep_counts=True)
+        await recovery.mark_failed(db, summary.run_id, exc)
         raise
     await _finish(db, summary, RunStatus.FINISHED)
     return summary
@@ -249,11 +274,9 @@ async def begin(db: Database, pilot: PilotContext, programme: str | None, starte
     return Summary(run.id), 0
 
 
-async def _finish(db: Database, summary: Summary, status: RunStatus, error: str | None = None,
-                  keep_counts: bool = False) -> None:
-    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error}
-    if not keep_counts:
-        values["counts"] = summary.as_counts()
+async def _finish(db: Database, summary: Summary, status: RunStatus, error: str | None = None) -> None:
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow(), "error": error,
+                              "counts": summary.as_counts()}
     async with db.write() as session:
         await session.execute(update(SelectionRun).where(SelectionRun.id == summary.run_id).values(**values))
         await parts.audit_run_end(session, summary.run_id, status.value, values.get("counts"), error)

@@ -161,11 +161,39 @@ async def release(db: Database, c: Claim) -> None:
                               .values(status=P.PENDING.value, lease_expires_at=None))
 
 
+async def reread(db: Database, c: Claim) -> Claim | None:
+    """The claim as the database holds it (resume point and counts), or ``None`` if it is no longer
+    this worker's: after an outage a chunk's commit may or may not have happened."""
+    p = SelectionPartition.__table__
+    async with db.read() as session:
+        row = (await session.execute(select(p.c.last_registration_id, p.c.counts).where(
+            p.c.id == c.id, p.c.attempts == c.attempt, p.c.status == P.RUNNING.value))).first()
+    if row is None:
+        return None
+    return Claim(c.id, c.run_id, c.region_code, c.region_codes, c.attempt, row.last_registration_id,
+                 dict(row.counts or {}))
+
+
+async def note_outage(db: Database, run_id: str, seconds: float, kind: str) -> None:
+    """Count a database outage a worker of the run rode out (``counts["outages"]``: count, the last
+    one's kind and length), so an operator sees the run was disturbed though it finished."""
+    run = SelectionRun.__table__
+    async with db.write() as session:
+        stmt = select(run.c.counts).where(run.c.id == run_id)
+        if not db.is_sqlite:
+            stmt = stmt.with_for_update()
+        counts = dict((await session.execute(stmt)).scalar_one() or {})
+        was = counts.get("outages") or {}
+        counts["outages"] = {"count": was.get("count", 0) + 1, "last_kind": kind, "last_seconds": round(seconds, 1)}
+        await session.execute(update(run).where(run.c.id == run_id).values(counts=counts))
+
+
 @dataclass(frozen=True)
 class RunState:
     counts: list[dict[str, Any]]
     pending: int  # partitions not DONE
     status: str
+    outages: dict[str, Any] | None = None  # :func:`note_outage`'s record
 
 
 async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
@@ -177,16 +205,19 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
     p, run = SelectionPartition.__table__, SelectionRun.__table__
     async with db.write() as session:
         conn = await session.connection()
-        stmt = select(run.c.status).where(run.c.id == run_id)
+        stmt = select(run.c.status, run.c.counts).where(run.c.id == run_id)
         if not db.is_sqlite:
             stmt = stmt.with_for_update()
-        status = (await conn.execute(stmt)).scalar_one()
+        status, run_counts = (await conn.execute(stmt)).one()
+        outages = (run_counts or {}).get("outages")
         rows = (await conn.execute(select(p.c.counts, p.c.status).where(p.c.run_id == run_id))).all()
         total = Summary.sum_of(run_id, [counts for counts, _ in rows])
         pending = sum(1 for _, s in rows if s != P.DONE.value)
         status = getattr(status, "value", status)
         now = utcnow()
         values: dict[str, Any] = {"counts": total.as_counts(), "heartbeat_at": now}
+        if outages:  # the run's own record, not a sum of partitions'
+            values["counts"]["outages"] = outages
         finishing = finish and not pending and status != RunStatus.FINISHED.value
         if finishing:
             values.update(status=RunStatus.FINISHED.value, finished_at=now)
@@ -194,7 +225,7 @@ async def refresh(db: Database, run_id: str, *, finish: bool) -> RunState:
         await conn.execute(update(run).where(run.c.id == run_id).values(**values))
         if finishing:  # the one worker that finishes the run records it
             await audit_run_end(session, run_id, RunStatus.FINISHED.value, values["counts"], None)
-    return RunState([r.counts or {} for r in rows], pending, status)
+    return RunState([r.counts or {} for r in rows], pending, status, outages)
 
 
 async def audit_run_end(session, run_id: str, status: str, counts: dict[str, Any] | None, error: str | None) -> None:

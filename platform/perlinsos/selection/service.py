@@ -50,7 +50,7 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
 
     from perlinsos.db.models import Registration
 
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings, worker=True)
     try:
         await db.ping()
         hooks = await _hooks(db, plugins, pilot_code, programme)
@@ -68,7 +68,8 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
             with batch_gc():
                 return await run_selection(db, hooks, programme=programme, chunk_size=chunk_size,
                                            progress=(lambda s, n: bar.update(n)) if bar else None,
-                                           partition_size=partition_size, lease=lease, worker=worker)
+                                           partition_size=partition_size, lease=lease, worker=worker,
+                                           patience=settings.db_outage_patience_seconds)
         finally:
             if bar:
                 bar.close()
@@ -79,7 +80,7 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
 async def start_for_cli(settings: Settings, plugins: PluginManager, pilot_code: str, programme: str | None,
                         partition_size: int) -> tuple[Summary, list]:
     """Create (or resume) the run and its partitions, leaving the work to workers."""
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings, worker=True)
     try:
         await db.ping()
         hooks = await _hooks(db, plugins, pilot_code, programme)
@@ -94,7 +95,7 @@ async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code:
                          poll: float = 0.5, ready: Callable[[], None] | None = None) -> WorkResult:
     """Join the pilot's open run (waiting up to ``wait`` seconds for one to be started) and work on
     it until every partition is done."""
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings, worker=True)
     try:
         await db.ping()
         hooks = await _hooks(db, plugins, pilot_code, programme)
@@ -108,7 +109,7 @@ async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code:
             await asyncio.sleep(min(poll, 0.2))
         with batch_gc():
             return await work(db, hooks, run_id, programme=programme, worker=worker, chunk_size=chunk_size,
-                              lease=lease, poll=poll)
+                              lease=lease, poll=poll, patience=settings.db_outage_patience_seconds)
     finally:
         await db.dispose()
 

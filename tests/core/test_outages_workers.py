@@ -1,0 +1,187 @@
+"""Workers through a database outage (issue 18, item 2): `perlinsos select` and `notify run` wait
+out connections cut mid-run (PostgreSQL behind a TCP proxy; SQLite's file locked past its busy
+timeout) and go on where they stopped — every decision written once, the outage counted on the run,
+one log line as it starts and one as it ends, no traceback; a worker that runs out of patience
+marks its run FAILED with the error; a hung database fails a request within the timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from conftest import PG_URL, GraphQLClient
+from fixtures import fixture_criteria as fc
+from fixtures import outage_plugin, seed
+from fixtures.faultproxy import FaultProxy, lock_sqlite
+from fixtures.pilots import pilot_data
+from perlinsos.app import create_app
+from perlinsos.cli import main
+from perlinsos.db.engine import Database
+from perlinsos.db.models import Decision, Notification, Person, SelectionRun
+from perlinsos.pilots.files import parse_pilot
+from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
+from perlinsos.plugins import PluginManager
+from perlinsos.registration import consent
+from perlinsos.settings import Settings
+from perlinsos.selection import run_selection
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import make_url
+
+NAMES = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}, outage_plugin.NAME: {}}
+TESTS = Path(__file__).resolve().parents[1]
+pg_only = pytest.mark.skipif(PG_URL is None, reason="PostgreSQL only: the fault is a proxy in front of the server")
+N = 28
+
+
+def plugin_manager(*extra: str) -> PluginManager:
+    return PluginManager(extra_plugins=[*NAMES, *extra], national=("fixtures.static_auth",))
+
+
+def seeded(database_url: str) -> None:
+    """The pilot with the fault plugin, and N registrations in four villages, none decided."""
+    fc.reset()
+    outage_plugin.reset()
+
+    async def setup() -> None:
+        db = Database(database_url)
+        data = pilot_data()
+        data["plugins"] = dict(NAMES)
+        async with db.write() as session:
+            await save_pilot(session, parse_pilot(data, plugin_manager()))
+        start = 0
+        for region, n in {"35.10.15.2001": 12, "35.10.15.2004": 3, "35.10.15.2005": 4, "35.10.16.1014": 9}.items():
+            await seed.registrations(db, "BWI-2025", n, region=region, start=start, with_decision=False)
+            for i in range(start, start + n):
+                district = region[:8].replace(".", "")
+                fc.FACTS[seed.nik(i, district)] = 900 if i % 3 else 2200
+                await seed.consent(db, seed.nik(i, district), consent.SCOPES)
+            start += 100
+        await db.dispose()
+    asyncio.run(setup())
+
+
+def outage_at(chunk: int, database_url: str, proxy: FaultProxy | None, seconds: float) -> None:
+    """The fault, when the run asks for its ``chunk``-th chunk's facts: the proxy cuts every
+    connection (PostgreSQL) or another connection holds the file's write lock (SQLite)."""
+    if proxy is not None:
+        outage_plugin.AT[chunk] = lambda: proxy.cut(seconds)
+    else:
+        path = make_url(database_url).database
+        outage_plugin.AT[chunk] = lambda: lock_sqlite(path, seconds)
+
+
+def environment(monkeypatch, url: str, patience: float) -> None:
+    monkeypatch.setenv("PERLINSOS_EXTRA_PLUGINS", ",".join(NAMES))
+    monkeypatch.setenv("PERLINSOS_NATIONAL_PROVIDERS", "fixtures.static_auth")
+    monkeypatch.setenv("PERLINSOS_DATABASE_URL", url)
+    monkeypatch.setenv("PERLINSOS_DB_OUTAGE_PATIENCE_SECONDS", str(patience))
+    monkeypatch.setenv("PERLINSOS_SQLITE_BUSY_TIMEOUT_MS", "100")  # past it, the file counts as unavailable
+    monkeypatch.setenv("PERLINSOS_DB_CONNECT_TIMEOUT_SECONDS", "2")
+
+
+async def state(database_url: str) -> tuple[Counter, int, list]:
+    db = Database(database_url)
+    async with db.read() as s:
+        per_registration = Counter((await s.execute(select(Decision.registration_id))).scalars())
+        notes = (await s.execute(select(func.count()).select_from(Notification))).scalar_one()
+        runs = (await s.execute(select(SelectionRun.status, SelectionRun.error, SelectionRun.counts))).all()
+    await db.dispose()
+    return per_registration, notes, runs
+
+
+def outage_lines(caplog) -> tuple[list[str], list[str], list]:
+    down = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
+    back = [r.getMessage() for r in caplog.records if "database back after" in r.getMessage()]
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    return down, back, tracebacks
+
+
+@pytest.fixture
+def through(database_url):
+    """The database URL the code under test uses, and the proxy in front of it (PostgreSQL)."""
+    if PG_URL is None:
+        yield database_url, None
+        return
+    with FaultProxy.to(database_url) as proxy:
+        yield proxy.url, proxy
+
+
+def test_select_rides_out_an_outage_mid_run(database_url, through, monkeypatch, caplog):
+    caplog.set_level(logging.INFO)
+    url, proxy = through
+    seeded(database_url)
+    outage_at(3, database_url, proxy, 2.0)  # the third chunk's write meets the outage
+    environment(monkeypatch, url, patience=60)
+    result = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress", "--chunk-size", "4",
+                                       "--partition-size", "10"])
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    assert "processed         28" in result.output and "database outages                 1" in result.output
+    per_registration, notes, runs = asyncio.run(state(database_url))
+    assert len(per_registration) == N and set(per_registration.values()) == {1}  # each decided once
+    assert notes == N  # one portal notification each, none twice
+    [(status, error, counts)] = runs
+    assert getattr(status, "value", status) == "FINISHED" and error is None
+    assert counts["processed"] == N and counts["outages"]["count"] == 1
+    down, back, tracebacks = outage_lines(caplog)
+    assert len(down) == 1 and len(back) == 1, (down, back)  # one line as it starts, one as it ends
+    assert tracebacks == []
+
+
+def test_a_worker_out_of_patience_marks_its_run_failed(database_url, through, monkeypatch, caplog):
+    url, proxy = through
+    seeded(database_url)
+    outage_at(2, database_url, proxy, 3.0)  # longer than the worker waits
+    environment(monkeypatch, url, patience=1)
+    result = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress", "--chunk-size", "4",
+                                       "--partition-size", "10"])
+    assert result.exit_code == 1
+    assert "database unavailable for" in result.output and "giving up" in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    per_registration, _, runs = asyncio.run(state(database_url))
+    [(status, error, _)] = runs
+    # marked FAILED once the database took the write; its first chunk stays decided
+    assert getattr(status, "value", status) == "FAILED" and "database unavailable" in error
+    assert set(per_registration.values()) == {1} and 0 < len(per_registration) < N
+    assert [r for r in caplog.records if r.exc_info] == []
+    # the next run resumes it and decides the rest, each once
+    outage_plugin.reset()
+    again = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress", "--chunk-size", "4"])
+    assert again.exit_code == 0 and "(resumed)" in again.output
+    per_registration, notes, _ = asyncio.run(state(database_url))
+    assert len(per_registration) == N and set(per_registration.values()) == {1} and notes == N
+
+
+@pg_only
+async def test_a_hung_database_fails_a_request_within_its_timeouts(database_url, settings, plugin_manager, pilot):
+    """A server that accepts connections and never answers: the request ends (an error) within
+    the connect and statement timeouts instead of hanging as long as the server does."""
+    with FaultProxy.to(database_url) as proxy:
+        hung = Settings.from_env({"PERLINSOS_DB_CONNECT_TIMEOUT_SECONDS": "1",
+                                  "PERLINSOS_DB_STATEMENT_TIMEOUT_SECONDS": "1"}, database_url=proxy.url,
+                                 pilot_cache_seconds=0, evidence_dir=settings.evidence_dir)
+        app = create_app(hung, plugin_manager)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://perlinsos.test") as h:
+            client = GraphQLClient(h)
+            query = "{ me { __typename } }"
+            await client.query(query, token="citizen:3510150103800001")  # connected: the pool holds a connection
+            proxy.hang()
+            started = time.monotonic()
+            try:
+                await asyncio.wait_for(client.query(query, token="citizen:3510150103800001"), 20)
+            except (httpx.HTTPError, Exception) as exc:  # noqa: BLE001 - how it fails is another item's
+                if isinstance(exc, TimeoutError):
+                    raise AssertionError("the request hung with the database") from None
+            assert time.monotonic() - started < 8
+        proxy.restore()
+        await app.state.perlinsos.db.dispose()
