@@ -19,6 +19,7 @@ from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
+from perlinsos.notification.worker import deliver_until_stopped
 from perlinsos.pilots.rollout import refuse_development_secrets
 from perlinsos.requestids import RequestIdMiddleware
 from perlinsos.plugins import PluginManager
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             # The embedded default delivers notifications itself; larger deployments run
             # `perlinsos notify run` workers and switch this off.
             dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url)
-            worker = asyncio.create_task(dispatcher.run_forever(stop))
+            worker = asyncio.create_task(deliver_until_stopped(dispatcher, stop))  # rides out db outages
         try:
             yield
         finally:

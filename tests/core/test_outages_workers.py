@@ -185,3 +185,84 @@ async def test_a_hung_database_fails_a_request_within_its_timeouts(database_url,
             assert time.monotonic() - started < 8
         proxy.restore()
         await app.state.perlinsos.db.dispose()
+
+
+CHANNEL = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}, "fixtures.fixture_channel": {}}
+
+
+async def outbox_waiting(database_url: str, *, due_in: float | None = None) -> int:
+    """Four registrants decided: their portal and SMS rows in the outbox. With ``due_in``, every
+    row still waiting falls due that many seconds from now. Returns how many rows are waiting."""
+    from fixtures import fixture_channel as ch
+    from perlinsos.db.types import utcnow
+    from datetime import timedelta
+
+    db = Database(database_url)
+    if due_in is None:
+        fc.reset()
+        ch.reset()
+        plugins = PluginManager(extra_plugins=list(CHANNEL), national=("fixtures.static_auth",))
+        data = pilot_data()
+        data["plugins"] = dict(CHANNEL)
+        async with db.write() as session:
+            await save_pilot(session, parse_pilot(data, plugins))
+            context = pilot_context(await get_pilot(session, data["code"]), plugins)
+        await seed.registrations(db, "BWI-2025", 4, with_decision=False)
+        async with db.write() as s:
+            for i in range(4):
+                await s.execute(update(Person).where(Person.nik == seed.nik(i)).values(phone=f"+62812345678{i:02d}"))
+        for i in range(4):
+            fc.FACTS[seed.nik(i)] = 900
+            await seed.consent(db, seed.nik(i), consent.SCOPES)
+        await run_selection(db, plugins.for_pilot(context))
+        due_in = 86_400.0  # nothing due until the test says so
+    waiting = Notification.status.in_(["PENDING", "SENDING"])
+    async with db.write() as s:
+        await s.execute(update(Notification).where(waiting).values(next_attempt_at=utcnow() + timedelta(seconds=due_in)))
+    async with db.read() as s:
+        n = (await s.execute(select(func.count()).select_from(Notification).where(waiting))).scalar_one()
+    await db.dispose()
+    return n
+
+
+async def still_waiting(database_url: str) -> int:
+    db = Database(database_url)
+    async with db.read() as s:
+        n = (await s.execute(select(func.count()).select_from(Notification)
+                             .where(Notification.status.in_(["PENDING", "SENDING"])))).scalar_one()
+    await db.dispose()
+    return n
+
+
+def test_the_dispatcher_rides_out_an_outage(database_url, through):
+    """`perlinsos notify run` (its own process): the outage meets it between batches, rows falling
+    due meanwhile are delivered once the database is back; stderr holds two lines, no traceback."""
+    url, proxy = through
+    assert asyncio.run(outbox_waiting(database_url)) == 8
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+           "PERLINSOS_DATABASE_URL": url, "PERLINSOS_EXTRA_PLUGINS": ",".join(CHANNEL),
+           "PERLINSOS_NATIONAL_PROVIDERS": "fixtures.static_auth", "PERLINSOS_SQLITE_BUSY_TIMEOUT_MS": "100",
+           "PERLINSOS_DB_CONNECT_TIMEOUT_SECONDS": "2", "PERLINSOS_DB_OUTAGE_PATIENCE_SECONDS": "60"}
+    process = subprocess.Popen([sys.executable, "-m", "perlinsos.cli", "notify", "run"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(4)  # started, connected, idle (nothing due)
+        assert process.poll() is None
+        assert asyncio.run(outbox_waiting(database_url, due_in=1.0)) == 8  # due during the outage
+        if proxy is not None:
+            proxy.cut(3.0)
+        else:
+            lock_sqlite(make_url(database_url).database, 3.0)
+        deadline = time.monotonic() + 40
+        while asyncio.run(still_waiting(database_url)) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert asyncio.run(still_waiting(database_url)) == 0, "not delivered after the outage"
+        assert process.poll() is None  # still running
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len([x for x in lines if "database unavailable" in x]) == 1, stderr
+    assert len([x for x in lines if "database back after" in x]) == 1, stderr

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+from collections import Counter
 
 import click
 
@@ -25,13 +27,37 @@ def notify() -> None:
 @database_option
 def notify_run(once: bool, batch: int, concurrency: int, lease: float, database_url: str | None) -> None:
     """Deliver due notifications (a worker; several may run against PostgreSQL)."""
-    from perlinsos.notification.service import run_worker
-
     settings = load_settings(database_url)
     try:
-        counts = asyncio.run(run_worker(settings, load_plugins(settings), once=once, batch=batch,
-                                        concurrency=concurrency, lease=lease))
-    except ConfigurationError as exc:
+        counts = asyncio.run(_run(settings, load_plugins(settings), once=once, batch=batch,
+                                  concurrency=concurrency, lease=lease))
+    except ConfigurationError as exc:  # DatabaseUnavailable too: out of patience, said in one line
         fail(exc)
     if once:
         click.echo("delivered: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing due"))
+
+
+async def _run(settings, plugins, *, once: bool, batch: int, concurrency: int, lease: float) -> Counter:
+    """The dispatcher, riding out database outages for up to PERLINSOS_DB_OUTAGE_PATIENCE_SECONDS
+    (perlinsos.notification.worker)."""
+    from perlinsos.db.engine import Database
+    from perlinsos.notification import worker
+    from perlinsos.notification.dispatcher import Dispatcher
+    from perlinsos.notification.outbox import Policy
+
+    db = Database.from_settings(settings, worker=True)
+    patience = settings.db_outage_patience_seconds
+    try:
+        await db.ping()
+        dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url, batch=batch, concurrency=concurrency,
+                                policy=Policy(lease=lease))
+        if once:
+            return await worker.drain(dispatcher, patience=patience)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # finish the batch in hand, then stop
+            loop.add_signal_handler(sig, stop.set)
+        await worker.deliver_until_stopped(dispatcher, stop, patience=patience)
+        return Counter()
+    finally:
+        await db.dispose()
