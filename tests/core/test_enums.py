@@ -28,7 +28,8 @@ ENUMS = {
 #: extensible sets (plugins add to them): strings
 STRINGS = {("Notification", "channel"), ("DecisionReason", "code"), ("EvidenceFile", "kind"), ("Appeal", "ground")}
 TYPE_OF = """query($t: String!) { __type(name: $t) { fields(includeDeprecated: true) {
-  name isDeprecated deprecationReason type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }"""
+  name isDeprecated deprecationReason
+  type { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } }"""
 ENUM_VALUES = """query($t: String!) { __type(name: $t) { kind enumValues { name } } }"""
 PDF = b"%PDF-1.4\n% Tagihan listrik PLN\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 MINE = """{ viewer { kind roles } me {
@@ -81,7 +82,8 @@ async def api(app, db, plugin_manager, ikd):
 async def test_a_citizens_journey_answers_enum_values(api, db, plugin_manager, ikd):
     person = ikd.people(limit=1, role="HEAD")[0]
     citizen, admin = ikd.sign_in(person["nik"]), ikd.sign_in_staff("kantor-pusat")
-    consent = """mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "2025-08"}) { errors { code } } }"""
+    consent = """mutation($s: [String!]!) {
+      giveConsent(input: {scopes: $s, policyVersion: "2025-08"}) { errors { code } } }"""
     assert (await api.query(consent, {"s": list(SCOPES)}, token=citizen))["data"]["giveConsent"]["errors"] == []
     register = 'mutation { registerHousehold(input: {programme: "PKH"}) { errors { code } } }'
     assert (await api.query(register, token=citizen))["data"]["registerHousehold"]["errors"] == []
@@ -140,7 +142,8 @@ async def test_every_time_comes_back_in_utc(client, db):
              "phases": phases, "plugins": [{"name": "static_auth", "settings": {}}, {"name": "criteria", "settings": {}}]}
     created = (await client.query(CREATE, {"i": pilot}, token="staff:admin"))["data"]["createPilot"]
     assert created["errors"] == []
-    expected = {"registrationOpensAt": "2025-12-31T17:00:00+00:00", "registrationClosesAt": "2026-06-30T16:59:59+00:00",
+    expected = {"registrationOpensAt": "2025-12-31T17:00:00+00:00",
+                "registrationClosesAt": "2026-06-30T16:59:59+00:00",
                 "appealOpensAt": "2026-06-30T17:00:00+00:00", "appealClosesAt": "2026-07-31T16:59:59+00:00"}
     assert created["pilot"] == expected
     read = await client.query('{ pilot(code: "JBR-2026") { registrationOpensAt registrationClosesAt appealOpensAt '

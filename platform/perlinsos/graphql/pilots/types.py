@@ -75,7 +75,8 @@ class Pilot:
     def identity_providers(self, info: Info) -> list[IdentityProvider]:
         trust = _hooks(info, self.row).trust_now()
         return [IdentityProvider(issuer=d.provider.issuer, name=d.provider.name,
-                                 capabilities=[Capability(c) for c in sorted(d.provider.capabilities)], national=d.national)
+                                 capabilities=[Capability(c) for c in sorted(d.provider.capabilities)],
+                                 national=d.national)
                 for d in trust.declared]
 
     @strawberry.field(description="What keeps this pilot from working yet, e.g. nothing can grant consent "
