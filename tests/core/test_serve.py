@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from perlinsos.registration import consent as consent_flow
 
 
 def free_port() -> int:
@@ -90,8 +91,10 @@ def test_demo_runs_the_ikd_simulator_and_a_citizen_registers(run):
     token = httpx.post(f"{ikd}/sim/sign-in", json={"nik": person["nik"]}).json()["access_token"]
     api = f"http://127.0.0.1:{port}/graphql"
     headers = {"Authorization": f"Bearer {token}"}
-    consent = httpx.post(api, headers=headers, json={"query": 'mutation { giveConsent(input: {scopes: ["person"], '
-                                                              'policyVersion: "2025-08"}) { errors { code } } }'})
+    # every scope selection reads: registration refuses a consent lacking one (CONSENT_INSUFFICIENT)
+    consent = httpx.post(api, headers=headers, json={
+        "query": 'mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "2025-08"}) '
+                 '{ errors { code } } }', "variables": {"s": list(consent_flow.SCOPES)}})
     assert consent.json() == {"data": {"giveConsent": {"errors": []}}}
     registered = httpx.post(api, headers=headers, json={"query": 'mutation { registerHousehold(input: '
                                                                  '{programme: "PKH"}) { created errors { code } } }'})
