@@ -137,3 +137,21 @@ def test_the_default_baseline_is_the_checked_in_release(monkeypatch):
     result = CliRunner().invoke(main, ["schema", "diff", "--schema", "schema/released.graphql"])
     assert result.exit_code == 0, result.output
     assert "no breaking or dangerous change against schema/released.graphql" in result.output
+
+
+def test_by_default_the_code_is_compared(tmp_path, monkeypatch):
+    # Without --schema the new side is the code's schema (core and installed plugins), as CI runs it.
+    from perlinsos.graphql.schema import build_schema, export_sdl
+    from perlinsos.plugins import PluginManager
+    from perlinsos.settings import Settings
+
+    monkeypatch.chdir(ROOT)
+    sdl = export_sdl(build_schema(PluginManager(), Settings()))
+    log = write(tmp_path, "CHANGELOG.md", CHANGELOG.format(unreleased="- nothing", older="- nothing"))
+    same = write(tmp_path, "same.graphql", sdl)
+    result = CliRunner().invoke(main, ["schema", "diff", "--against", str(same), "--changelog", str(log)])
+    assert result.exit_code == 0, result.output
+    older = write(tmp_path, "older.graphql", sdl.replace("type Viewer {\n", "type Viewer {\n  legacy: String\n", 1))
+    result = CliRunner().invoke(main, ["schema", "diff", "--against", str(older), "--changelog", str(log)])
+    assert result.exit_code == 1
+    assert "Field Viewer.legacy was removed.  NOT IN CHANGELOG" in result.output
