@@ -158,12 +158,7 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
                     except Exception as exc:
                         if not is_unavailable(exc):
                             raise
-                        await g.wait(exc)
-                        # Whether the chunk committed is unknown: go on from what the database holds.
-                        held = await g.call(lambda c=claim: parts.reread(db, c), ends_outage=False)
-                        if held is None:
-                            raise parts.PartitionLost(f"selection partition {claim.id} ({claim.region_code}) "
-                                                      "was taken over during a database outage") from None
+                        held = await recovery.after_outage(g, db, claim, exc)
                         counts, after_id = Summary.from_counts(run_id, held.counts), held.after_id
                         continue
                     await g.recovered()

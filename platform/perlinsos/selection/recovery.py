@@ -26,6 +26,21 @@ def guard(db: Database, run_id: str, worker: str, patience: float = DEFAULT_PATI
     return Outages(f"selection worker {worker}", patience, on_recovered=counted)
 
 
+async def after_outage(g: Outages, db: Database, claim: parts.Claim, exc: BaseException) -> parts.Claim:
+    """Wait out the outage ``exc`` began, then the claim as the database holds it: whether the
+    chunk in hand committed is unknown, so the work goes on from the partition's recorded progress
+    (a chunk is never written twice). Raises :class:`~.partitions.PartitionLost` if another worker
+    took the partition meanwhile."""
+    await g.wait(exc)
+    # a read proves nothing on SQLite (readers pass another process's write lock): the episode
+    # ends with the next committed chunk
+    held = await g.call(lambda: parts.reread(db, claim), ends_outage=False)
+    if held is None:
+        raise parts.PartitionLost(f"selection partition {claim.id} ({claim.region_code}) was taken over "
+                                  "during a database outage")
+    return held
+
+
 async def let_go(db: Database, claim: parts.Claim, worker: str) -> None:
     """Give the partition back at once (the next claim resumes after its committed chunks); if the
     database does not take it, the lease runs out instead."""
