@@ -119,8 +119,9 @@ class Outages:
             self._since, self._attempt = now, 0
             self.episodes += 1
             self.last_kind = kind_of(exc)
-            log.warning("%s: database unavailable (%s: %s), retrying for up to %g s", self.what, kind_of(exc),
-                        first_line(exc), self.patience)
+            until = "" if self.patience == float("inf") else f" for up to {self.patience:g} s"
+            log.warning("%s: database unavailable (%s: %s), retrying%s", self.what, kind_of(exc),
+                        first_line(exc), until)
         waited = now - self._since
         if waited >= self.patience:
             raise DatabaseUnavailable(f"{self.what}: database unavailable for {waited:.0f} s, giving up "
