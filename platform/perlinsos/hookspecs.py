@@ -233,6 +233,9 @@ def check_appeal(appeal, decision, principal, pilot):
     :param pilot: the pilot of the decision.
     :returns: an iterable of :class:`~perlinsos.contract.AppealProblem` (empty when acceptable).
 
+    Called whenever the ground is known and fits the disputed reasons, even when the platform's
+    own checks found problems: ``fileAppeal`` reports them all at once.
+
     All results are merged; any problem refuses the appeal.
     """
 

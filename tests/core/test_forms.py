@@ -6,6 +6,8 @@ reviewer re-claiming their own appeal is told it is theirs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from conftest import ikd_pilot_data
 from fixtures import seed
 from perlinsos.db.models import Appeal, EvidenceFile, Registration
@@ -14,16 +16,14 @@ from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
 from perlinsos.selection import run_selection
 from sqlalchemy import func, select
 
-CONSENT_SCREEN = "{ consentScopes { code text neededFor requiredForSelection } programmes { code name registrationOpen } }"
+OPS_DIR = Path(__file__).resolve().parents[2] / "schema" / "operations"
+CONSENT_SCREEN = (OPS_DIR / "ConsentScreen.graphql").read_text(encoding="utf-8")  # the published operations
+FORM = (OPS_DIR / "AppealForm.graphql").read_text(encoding="utf-8")
 GIVE = """mutation($s: [String!]!) { giveConsent(input: {scopes: $s, policyVersion: "2025-08"}) {
   consent { live } errors { code } } }"""
 REGISTER = """mutation($p: String!) { registerHousehold(input: {programme: $p}) { created registration { id }
   errors { code message field } } }"""
 MINE = """{ me { registrations { decision { id outcome version reasons { code verdict message } } } } }"""
-FORM = """query($d: ID) { appealGrounds(decision: $d) { code title disputableReasons appliesTo
-  requiredEvidence { code label contentTypes maxBytes }
-  comparisonFields { name label type requiredFor } }
-  evidenceKinds { code label contentTypes maxBytes } }"""
 FILE = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id status ground }
   errors { code message field } } }"""
 CLAIM = "mutation($id: ID!) { claimAppeal(id: $id) { appeal { status } errors { code message } } }"
@@ -83,7 +83,7 @@ async def test_a_frontend_renders_the_appeal_form_from_the_api_alone(ikd_client,
     person = misrecorded(ikd)
     token, decision = await registered(ikd_client, ikd, db, plugin_manager, person)
     assert decision["outcome"] == "NOT_ELIGIBLE"
-    form = (await ikd_client.query(FORM, {"d": decision["id"]}, token=token, language="en"))["data"]
+    form = (await ikd_client.query(FORM, {"decision": decision["id"]}, token=token, language="en"))["data"]
     failing = [r["code"] for r in decision["reasons"] if r["verdict"] in ("FAIL", "UNKNOWN")]
     assert all(set(g["appliesTo"]) <= set(failing) & set(g["disputableReasons"]) for g in form["appealGrounds"])
     ground = next(g for g in form["appealGrounds"] if g["appliesTo"])
@@ -108,14 +108,14 @@ async def test_a_frontend_renders_the_appeal_form_from_the_api_alone(ikd_client,
     assert same["appliesTo"] is None and same["title"] != ground["title"]
     # someone else's decision is not described (as for any record one may not see)
     other = next(p for p in ikd.people(limit=10, role="HEAD") if p["nik"] != person["nik"])
-    refused = await ikd_client.query(FORM, {"d": decision["id"]}, token=ikd.sign_in(other["nik"]), language="en")
+    refused = await ikd_client.query(FORM, {"decision": decision["id"]}, token=ikd.sign_in(other["nik"]), language="en")
     assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "DECISION_NOT_FOUND"
 
 
 async def test_file_appeal_reports_every_problem_at_once(ikd_client, ikd, db, plugin_manager):
     person = misrecorded(ikd)
     token, decision = await registered(ikd_client, ikd, db, plugin_manager, person)
-    form = (await ikd_client.query(FORM, {"d": decision["id"]}, token=token))["data"]
+    form = (await ikd_client.query(FORM, {"decision": decision["id"]}, token=token))["data"]
     ground = next(g for g in form["appealGrounds"] if "ELECTRICITY_ABOVE_LIMIT" in (g["appliesTo"] or ()))
     wrong_kind = next(k["code"] for k in form["evidenceKinds"]
                       if k["code"] not in {e["code"] for e in ground["requiredEvidence"]})
@@ -195,7 +195,7 @@ async def test_resolve_answers_with_the_new_decision_and_a_reclaim_is_idempotent
                                                                                   plugin_manager):
     person = misrecorded(ikd)
     token, decision = await registered(ikd_client, ikd, db, plugin_manager, person)
-    form = (await ikd_client.query(FORM, {"d": decision["id"]}, token=token))["data"]
+    form = (await ikd_client.query(FORM, {"decision": decision["id"]}, token=token))["data"]
     ground = next(g for g in form["appealGrounds"] if "ELECTRICITY_ABOVE_LIMIT" in (g["appliesTo"] or ()))
     evidence = [await upload(ikd_client, token, k["code"], "application/pdf", PDF + k["code"].encode())
                 for k in ground["requiredEvidence"]]

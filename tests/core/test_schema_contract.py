@@ -86,6 +86,8 @@ async def _scenario(name: str, client, ikd, db) -> tuple[str, dict]:
                        "pilot": "BWI-2025", "issuer": ikd.issuer}
     if name == "ConsentScopes":
         return citizen, {"pilot": "BWI-2025"}
+    if name in ("ConsentScreen", "AppealForm"):  # with a decision: tests/core/test_forms.py
+        return citizen, {}
     if name == "StaffAssignments":
         return admin, {"first": 10}
     if name == "RegistrationsWithDecisions":
