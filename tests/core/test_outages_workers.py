@@ -266,3 +266,17 @@ def test_the_dispatcher_rides_out_an_outage(database_url, through):
     lines = stderr.strip().splitlines()
     assert len([x for x in lines if "database unavailable" in x]) == 1, stderr
     assert len([x for x in lines if "database back after" in x]) == 1, stderr
+
+
+@pg_only
+def test_select_started_during_an_outage_waits_for_the_database(database_url, through, monkeypatch, caplog):
+    url, proxy = through
+    seeded(database_url)
+    environment(monkeypatch, url, patience=60)
+    proxy.cut(2.0)  # the database restarting as the job starts
+    result = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    per_registration, _, _ = asyncio.run(state(database_url))
+    assert len(per_registration) == N and set(per_registration.values()) == {1}
+    down, back, tracebacks = outage_lines(caplog)
+    assert len(down) == 1 and len(back) == 1 and tracebacks == []

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from perlinsos.db.engine import Database
+from perlinsos.db.outages import Outages
 from perlinsos.errors import ConfigurationError
 from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
@@ -52,7 +53,7 @@ async def run_for_cli(settings: Settings, plugins: PluginManager, pilot_code: st
 
     db = Database.from_settings(settings, worker=True)
     try:
-        await db.ping()
+        await _patient(settings).call(db.ping)  # started during an outage: wait for the database
         hooks = await _hooks(db, plugins, pilot_code, programme)
         bar = None
         if progress:
@@ -82,7 +83,7 @@ async def start_for_cli(settings: Settings, plugins: PluginManager, pilot_code: 
     """Create (or resume) the run and its partitions, leaving the work to workers."""
     db = Database.from_settings(settings, worker=True)
     try:
-        await db.ping()
+        await _patient(settings).call(db.ping)  # started during an outage: wait for the database
         hooks = await _hooks(db, plugins, pilot_code, programme)
         summary, _ = await begin(db, hooks.pilot, programme, "cli", partition_size=partition_size)
         return summary, await parts.partitions(db, summary.run_id)
@@ -97,12 +98,13 @@ async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code:
     it until every partition is done."""
     db = Database.from_settings(settings, worker=True)
     try:
-        await db.ping()
+        await _patient(settings).call(db.ping)  # started during an outage: wait for the database
         hooks = await _hooks(db, plugins, pilot_code, programme)
         if ready:  # connected, plugins loaded: from here a run is joined within a poll
             ready()
         deadline = time.monotonic() + wait
-        while (run_id := await parts.open_run(db, hooks.pilot.id, programme)) is None:
+        g = _patient(settings)
+        while (run_id := await g.call(lambda: parts.open_run(db, hooks.pilot.id, programme))) is None:
             if time.monotonic() >= deadline:
                 raise ConfigurationError(f"no selection run of pilot {pilot_code} to join after {wait:g} s "
                                          "(start one with `perlinsos select --pilot CODE [--start-only]`)")
@@ -112,6 +114,10 @@ async def worker_for_cli(settings: Settings, plugins: PluginManager, pilot_code:
                               lease=lease, poll=poll, patience=settings.db_outage_patience_seconds)
     finally:
         await db.dispose()
+
+
+def _patient(settings: Settings) -> Outages:
+    return Outages("selection", settings.db_outage_patience_seconds)
 
 
 async def _hooks(db: Database, plugins: PluginManager, pilot_code: str, programme: str | None):
