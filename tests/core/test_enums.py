@@ -23,7 +23,7 @@ ENUMS = {
     ("Notification", "template"): "NotificationTemplate", ("TimelineEntry", "kind"): "TimelineEntryKind",
     ("Viewer", "kind"): "ViewerKind", ("Viewer", "roles"): "Role", ("Consent", "channel"): "RegistrationChannel",
     ("Appeal", "channel"): "RegistrationChannel", ("Region", "level"): "RegionLevel",
-    ("IdentityProvider", "capabilities"): "ProviderCapability",
+    ("IdentityProvider", "capabilities"): "ProviderCapability", ("RegionStats", "level"): "StatsLevel",
 }
 #: extensible sets (plugins add to them): strings
 STRINGS = {("Notification", "channel"), ("DecisionReason", "code"), ("EvidenceFile", "kind"), ("Appeal", "ground")}

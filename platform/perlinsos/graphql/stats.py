@@ -6,15 +6,21 @@ they are. Who may ask where: :func:`perlinsos.stats.scope_for`.
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
+from typing import get_args
 
 import strawberry
 from strawberry.types import Info
 
-from perlinsos import stats
+from perlinsos import regions, stats
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.payloads import UserError
+
+# The whole pilot, or a region level (the domain answers these as strings; a str enum matches them).
+StatsLevel = strawberry.enum(enum.Enum("StatsLevel", {v: v for v in ("pilot", *get_args(regions.Level))}, type=str),
+                             name="StatsLevel", description="pilot for the whole scope, or the region's level.")
 
 
 @strawberry.type(name="StatsCell", description="A count; `null` with `suppressed` when it is too small to publish "
@@ -50,7 +56,7 @@ class ChannelDelivery:
 class RegionStats:
     region_code: str | None
     name: str | None
-    level: str
+    level: StatsLevel
     registrations: Group = strawberry.field(description="By channel: SELF or ASSISTED (by a facilitator).")
     decisions: Group = strawberry.field(description="By the outcome of each registration's current decision.")
     rejection_reasons: list[Cell] = strawberry.field(
