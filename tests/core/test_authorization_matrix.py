@@ -90,6 +90,7 @@ OPS = {
     "appealGrounds@decision": ("query($d: ID) { appealGrounds(decision: $d) { code appliesTo } }", {"d": DECISION_B}),
     "evidenceKinds": ("{ evidenceKinds { code } }", {}),
     "programmes": ("{ programmes { code } }", {}),
+    "correctedFactFields": ("{ correctedFactFields { name type } }", {}),
     "revokeStaff": ("mutation($id: ID!) { revokeStaff(id: $id) { assignment { subject } errors { code } } }",
                     {"id": ASSIGNMENT}),
     "outbox": ("{ outbox(status: DEAD) { nodes { id } } }", {}),
@@ -158,6 +159,7 @@ EXPECT = {
     "appealGrounds": {r: "ok" for r in ALL},  # the forms: public
     "evidenceKinds": {r: "ok" for r in ALL},
     "programmes": {r: "ok" for r in ALL},
+    "correctedFactFields": {r: "ok" for r in ALL},  # a description of the reviewer's form, no data
     # which of B's reasons each ground fits: whoever may see B's registration
     "appealGrounds@decision": _only({r: "ok" for r in ("citizen_b", "reviewer_out", "admin")},
                                     "error:DECISION_NOT_FOUND"),

@@ -215,6 +215,10 @@ async def test_resolve_answers_with_the_new_decision_and_a_reclaim_is_idempotent
     await seed.staff(db, "rev-other", "REVIEWER", person["region_code"][:8], issuer=ikd.issuer)
     other = (await ikd_client.query(CLAIM, {"id": appeal}, token=ikd.sign_in_staff("rev-other")))["data"]
     assert [e["code"] for e in other["claimAppeal"]["errors"]] == ["APPEAL_CONFLICT"]
+    # the reviewer's form: the facts they may correct, typed and labelled
+    fields = (await ikd_client.query("{ correctedFactFields { name label type } }", token=reviewer,
+                                     language="en"))["data"]["correctedFactFields"]
+    assert {"name": "electricity_va", "label": "Household electricity capacity (VA)", "type": "INTEGER"} in fields
     resolved = (await ikd_client.query(RESOLVE, {"i": {"appeal": appeal, "upheld": True,
                                                        "note": "Tagihan PLN menunjukkan 900 VA.",
                                                        "correctedFacts": {"electricity_va": 900}}},

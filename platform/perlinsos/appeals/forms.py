@@ -16,6 +16,7 @@ from perlinsos import policy
 from perlinsos.appeals.evidence import kinds as accepted_kinds
 from perlinsos.appeals.evidence.sniff import EXTENSIONS
 from perlinsos.appeals.filing import grounds
+from perlinsos.appeals.review import CORRECTABLE
 from perlinsos.contract import AppealGround, Principal
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Decision, DecisionReason, Registration
@@ -114,3 +115,28 @@ async def ground_forms(hooks: PilotHooks, max_bytes: int, disputable: list[str] 
         required_evidence=tuple(evidence_kind(k, max_bytes) for k in g.required_evidence), fields=_fields(g),
         applies_to=None if disputable is None else tuple(r for r in disputable if r in g.disputable_reasons),
     ) for g in (await grounds(hooks)).values()]
+
+
+#: what a reviewer reads beside each correctable fact (``ResolveAppealInput.correctedFacts``)
+CORRECTED_LABELS: dict[str, dict[str, str]] = {
+    "monthly_income": {"id": "Penghasilan bulanan (Rp)", "en": "Monthly income (Rp)"},
+    "electricity_va": {"id": "Daya listrik rumah (VA)", "en": "Household electricity capacity (VA)"},
+    "welfare_decile": {"id": "Desil kesejahteraan (1-10)", "en": "Welfare decile (1-10)"},
+    "car_ownership": {"id": "Jumlah mobil yang dimiliki", "en": "Number of cars owned"},
+    "bank_flags": {"id": "Penanda rekening bank (kosong bila tidak ada)", "en": "Bank account flags (empty if none)"},
+    "state_employment": {"id": "Pekerjaan ASN/TNI/Polri/BUMN anggota keluarga (kosong bila tidak ada)",
+                         "en": "Household members' state employment (empty if none)"},
+}
+
+
+@dataclass(frozen=True)
+class CorrectedFact:
+    name: str
+    type: str  # "int" (a whole number, 0 or more) or "list" (a list of strings)
+    label: Mapping[str, str]
+
+
+def corrected_facts() -> list[CorrectedFact]:
+    """The facts a reviewer may correct when upholding an appeal, as ``resolveAppeal`` checks them."""
+    return [CorrectedFact(name, "int" if kind is int else "list", _label(name, CORRECTED_LABELS))
+            for name, kind in CORRECTABLE.items()]

@@ -1,5 +1,6 @@
 """Queries a frontend builds its forms from: appeal grounds (for a decision: which of its reasons
-each applies to), evidence kinds and programmes. Empty without a pilot (`X-Perlinsos-Pilot`)."""
+each applies to), evidence kinds and programmes (empty without a pilot, `X-Perlinsos-Pilot`), and
+the facts a reviewer may correct."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from perlinsos.db.types import utcnow
 from perlinsos.errors import Problem
 from perlinsos.graphql.context import ctx
 from perlinsos.graphql.errors import PublicError
-from perlinsos.graphql.forms.types import AppealGround, EvidenceKind, Programme
+from perlinsos.graphql.forms.types import AppealGround, CorrectedFactField, EvidenceKind, Programme
 from perlinsos.graphql.relay import from_global_id
 from perlinsos.pilots import programmes
 from perlinsos.problems import problem
@@ -54,3 +55,8 @@ class FormQueries:
         if c.hooks is None:
             return []
         return [Programme.of(p, c.language) for p in programmes.of_pilot(c.hooks.pilot, utcnow())]
+
+    @strawberry.field(description="The facts a reviewer may correct when upholding an appeal "
+                                  "(`ResolveAppealInput.correctedFacts`), typed and labelled.")
+    def corrected_fact_fields(self, info: Info) -> list[CorrectedFactField]:
+        return [CorrectedFactField.of(f, ctx(info).language) for f in forms.corrected_facts()]

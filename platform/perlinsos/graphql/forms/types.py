@@ -75,3 +75,21 @@ class Programme:
     def of(cls, found: programmes.Programme, lang: str) -> Programme:
         return cls(code=found.code, name=found.name.get(lang) or found.name["id"],
                    registration_open=found.registration_open)
+
+
+@strawberry.enum(description="The type of a corrected fact's value.")
+class CorrectedFactType(Enum):
+    INTEGER = "int"  # a whole number, 0 or more
+    STRING_LIST = "list"  # a list of strings; [] when there is nothing
+
+
+@strawberry.type(description="A fact a reviewer may correct when upholding an appeal: a key of "
+                             "`ResolveAppealInput.correctedFacts`.")
+class CorrectedFactField:
+    name: str
+    label: str = strawberry.field(description="In the request's language.")
+    type: CorrectedFactType
+
+    @classmethod
+    def of(cls, fact: forms.CorrectedFact, lang: str) -> CorrectedFactField:
+        return cls(name=fact.name, label=fact.label.get(lang) or fact.label["id"], type=CorrectedFactType(fact.type))
