@@ -41,6 +41,7 @@ async def _run(settings, plugins, *, once: bool, batch: int, concurrency: int, l
     """The dispatcher, riding out database outages for up to PERLINSOS_DB_OUTAGE_PATIENCE_SECONDS
     (perlinsos.notification.worker)."""
     from perlinsos.db.engine import Database
+    from perlinsos.db.outages import Outages
     from perlinsos.notification import worker
     from perlinsos.notification.dispatcher import Dispatcher
     from perlinsos.notification.outbox import Policy
@@ -48,7 +49,7 @@ async def _run(settings, plugins, *, once: bool, batch: int, concurrency: int, l
     db = Database.from_settings(settings, worker=True)
     patience = settings.db_outage_patience_seconds
     try:
-        await db.ping()
+        await Outages(worker.WHAT, patience).call(db.ping)  # started during an outage: wait for the database
         dispatcher = Dispatcher(db, plugins, portal_url=settings.portal_url, batch=batch, concurrency=concurrency,
                                 policy=Policy(lease=lease))
         if once:
