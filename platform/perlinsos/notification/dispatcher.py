@@ -27,21 +27,21 @@ class Dispatcher:
         claimed = await claim(self.db, self.batch, self.policy)
         if not claimed:
             return Counter()
-        renderer = Renderer(self.db, self.plugins, self.portal_url)
-        await renderer.prepare([c.row for c in claimed])
-        gate = asyncio.Semaphore(self.concurrency)
-        recorder = Recorder(self.db)  # results of sends finishing together share a write transaction
-
-        async def one(item) -> str:
-            async with gate:
-                try:
-                    return await deliver(self.db, renderer, item, self.policy, recorder)
-                except Exception:  # noqa: BLE001 - the lease expires and the row is retried
-                    log.exception("notification %s: delivery crashed; it will be retried", item.id)
-                    return "CRASHED"
-
-        keeper = asyncio.ensure_future(self._keep_leases(claimed))
+        keeper = asyncio.ensure_future(self._keep_leases(claimed))  # from the claim to the batch's end
         try:
+            renderer = Renderer(self.db, self.plugins, self.portal_url)
+            await renderer.prepare([c.row for c in claimed])
+            gate = asyncio.Semaphore(self.concurrency)
+            recorder = Recorder(self.db)  # results of sends finishing together share a write transaction
+
+            async def one(item) -> str:
+                async with gate:
+                    try:
+                        return await deliver(self.db, renderer, item, self.policy, recorder)
+                    except Exception:  # noqa: BLE001 - the lease expires and the row is retried
+                        log.exception("notification %s: delivery crashed; it will be retried", item.id)
+                        return "CRASHED"
+
             return Counter(await asyncio.gather(*(one(item) for item in claimed)))
         finally:
             keeper.cancel()
