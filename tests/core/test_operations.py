@@ -97,7 +97,11 @@ async def decided(api, db, plugin_manager, ikd) -> dict:
     delivered. Returns the tokens and the person."""
     person = appellant(ikd)
     citizen, admin = ikd.sign_in(person["nik"]), ikd.sign_in_staff("kantor-pusat")
-    consent = await run(api, "GiveConsent", {"scopes": list(SCOPES), "policyVersion": "2025-08"}, token=citizen)
+    screen = await run(api, "ConsentScreen", token=citizen)  # what to ask for, and the programmes
+    scopes = [s["code"] for s in screen["consentScopes"] if s["requiredForSelection"] or s["code"] == "person"]
+    assert {"person", "facts:electricity"} <= set(scopes)
+    assert "PKH" in [p["code"] for p in screen["programmes"] if p["registrationOpen"]]
+    consent = await run(api, "GiveConsent", {"scopes": scopes, "policyVersion": "2025-08"}, token=citizen)
     assert consent["giveConsent"]["consent"]["live"] is True
     registered = await run(api, "RegisterHousehold", {"programme": "PKH"}, token=citizen)
     assert registered["registerHousehold"]["created"] is True
@@ -110,10 +114,11 @@ async def decided(api, db, plugin_manager, ikd) -> dict:
     return {"person": person, "citizen": citizen, "admin": admin, "reviewer": ikd.sign_in_staff("verifikator")}
 
 
-async def upload(api: GraphQLClient, token: str, *, citizen_token: str | None = None) -> str:
+async def upload(api: GraphQLClient, token: str, *, citizen_token: str | None = None,
+                 kind: str = "SUPPORTING_DOCUMENT") -> str:
     """POST /evidence: the raw file, described in headers (REST, not GraphQL)."""
     headers = {"Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": PILOT, "Content-Type": "application/pdf",
-               "X-Filename": "tagihan-pln-agustus.pdf", "X-Evidence-Kind": "SUPPORTING_DOCUMENT"}
+               "X-Filename": "tagihan-pln-agustus.pdf", "X-Evidence-Kind": kind}
     if citizen_token:
         headers["X-Citizen-Token"] = citizen_token
     response = await api.http.post("/evidence", content=PDF, headers=headers)
@@ -203,7 +208,15 @@ async def _file_and_deliver(settings, plugin_manager, citizen: str) -> None:
 async def test_appeal_filed_with_evidence_claimed_and_upheld_with_corrected_facts(api, decided):
     citizen, reviewer = decided["citizen"], decided["reviewer"]
     decision = (await run(api, "MyDecision", token=citizen))["me"]["registrations"][0]["decision"]
-    evidence = await upload(api, citizen)
+    # the appeal form for this decision: the ground that fits its failed reason, what it requires
+    form = await run(api, "AppealForm", {"decision": decision["id"]}, token=citizen)
+    (ground,) = [g for g in form["appealGrounds"] if "ELECTRICITY_ABOVE_LIMIT" in g["appliesTo"]]
+    assert ground["code"] == "DATA_INCORRECT"
+    (kind,) = [k["code"] for k in ground["requiredEvidence"]]
+    assert kind in [k["code"] for k in form["evidenceKinds"]]
+    fields = {f["name"]: f["type"] for f in ground["comparisonFields"] if "ELECTRICITY_ABOVE_LIMIT" in f["requiredFor"]}
+    assert fields.items() <= {"meter_id": "STRING", "electricity_va": "INTEGER"}.items() and fields
+    evidence = await upload(api, citizen, kind=kind)
     filed = (await run(api, "FileAppeal", {"input": appeal_input(decision["id"], [evidence])},
                        token=citizen))["fileAppeal"]["appeal"]
     assert (filed["status"], filed["channel"], filed["overdue"]) == ("SUBMITTED", "SELF", False)
@@ -221,12 +234,14 @@ async def test_appeal_filed_with_evidence_claimed_and_upheld_with_corrected_fact
     assert queued["decision"]["registration"]["registrant"]["nik"] == decided["person"]["nik"]  # their region
     claimed = await run(api, "ClaimAppeal", {"id": filed["id"]}, token=reviewer)
     assert claimed["claimAppeal"]["appeal"]["status"] == "UNDER_REVIEW"
-    resolved = (await run(api, "ResolveAppeal", {"input": {
+    resolution = (await run(api, "ResolveAppeal", {"input": {
         "appeal": filed["id"], "upheld": True, "note": "Tagihan PLN menunjukkan 900 VA.",
-        "correctedFacts": {"electricity_va": 900}}}, token=reviewer))["resolveAppeal"]["appeal"]
+        "correctedFacts": {"electricity_va": 900}}}, token=reviewer))["resolveAppeal"]
+    resolved = resolution["appeal"]
     assert resolved["status"] == "UPHELD" and resolved["resolvedAt"]
-    current = resolved["decision"]["registration"]["decision"]
+    current = resolution["decision"]  # the decision now in force: the new version
     assert (current["version"], current["outcome"], current["cause"]) == (2, "ELIGIBLE", "APPEAL")
+    assert resolved["decision"]["version"] == 1 and resolved["resultingDecision"]["id"] == current["id"]
 
     (registration,) = (await run(api, "MyDecision", token=citizen))["me"]["registrations"]
     history = registration["decisionHistory"]

@@ -6,7 +6,7 @@
 //
 // Exits non-zero, saying which step failed, when a step does not get the answer it needs.
 import {
-  ConsentScopesDocument,
+  ConsentScreenDocument,
   GiveConsentDocument,
   InboxDocument,
   MyDecisionDocument,
@@ -94,9 +94,15 @@ async function main(): Promise<void> {
   const citizen = await signIn({ nik: person.nik });
   console.log(`signed in as ${person.name} (${mask(person.nik)})`);
 
-  // Consent screen: what the pilot asks for, and consent to all of it (selection needs the facts).
-  const { consentScopes } = await execute(ConsentScopesDocument, { pilot: PILOT }, citizen);
-  const scopes = consentScopes.map((scope) => scope.code);
+  // Consent screen: what the pilot asks for; consent to what registration and selection read
+  // (registerHousehold refuses a consent that lacks a scope selection needs).
+  const screen = await execute(ConsentScreenDocument, {}, citizen);
+  const scopes = screen.consentScopes
+    .filter((scope) => scope.requiredForSelection || scope.neededFor.includes("REGISTRATION"))
+    .map((scope) => scope.code);
+  if (!screen.programmes.some((programme) => programme.code === "PKH" && programme.registrationOpen)) {
+    throw new Error("consent screen: PKH is not open for registration");
+  }
   const consent = (await execute(GiveConsentDocument, { scopes, policyVersion: POLICY_VERSION }, citizen))
     .giveConsent;
   refuse("consent", consent.errors);
