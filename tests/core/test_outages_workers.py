@@ -14,12 +14,14 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import PG_URL, GraphQLClient
+from fixtures import fixture_channel as ch
 from fixtures import fixture_criteria as fc
 from fixtures import outage_plugin, seed
 from fixtures.faultproxy import FaultProxy, lock_sqlite
@@ -28,6 +30,7 @@ from perlinsos.app import create_app
 from perlinsos.cli import main
 from perlinsos.db.engine import Database
 from perlinsos.db.models import Decision, Notification, Person, SelectionRun
+from perlinsos.db.types import utcnow
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot
 from perlinsos.plugins import PluginManager
@@ -179,9 +182,10 @@ async def test_a_hung_database_fails_a_request_within_its_timeouts(database_url,
             started = time.monotonic()
             try:
                 await asyncio.wait_for(client.query(query, token="citizen:3510150103800001"), 20)
-            except (httpx.HTTPError, Exception) as exc:  # noqa: BLE001 - how it fails is another item's
-                if isinstance(exc, TimeoutError):
-                    raise AssertionError("the request hung with the database") from None
+            except TimeoutError:
+                raise AssertionError("the request hung with the database") from None
+            except Exception:  # noqa: BLE001, S110 - how it fails (DATABASE_UNAVAILABLE) is item 3's test
+                pass
             assert time.monotonic() - started < 8
         proxy.restore()
         await app.state.perlinsos.db.dispose()
@@ -193,10 +197,6 @@ CHANNEL = {"fixtures.static_auth": {}, "fixtures.fixture_criteria": {}, "fixture
 async def outbox_waiting(database_url: str, *, due_in: float | None = None) -> int:
     """Four registrants decided: their portal and SMS rows in the outbox. With ``due_in``, every
     row still waiting falls due that many seconds from now. Returns how many rows are waiting."""
-    from fixtures import fixture_channel as ch
-    from perlinsos.db.types import utcnow
-    from datetime import timedelta
-
     db = Database(database_url)
     if due_in is None:
         fc.reset()
@@ -218,7 +218,8 @@ async def outbox_waiting(database_url: str, *, due_in: float | None = None) -> i
         due_in = 86_400.0  # nothing due until the test says so
     waiting = Notification.status.in_(["PENDING", "SENDING"])
     async with db.write() as s:
-        await s.execute(update(Notification).where(waiting).values(next_attempt_at=utcnow() + timedelta(seconds=due_in)))
+        due = utcnow() + timedelta(seconds=due_in)
+        await s.execute(update(Notification).where(waiting).values(next_attempt_at=due))
     async with db.read() as s:
         n = (await s.execute(select(func.count()).select_from(Notification).where(waiting))).scalar_one()
     await db.dispose()
