@@ -7,6 +7,7 @@ The guard at the end fails for an operation file that no test runs."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import json
 import re
@@ -14,6 +15,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+    print_ast,
+)
 from conftest import PILOT, GraphQLClient, ikd_pilot_data
 from fixtures import seed
 from fixtures.servers import free_port
@@ -326,3 +337,46 @@ def test_every_operation_file_is_run_by_a_test():
     files = {path.stem for path in OPS_DIR.glob("*.graphql")}
     unrun = files - HOME - named_there
     assert not unrun, f"operations no test runs: {sorted(unrun)} (add a scenario to tests/core/test_operations.py)"
+
+
+def test_the_trusted_documents_manifest_holds_every_operation_as_written():
+    """schema/persisted-documents.json (written by codegen: scripts/typescript-client
+    --update-manifest) has one entry per operation file, keyed by the sha256 of its document, and
+    each is the file's operation (codegen sorts fields and variables; the order is not compared).
+    An operation changed without regenerating fails here, also where node is not installed."""
+    manifest = json.loads((OPS_DIR.parent / "persisted-documents.json").read_text(encoding="utf-8"))
+    written = {}
+    for key, document in manifest.items():
+        assert key == "sha256:" + hashlib.sha256(document.encode()).hexdigest(), key
+        (operation,) = [d for d in parse(document).definitions if isinstance(d, OperationDefinitionNode)]
+        written[operation.name.value] = _shape(document)
+    files = {path.stem: _shape(path.read_text(encoding="utf-8")) for path in OPS_DIR.glob("*.graphql")}
+    stale = sorted(name for name in files.keys() | written.keys() if files.get(name) != written.get(name))
+    assert not stale, f"stale in schema/persisted-documents.json: {stale} (run scripts/typescript-client " \
+                      "--update-manifest)"
+
+
+def _shape(document: str) -> list[str]:
+    """A document's definitions with selections and variables in a canonical order."""
+    def canon(node) -> str:
+        if node is None:
+            return ""
+        if isinstance(node, SelectionSetNode):
+            return "{" + " ".join(sorted(canon(s) for s in node.selections)) + "}"
+        if isinstance(node, FieldNode):
+            alias = f"{node.alias.value}:" if node.alias else ""
+            arguments = ",".join(sorted(print_ast(a) for a in node.arguments or ()))
+            directives = " ".join(print_ast(d) for d in node.directives or ())
+            return f"{alias}{node.name.value}({arguments}){directives}{canon(node.selection_set)}"
+        if isinstance(node, FragmentSpreadNode):
+            return "..." + node.name.value
+        if isinstance(node, InlineFragmentNode):
+            on = node.type_condition.name.value if node.type_condition else ""
+            return f"...on {on}{canon(node.selection_set)}"
+        if isinstance(node, OperationDefinitionNode):
+            variables = ",".join(sorted(print_ast(v) for v in node.variable_definitions or ()))
+            return f"{node.operation.value} {node.name.value}({variables}){canon(node.selection_set)}"
+        assert isinstance(node, FragmentDefinitionNode), node
+        return f"fragment {node.name.value} on {node.type_condition.name.value}{canon(node.selection_set)}"
+
+    return sorted(canon(d) for d in parse(document).definitions)
