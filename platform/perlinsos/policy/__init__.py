@@ -114,6 +114,25 @@ def can_view_registration(
     )
 
 
+def reads_appeal_as_reviewer_only(
+    principal: Principal | None, *, appellant_nik: str, region_code: str, pilot_id: int | None,
+    assisted: Iterable[tuple[str | None, str | None]] = (),
+) -> bool:
+    """Whether ``principal``'s only ground to read an appeal (its details, its evidence) is being a
+    reviewer of its region: the ground separation of duties takes from a reviewer tied to it
+    (:mod:`perlinsos.policy.duties`). The national office, the appellant citizen and a facilitator
+    who assisted it (``assisted``: (subject, issuer) pairs of the registration and the appeal)
+    keep their own grounds."""
+    if principal is None or is_admin(principal):
+        return False
+    if principal.is_citizen and principal.nik == appellant_nik:
+        return False
+    mine = (principal.subject, principal.issuer)
+    if mine in set(assisted) and _in_scopes(region_code, pilot_id, _scopes(principal, Role.FACILITATOR)):
+        return False
+    return _in_scopes(region_code, pilot_id, _scopes(principal, Role.REVIEWER))
+
+
 def facilitator_covers(principal: Principal, region_code: str, pilot_code: str | None) -> bool:
     """Whether ``principal`` is a facilitator for the village ``region_code`` (in this pilot)."""
     scopes = [s for s in _scopes(principal, Role.FACILITATOR) if s.pilot_code in (None, pilot_code)]

@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos import audit, globalids, policy
+from perlinsos.policy import duties
 from perlinsos.contract import Principal, Role
 from perlinsos.db.engine import Database
 from perlinsos.db.models import (
@@ -186,8 +187,7 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
             return Access(row, uploaded_for_them, upload_facilitator, person_id)
         return None
     found = (await session.execute(
-        select(Appeal.assisted_by, Appeal.assisted_by_issuer, Person.id, Person.nik, Registration.region_code,
-               Registration.pilot_id)
+        select(Appeal, Registration, Person.nik)
         .join(Person, Person.id == Appeal.appellant_person_id)
         .join(Decision, Decision.id == Appeal.decision_id)
         .join(Registration, Registration.id == Decision.registration_id)
@@ -195,17 +195,27 @@ async def access(session: AsyncSession, principal: Principal, evidence_id: int) 
     )).first()
     if found is None:
         return None
-    assisted_by, assisted_by_issuer, appellant_id, appellant_nik, region, pilot_id = found
+    appeal, registration, appellant_nik = found
+    region, appellant_id = registration.region_code, appeal.appellant_person_id
     upload_facilitator = assisted_upload and _facilitator_of(principal, region)
     if uploaded_for_them or (principal.is_citizen and principal.nik == appellant_nik):
         return Access(row, True, upload_facilitator, appellant_id)
     # admin, reviewers of the region, the facilitator who assisted the appeal (in their villages):
     # the registration rules of perlinsos.policy, with the appeal's facilitator.
-    if policy.can_view_registration(principal, applicant_nik=appellant_nik, region_code=region,
-                                    assisted_by=assisted_by, assisted_by_issuer=assisted_by_issuer,
-                                    pilot_id=pilot_id) or upload_facilitator:
-        return Access(row, False, upload_facilitator, appellant_id)
-    return None
+    if upload_facilitator:
+        return Access(row, False, True, appellant_id)
+    if not policy.can_view_registration(principal, applicant_nik=appellant_nik, region_code=region,
+                                        assisted_by=appeal.assisted_by, assisted_by_issuer=appeal.assisted_by_issuer,
+                                        pilot_id=registration.pilot_id):
+        return None
+    # separation of duties: a reviewer tied to the appeal (about them, their household, assisted by
+    # them) does not read its evidence either, unless another ground lets them
+    if policy.reads_appeal_as_reviewer_only(
+            principal, appellant_nik=appellant_nik, region_code=region, pilot_id=registration.pilot_id,
+            assisted=[(appeal.assisted_by, appeal.assisted_by_issuer)]) \
+            and await duties.appeal_conflict(session, principal, appeal, registration) is not None:
+        return None
+    return Access(row, False, False, appellant_id)
 
 
 async def record_download(db: Database, principal: Principal, found: Access) -> None:

@@ -117,9 +117,17 @@ class Decision:
 
     @strawberry.field(description="Appeals filed against this decision.")
     def appeals(self, info: Info) -> list[AppealRef]:
+        from perlinsos.appeals import reading
         from perlinsos.graphql.appeals.types import Appeal
 
         c = ctx(info)
+        if reading.may_be_tied(c.principal):  # less those the viewer may not read (separation of duties)
+            async def shown():
+                rows = await c.loaders.appeals.load(self.db_id)
+                kept = await reading.readable(c.db, c.principal, self.registration_id, rows, request_key=c.loaders)
+                return [Appeal.from_row(r) for r in kept]
+
+            return shown()
         return then(peek(c.loaders.appeals, self.db_id), lambda rows: [Appeal.from_row(r) for r in rows])
 
     @strawberry.field(description="Notifications this decision caused.")
