@@ -75,6 +75,8 @@ OPS = {
     "pilot": ('{ pilot(code: "BWI-2025") { code } }', {}),
     "registrations": ('{ registrations(pilot: "BWI-2025") { nodes { registrant { nik } } } }', {}),
     "registration": ("query($id: ID!) { registration(id: $id) { registrant { nik } } }", {"id": REG_A}),
+    # the appeals read through the registrations: their statement, comparison data and evidence
+    "registrations@appeals": ('{ registrations(pilot: "BWI-2025") { nodes { decision { appeals { id } } } } }', {}),
     "staffAssignments": ("{ staffAssignments { nodes { subject } } }", {}),
     "giveConsent": ('mutation { giveConsent(input: {scopes: ["person"], policyVersion: "2025-08"}) '
                     "{ consent { id } errors { code } } }", {}),
@@ -168,6 +170,10 @@ EXPECT = {
     "registrations": _only({"anonymous": "unauth", "facilitator_in": [MASKED_A, MASKED_A], "reviewer_out": [B],
                             "admin": [MASKED_A, MASKED_B, MASKED_M, MASKED_A, MASKED_M]}
                            | {r: [FULL_A, M, FULL_A, M] for r in IN_REGION}, []),
+    # the appeals each reads through registrations: a reviewer tied to M's two (separation of duties)
+    # reads neither; M keeps the appellant's rights, fac-rev a facilitator's (it assisted both)
+    "registrations@appeals": _only({"anonymous": "unauth", "facilitator_in": 4, "reviewer_household": 4, "admin": 6}
+                                   | {r: 6 for r in ("reviewer_in", "reviewer_appellant", "reviewer_facilitator")}, 0),
     "registration": _only({"anonymous": "unauth", "citizen_a": FULL_A, "facilitator_in": MASKED_A, "admin": MASKED_A}
                           | {r: FULL_A for r in IN_REGION}, "none"),
     "staffAssignments": _admin_only("ok", "forbidden", "unauth"),
@@ -227,6 +233,8 @@ def observed(name: str, data: dict):
     if errors:
         code = errors[0].get("extensions", {}).get("code")
         return {"UNAUTHENTICATED": "unauth", "FORBIDDEN": "forbidden"}.get(code, f"error:{code}")
+    if name == "registrations@appeals":
+        return sum(len(n["decision"]["appeals"]) for n in data["data"]["registrations"]["nodes"] if n["decision"])
     name = name.partition("@")[0]
     value = data["data"][name]
     if name == "appeals":
