@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from perlinsos import graphiql, health
+from perlinsos import graphiql, health, logs, metrics, tracing
 from perlinsos.db.engine import Database
 from perlinsos.appeals.evidence import routes as evidence
 from perlinsos.graphiql import LocalGraphiQLView
@@ -75,6 +75,8 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
                                        national=settings.national_providers, national_issuers=settings.national_issuers,
                                        production=settings.production)
     db = Database.from_settings(settings)  # with the request timeouts (PERLINSOS_DB_*_TIMEOUT_SECONDS)
+    logs.configure(settings.log_format)
+    meter = metrics.Metrics(db, settings.metrics_token) if metrics.enabled(settings) else None
     state = AppState(settings=settings, db=db, plugins=plugins, pilots=PilotCache(db, plugins, settings.pilot_cache_seconds))
     schema = build_schema(plugins, settings)
     graphql = LocalGraphiQLView(  # its IDE page loads GraphiQL from this server, not a CDN
@@ -108,10 +110,12 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             if worker is not None:
                 await worker
             await db.dispose()
+            tracing.flush()
 
     app = Starlette(
         routes=[
             *health.routes(db, settings.health_timeout_seconds),  # /health/live, /health/ready, /health
+            *metrics.routes(meter),  # /metrics, when turned on (PERLINSOS_METRICS, _METRICS_TOKEN)
             Route("/graphql", graphql),  # the view answers other methods itself, with a JSON 405
             Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
             Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),
@@ -119,8 +123,11 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             *([] if settings.production else graphiql.routes()),  # the IDE's files: development only
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
         ],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(NoStore)],  # the id is set first, for all
+        # the id is set first, for all; then each request is timed, logged and counted
+        middleware=[Middleware(RequestIdMiddleware), Middleware(logs.RequestLogMiddleware, metrics=meter),
+                    Middleware(NoStore)],
         lifespan=lifespan,
     )
     app.state.perlinsos = state
+    tracing.instrument(app)  # only with the otel extra and OTEL_EXPORTER_OTLP_* set
     return app

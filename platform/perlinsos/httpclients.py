@@ -16,7 +16,21 @@ from typing import Any
 
 import httpx
 
+from perlinsos import requestids
+
 _ssl_context: Any = None
+
+
+async def pass_request_id(request: httpx.Request) -> None:
+    """httpx request hook: the current request's id (``X-Request-Id``) goes with every call a plugin
+    makes for it, so a source's log can be matched with ours. Nothing outside a request (workers)."""
+    rid = requestids.current()
+    if rid and requestids.HEADER not in request.headers:
+        request.headers[requestids.HEADER] = rid
+
+
+#: ``event_hooks`` for a plugin's own ``httpx.AsyncClient``
+EVENT_HOOKS = {"request": [pass_request_id]}
 
 
 class LoopClients:
@@ -45,7 +59,7 @@ class LoopClients:
                 _ssl_context = httpx.create_ssl_context()  # once per process; shared by every client
             found = self._clients[loop] = httpx.AsyncClient(
                 verify=_ssl_context, follow_redirects=False, headers={"User-Agent": self.user_agent},
-                limits=self.limits)
+                limits=self.limits, event_hooks=EVENT_HOOKS)
             closer = self._closers[loop] = self._close_at_shutdown(loop, found)
             await closer.__anext__()  # registers with the loop: aclose() runs at loop shutdown
         return found

@@ -37,6 +37,14 @@ def _float(name: str, value: str | None, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {value!r}") from None
 
 
+def _choice(name: str, value: str | None, choices: tuple[str, ...]) -> str:
+    if value is None or value == "":
+        return choices[0]
+    if value.strip().lower() not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value.strip().lower()
+
+
 class SettingsError(ValueError):
     """A deployment setting is malformed; the message names the variable."""
 
@@ -103,6 +111,12 @@ class Settings:
     #: a newer Kemendagri region list (CSV code,name) replacing the shipped one; perlinsos.regions
     #: reads the variable itself (the list is loaded lazily, once per process)
     regions_file: str | None = None
+    #: serve Prometheus metrics at /metrics; a token (scrapes send it as a bearer token) also turns
+    #: them on, and production requires one (docs/operations/observability.md)
+    metrics: bool = False
+    metrics_token: str | None = None
+    #: "text" (the server's own format) or "json" (one object per line, one line per request)
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -170,6 +184,9 @@ class Settings:
             national_providers=split(get("NATIONAL_PROVIDERS")) or cls.national_providers,
             national_issuers=split(get("NATIONAL_ISSUERS")),
             regions_file=get("REGIONS_FILE") or None,
+            metrics=_bool(get("METRICS"), False),
+            metrics_token=get("METRICS_TOKEN") or None,
+            log_format=_choice("PERLINSOS_LOG_FORMAT", get("LOG_FORMAT"), ("text", "json")),
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -8,6 +8,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from perlinsos import requestids
+from perlinsos.graphql.unavailable import SOURCE_UNAVAILABLE, classify, typed_error
 
 log = logging.getLogger("perlinsos.graphql")
 
@@ -45,6 +46,11 @@ def should_mask(error: GraphQLError) -> bool:
         # Not from a resolver: coercing the request's variables or literals (graphql-core's and
         # the scalars' own "Int cannot represent ..." messages), which tell the client its mistake.
         return False
+    outage = classify(original)
+    if outage is not None:  # typed, not a bug: no traceback (the view logs database outages per episode)
+        if outage == SOURCE_UNAVAILABLE:
+            log.warning("%s in %s (request %s): %s", outage, error.path, requestids.current(), original)
+        return True
     log.error("unexpected error in %s (request %s)", error.path, requestids.current(), exc_info=original)
     return True
 
@@ -64,6 +70,9 @@ class MaskWithRequestId(MaskErrors):
     """strawberry's MaskErrors, whose masked error also carries its code and the request id."""
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        outage = classify(error.original_error)
+        if outage is not None:
+            return typed_error(error, outage)
         masked = super().anonymise_error(error)
         masked.extensions = masked_extensions()
         return masked

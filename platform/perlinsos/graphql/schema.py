@@ -27,6 +27,7 @@ from perlinsos.graphql.errors import MASKED_MESSAGE, MaskWithRequestId, log, sho
 from perlinsos.graphql.execution import context_class_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
+from perlinsos.logs import RequestFacts
 from perlinsos.graphql.scalars import SCALAR_OVERRIDES
 from perlinsos.graphql.appeals.mutations import AppealMutations
 from perlinsos.graphql.appeals.queries import AppealQueries
@@ -156,6 +157,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     if settings.production:
         rules.append(NoSchemaIntrospectionCustomRule)
     extensions: list[Any] = [
+        RequestFacts,  # first: its end sees the final (masked) errors, for the request line and metrics
         token_limit(settings.max_document_tokens),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),

@@ -26,7 +26,8 @@ from perlinsos.graphql.context import Context
 from perlinsos.graphql.gate import check_request, subscription_over_http
 from perlinsos.graphql.websocket import GatedLegacyWS, GatedSocket, GatedTransportWS
 from perlinsos.languages import pick_language
-from perlinsos import requestids
+from perlinsos import logs, requestids
+from perlinsos.graphql import unavailable
 from perlinsos.graphql.errors import masked_body
 from perlinsos.graphql.loaders import Loaders
 from perlinsos.pilots import store
@@ -68,12 +69,21 @@ def problem(status: int, message: str, code: str | None = None) -> JSONResponse:
     """A refused request as a GraphQL-style error body (never a trace or a class name)."""
     message = TRANSLATED.get(message, message)
     code = code or CODES.get(status, "INTERNAL_SERVER_ERROR")
+    logs.note(code=code)
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status_code=status)
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _Outage(Exception):
+    """The request cannot be answered: the database (or the identity provider) is unavailable."""
+
+    def __init__(self, code: str, cause: BaseException):
+        super().__init__(code)
+        self.code, self.cause = code, cause
 
 
 def _capped(receive, limit: int):
@@ -137,6 +147,7 @@ class GraphQLView(GraphQL):
         self.state = state
         #: (issuer, subject) → this process's websocket handlers of that user (the per-user cap)
         self.subscribers: dict[tuple[str | None, str], set] = {}
+        self.outages = unavailable.episodes(state.db)  # watches statements from now on (recovery)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -152,14 +163,31 @@ class GraphQLView(GraphQL):
                 response.headers["Allow"] = "GET, POST"
         except _TooLarge:
             response = self._too_large()
+        except _Outage as exc:
+            response = self._outage(request, exc.code, exc.cause)
         except (Exception, asyncio.CancelledError) as exc:
             if isinstance(exc, asyncio.CancelledError) and asyncio.current_task().cancelling():
                 raise  # this request itself is cancelled (client gone, shutdown): nobody to answer
+            outage = unavailable.classify(exc)
+            if outage is not None:  # outside any field: reading the pilot, the token, the access log
+                response = self._outage(request, outage, exc)
+                await response(scope, receive, send)
+                return
+            logs.note(code="INTERNAL_SERVER_ERROR")
             # Anything unforeseen (a stray cancellation too) is logged once, whole, and answered as
             # the masked GraphQL error with the request id to quote.
             log.error("unexpected error serving /graphql (request %s)", requestids.current(), exc_info=exc)
             response = JSONResponse(masked_body(), status_code=500)
         await response(scope, receive, send)
+
+    def _outage(self, request: Request, code: str, cause: BaseException) -> JSONResponse:
+        """503 with ``Retry-After``; a database outage logged once per episode, never a traceback."""
+        if code == unavailable.DATABASE_UNAVAILABLE:
+            self.outages.failure(cause)
+        else:
+            log.warning("%s (request %s): %s", code, requestids.current(), cause)
+        logs.note(code=code)
+        return unavailable.response(code, pick_language(request.headers.get("accept-language")))
 
     def _too_large(self) -> JSONResponse:
         limit = self.state.settings.max_request_bytes
@@ -208,10 +236,14 @@ class GraphQLView(GraphQL):
         """strawberry's, with HTTP's operations only (no subscriptions) and a typed refusal."""
         method = request_adapter.method
         try:
-            return await self.schema.execute(
+            result = await self.schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables,
                 context_value=context, operation_name=request_data.operation_name,
                 allowed_operation_types=HTTP_OPERATIONS[method], operation_extensions=request_data.extensions)
+            down = unavailable.database_failure(result)
+            if down is not None:  # a query's or a mutation's field met a database outage: the whole answer is 503
+                raise _Outage(unavailable.DATABASE_UNAVAILABLE, down)
+            return result
         except InvalidOperationTypeError as exc:
             if exc.operation_type is OperationType.SUBSCRIPTION:
                 raise subscription_over_http() from None
@@ -288,10 +320,9 @@ class GraphQLView(GraphQL):
             raise HTTPException(401, "Token tidak sah atau kedaluwarsa. / Invalid or expired token.") from None
         except ConfigurationError as exc:
             raise HTTPException(503, f"Pilot misconfigured: {exc}") from None
-        except SourceUnavailable:
-            raise HTTPException(
-                503, "Layanan identitas tidak dapat dihubungi. / The identity provider cannot be reached."
-            ) from None
+        except SourceUnavailable as exc:  # the identity provider did not answer
+            raise _Outage(unavailable.SOURCE_UNAVAILABLE, exc) from None
         context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
+        logs.note(pilot=pilot.code if pilot else None)
         context.viewer_household_id = household_id
         return context

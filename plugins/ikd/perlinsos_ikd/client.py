@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from perlinsos.errors import SourceUnavailable
+from perlinsos.httpclients import EVENT_HOOKS
 from perlinsos_ikd.settings import IkdSettings
 
 SOURCE = "IKD"
@@ -52,7 +53,7 @@ async def _state() -> _LoopState:
         if _ssl_context is None:
             _ssl_context = httpx.create_ssl_context()  # once per process; shared by every client
         client = httpx.AsyncClient(verify=_ssl_context, follow_redirects=False,
-                                   headers={"User-Agent": "perlinsos-ikd"})
+                                   headers={"User-Agent": "perlinsos-ikd"}, event_hooks=EVENT_HOOKS)
         state = _states[loop] = _LoopState(client)
         state.closer = _close_at_shutdown(loop, client)
         await state.closer.__anext__()  # registers with the loop: aclose() runs at loop shutdown
