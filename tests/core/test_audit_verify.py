@@ -91,3 +91,38 @@ async def test_the_untouched_chain_verifies_and_names_its_head(client, db, datab
         code, output = await verify(database_url, *batch)
         assert code == 0, output
         assert "6 records" in output and rows[-1].hash in output
+
+
+async def broken_line(url: str) -> str:
+    code, output = await verify(url, "--batch", "4")
+    assert code == 1, output
+    [line] = [line for line in output.splitlines() if line.startswith("audit chain BROKEN")]
+    return line
+
+
+async def test_missing_rows_are_named_exactly(client, db, database_url, pilot):
+    """The line an operator reads: where, which row, what kind, and what it means."""
+    rows = await chain(client, db, pilot)
+    await as_dba(db, f"DELETE FROM audit_event WHERE id IN ({rows[2].id}, {rows[3].id})")
+    assert await broken_line(database_url) == (
+        f"audit chain BROKEN at seq 3 (id {rows[4].id}): row_missing: seq 3..4 missing: "
+        f"seq 2 is followed by seq 5 (id {rows[4].id})")
+
+
+async def test_a_reordered_row_is_named_exactly(client, db, database_url, pilot):
+    rows = await chain(client, db, pilot)
+    a, b = rows[2], rows[3]
+    await as_dba(db, f"UPDATE audit_event SET seq = -1 WHERE id = {a.id}",
+                 f"UPDATE audit_event SET seq = {a.seq} WHERE id = {b.id}",
+                 f"UPDATE audit_event SET seq = {b.seq} WHERE id = {a.id}")
+    assert await broken_line(database_url) == (
+        f"audit chain BROKEN at seq 3 (id {b.id}): link_broken: prev_hash is not the hash of seq 2: "
+        "rows reordered or replaced, or the previous row and its hash rewritten")
+
+
+async def test_altered_content_is_named_exactly(client, db, database_url, pilot):
+    rows = await chain(client, db, pilot)
+    await as_dba(db, f"UPDATE audit_event SET actor = 'someone-else' WHERE id = {rows[4].id}")
+    assert await broken_line(database_url) == (
+        f"audit chain BROKEN at seq 5 (id {rows[4].id}): content_altered: "
+        "the row's content (or seq) no longer gives its stored hash")
