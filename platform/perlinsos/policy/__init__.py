@@ -144,20 +144,24 @@ def can_list_registrations(principal: Principal | None) -> bool:
     return is_staff(principal)
 
 
-def may_see_full_nik(principal: Principal | None, *, nik: str, region_code: str) -> bool:
+def may_see_full_nik(principal: Principal | None, *, nik: str, region_code: str, pilot_id: int | None = None) -> bool:
     # Identifier exposure (NIK, KK, birth date, sex, region) is one table: policy/identifiers.py.
-    return identifiers.form(principal, identifiers.Field.NIK, nik=nik, region_code=region_code) \
-        is identifiers.Form.FULL
+    # ``pilot_id``: the pilot of the registration the person is shown through (a reviewer of
+    # another pilot over the same region is not a reviewer for them).
+    return identifiers.form(principal, identifiers.Field.NIK, nik=nik, region_code=region_code,
+                            pilot_id=pilot_id) is identifiers.Form.FULL
 
 
-def may_see_full_kk(principal: Principal | None, *, region_code: str, own_household: bool) -> bool:
+def may_see_full_kk(principal: Principal | None, *, region_code: str, own_household: bool,
+                    pilot_id: int | None = None) -> bool:
     household = 0 if own_household and principal is not None and principal.is_citizen else None
     return identifiers.form(principal, identifiers.Field.KK, region_code=region_code, household_id=0,
-                            viewer_household_id=household) is identifiers.Form.FULL
+                            viewer_household_id=household, pilot_id=pilot_id) is identifiers.Form.FULL
 
 
-def shown_nik(principal: Principal | None, *, nik: str, region_code: str) -> str:
-    return identifiers.show_person(principal, nik=nik, birth_date=None, sex=None, region_code=region_code).nik
+def shown_nik(principal: Principal | None, *, nik: str, region_code: str, pilot_id: int | None = None) -> str:
+    return identifiers.show_person(principal, nik=nik, birth_date=None, sex=None, region_code=region_code,
+                                   pilot_id=pilot_id).nik
 
 
 def can_administer(principal: Principal | None) -> bool:

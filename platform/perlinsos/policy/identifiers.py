@@ -23,6 +23,11 @@ shown nowhere, so its mask (``3510********0001``) keeps some 36,500 possible val
 
 A viewer may stand in several relations to a person (a reviewer who is also in the family): each
 field is shown in the most complete form any of them allows.
+
+A staff relation is of one pilot: a reviewer or facilitator of pilot B is one for people shown
+through a registration of pilot B (``pilot_id``), not for those of pilot A over the same regency.
+Where no registration tells the pilot (a citizen's own household, their data export) only national
+assignments count.
 """
 
 from __future__ import annotations
@@ -93,8 +98,9 @@ EXPOSURE: dict[Relation, dict[Field, Form]] = {
 del F, M, Y, D, P, H
 
 
-def _scopes(principal: Principal, role: Role) -> list[str]:
-    return [s.region_code for s in principal.scopes if s.role == role]
+def _scopes(principal: Principal, role: Role, pilot_id: int | None) -> list[str]:
+    # a pilot's assignment speaks for that pilot's registrations only; a national one for all
+    return [s.region_code for s in principal.scopes if s.role == role and s.pilot_id in (None, pilot_id)]
 
 
 def _covers(region_code: str, scopes: list[str]) -> bool:
@@ -102,8 +108,10 @@ def _covers(region_code: str, scopes: list[str]) -> bool:
 
 
 def relations(principal: Principal | None, *, region_code: str, nik: str | None = None,
-              household_id: int | None = None, viewer_household_id: int | None = None) -> frozenset[Relation]:
-    """How ``principal`` stands to a person (``nik`` given) or a household (``nik`` None)."""
+              household_id: int | None = None, viewer_household_id: int | None = None,
+              pilot_id: int | None = None) -> frozenset[Relation]:
+    """How ``principal`` stands to a person (``nik`` given) or a household (``nik`` None), shown
+    through a registration of pilot ``pilot_id`` (None: outside any pilot's registration)."""
     if principal is None:
         return frozenset({Relation.ANONYMOUS})
     found: set[Relation] = set()
@@ -111,11 +119,11 @@ def relations(principal: Principal | None, *, region_code: str, nik: str | None 
         found.add(Relation.OWNER)
     if principal.is_citizen and viewer_household_id is not None and household_id == viewer_household_id:
         found.add(Relation.HOUSEHOLD)
-    if _covers(region_code, _scopes(principal, Role.REVIEWER)):
+    if _covers(region_code, _scopes(principal, Role.REVIEWER, pilot_id)):
         found.add(Relation.REVIEWER)
-    if _covers(region_code, _scopes(principal, Role.FACILITATOR)):
+    if _covers(region_code, _scopes(principal, Role.FACILITATOR, pilot_id)):
         found.add(Relation.FACILITATOR)
-    if _scopes(principal, Role.ADMIN):
+    if _scopes(principal, Role.ADMIN, pilot_id):
         found.add(Relation.NATIONAL)
     if principal.scopes and not found & {Relation.REVIEWER, Relation.FACILITATOR, Relation.NATIONAL}:
         found.add(Relation.OTHER_STAFF)
@@ -163,10 +171,11 @@ class ShownHousehold:
 
 def show_person(principal: Principal | None, *, nik: str, birth_date: date | None, sex: str | None,
                 region_code: str, household_id: int | None = None, viewer_household_id: int | None = None,
-                today: date | None = None) -> ShownPerson:
-    """A person's identifying fields as ``principal`` may see them."""
+                pilot_id: int | None = None, today: date | None = None) -> ShownPerson:
+    """A person's identifying fields as ``principal`` may see them (``pilot_id``: of the
+    registration they are shown through)."""
     forms = exposure(relations(principal, nik=nik, region_code=region_code, household_id=household_id,
-                               viewer_household_id=viewer_household_id))
+                               viewer_household_id=viewer_household_id, pilot_id=pilot_id))
     born, year = None, None
     if birth_date is not None and forms[Field.BIRTH_DATE] is Form.FULL:
         born, year = birth_date, birth_date.year
@@ -183,10 +192,10 @@ def show_person(principal: Principal | None, *, nik: str, birth_date: date | Non
 
 
 def show_household(principal: Principal | None, *, kk_number: str, region_code: str, household_id: int | None,
-                   viewer_household_id: int | None = None) -> ShownHousehold:
+                   viewer_household_id: int | None = None, pilot_id: int | None = None) -> ShownHousehold:
     """A household's KK number and region as ``principal`` may see them."""
     forms = exposure(relations(principal, region_code=region_code, household_id=household_id,
-                               viewer_household_id=viewer_household_id))
+                               viewer_household_id=viewer_household_id, pilot_id=pilot_id))
     return ShownHousehold(kk_number=_number(kk_number, forms[Field.KK], mask_kk),
                           region_code=_region(region_code, forms[Field.REGION]))
 

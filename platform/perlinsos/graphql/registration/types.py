@@ -28,7 +28,9 @@ DecisionRef = Annotated["Decision", strawberry.lazy("perlinsos.graphql.selection
 
 RegistrationChannel = strawberry.enum(models.Channel, name="RegistrationChannel",
                                       description="SELF by the citizen, or ASSISTED by a facilitator (of a "
-                                                  "registration, a consent or an appeal).")
+                                                  "registration, a consent or an appeal); VILLAGE_OFFICE: an "
+                                                  "appeal the owner filed in person, recorded by a village "
+                                                  "operator.")
 
 
 @strawberry.type(description="A person as the population record (Dukcapil/IKD) has them.")
@@ -46,21 +48,24 @@ class Registrant:
     region: Region = strawberry.field(description="The village; the kecamatan for staff whose scope does "
                                                   "not cover the village.")
     household_id: strawberry.Private[int | None]
+    pilot_id: strawberry.Private[int | None] = None  # of the registration shown through (None: none)
 
     @strawberry.field(description="The family on the registrant's Kartu Keluarga.")
     def household(self, info: Info) -> Household | None:
         if self.household_id is None:
             return None
         c = ctx(info)
-        return then(peek(c.loaders.household, self.household_id), lambda row: Household.from_row(row, c))
+        return then(peek(c.loaders.household, self.household_id),
+                    lambda row: Household.from_row(row, c, pilot_id=self.pilot_id))
 
     @classmethod
-    def from_row(cls, row, c: Context) -> Registrant:
+    def from_row(cls, row, c: Context, *, pilot_id: int | None = None) -> Registrant:
         if policy.records_access(c.principal, owner_nik=row.nik):
             c.record_access(row.id)
+        # staff see a person as reviewers/facilitators of the pilot of the registration shown through
         shown = identifiers.show_person(c.principal, nik=row.nik, birth_date=row.birth_date, sex=row.sex,
                                         region_code=row.region_code, household_id=row.household_id,
-                                        viewer_household_id=c.viewer_household_id)
+                                        viewer_household_id=c.viewer_household_id, pilot_id=pilot_id)
         return cls(
             id=to_global_id("Registrant", row.id),
             nik=shown.nik,
@@ -70,6 +75,7 @@ class Registrant:
             sex=shown.sex,
             region=region(shown.region_code),
             household_id=row.household_id,
+            pilot_id=pilot_id,
         )
 
 
@@ -80,23 +86,27 @@ class Household:
                                                    "the region; else masked.")
     region: Region
     db_id: strawberry.Private[int]
+    pilot_id: strawberry.Private[int | None] = None  # as Registrant.pilot_id
 
     @strawberry.field(description="Members on the KK (NIKs masked by the same rule as registrants).")
     def members(self, info: Info) -> list[Registrant]:
         c = ctx(info)
-        return then(peek(c.loaders.members, self.db_id), lambda rows: [Registrant.from_row(r, c) for r in rows])
+        return then(peek(c.loaders.members, self.db_id),
+                    lambda rows: [Registrant.from_row(r, c, pilot_id=self.pilot_id) for r in rows])
 
     @classmethod
-    def from_row(cls, row, c: Context) -> Household | None:
+    def from_row(cls, row, c: Context, *, pilot_id: int | None = None) -> Household | None:
         if row is None:
             return None
         shown = identifiers.show_household(c.principal, kk_number=row.kk_number, region_code=row.region_code,
-                                           household_id=row.id, viewer_household_id=c.viewer_household_id)
+                                           household_id=row.id, viewer_household_id=c.viewer_household_id,
+                                           pilot_id=pilot_id)
         return cls(
             id=to_global_id("Household", row.id),
             kk_number=shown.kk_number,
             region=region(shown.region_code),
             db_id=row.id,
+            pilot_id=pilot_id,
         )
 
 
@@ -113,7 +123,8 @@ class Registration:
     # The resolvers below are `context_resolver`s: the list's execution calls their function with
     # the context directly (no ResolveInfo); both paths run the same function.
     def _registrant(self, c: Context) -> Registrant:
-        return then(peek(c.loaders.person, self.row.person_id), lambda row: Registrant.from_row(row, c))
+        return then(peek(c.loaders.person, self.row.person_id),
+                    lambda row: Registrant.from_row(row, c, pilot_id=self.row.pilot_id))
 
     @strawberry.field
     @context_resolver(_registrant)
@@ -121,7 +132,8 @@ class Registration:
         return self._registrant(ctx(info))
 
     def _household(self, c: Context) -> Household | None:
-        return then(peek(c.loaders.household, self.row.household_id), lambda row: Household.from_row(row, c))
+        return then(peek(c.loaders.household, self.row.household_id),
+                    lambda row: Household.from_row(row, c, pilot_id=self.row.pilot_id))
 
     @strawberry.field
     @context_resolver(_household)
