@@ -1,7 +1,8 @@
 """A database outage answered as an outage (issue 18, item 3): queries and mutations get HTTP 503
 with ``Retry-After`` and a typed ``DATABASE_UNAVAILABLE`` error carrying the request id, in the
 client's language; the log holds one line as an episode starts and one as it ends, no traceback.
-An identity provider that does not answer is ``SOURCE_UNAVAILABLE`` the same way.
+An identity provider that does not answer is ``SOURCE_UNAVAILABLE`` the same way, and a plugin's
+data source that does not answer inside a field is that field's ``SOURCE_UNAVAILABLE`` error.
 
 Faults are real: PostgreSQL behind a TCP proxy that cuts, or a table held locked past the
 statement timeout; SQLite through a path that vanishes, or its file's write lock held past the busy
@@ -16,13 +17,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+import strawberry
 from conftest import PG_URL, GraphQLClient
 from fixtures import static_auth
 from fixtures.faultproxy import FaultProxy, lock_sqlite
 from fixtures.pilots import pilot_data
 from perlinsos import hookimpl
 from perlinsos.app import create_app
+from perlinsos.contract import SchemaPart
 from perlinsos.errors import SourceUnavailable
+from perlinsos.httpclients import LoopClients
+from perlinsos.testing.servers import free_port
 from perlinsos.pilots.files import parse_pilot
 from perlinsos.pilots.store import save_pilot
 from perlinsos.plugins import PluginManager
@@ -30,11 +35,32 @@ from perlinsos.settings import Settings
 from perlinsos.testing.accounts import assign_staff
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+from strawberry.types import Info
 
 QUERY = '{ pilot(code: "BWI-2025") { code } }'
 ASSIGN = ('mutation { assignStaff(input: {subject: "petugas-baru", role: REVIEWER, regionCode: "35.10", '
           f'pilot: "BWI-2025", issuer: "{static_auth.ISSUER}"}}) {{ assignment {{ subject }} errors {{ code }} }} }}')
 ADMIN = "staff:kantor-pusat"
+
+
+class VillageRegistry:
+    """A plugin field backed by a village registry over HTTP, which is down (nothing listens)."""
+
+    NAME = "fixtures.village_registry"
+    clients = LoopClients("village-registry-test")
+
+    @hookimpl
+    def graphql_schema_parts(self):
+        @strawberry.field(description="Households the village registry counts.")
+        async def village_households(info: Info, region_code: str) -> int | None:
+            try:
+                answer = await VillageRegistry.clients.post(f"http://127.0.0.1:{free_port()}/count", timeout=2,
+                                                            json={"region": region_code})
+            except (httpx.HTTPError, TimeoutError) as exc:  # as the hook docs ask: SourceUnavailable
+                raise SourceUnavailable("Registry desa", type(exc).__name__) from exc
+            return answer.json()["households"]
+
+        return SchemaPart(query_fields={"village_households": village_households})
 
 
 class DownProvider:
@@ -160,6 +186,24 @@ async def test_an_identity_provider_that_does_not_answer_is_source_unavailable(s
     async with serving(settings, plugins) as client:
         assert_outage(await client.post(QUERY, token="down:warga"), "SOURCE_UNAVAILABLE")
         assert (await client.post(QUERY, token="citizen:3510150103800001")).status_code == 200
+
+
+async def test_a_plugin_source_that_does_not_answer_is_a_typed_field_error(settings, db, caplog):
+    plugins = PluginManager(extra_plugins=[(static_auth.NAME, static_auth), (VillageRegistry.NAME, VillageRegistry())],
+                            national=static_auth.NATIONAL)
+    async with db.write() as session:
+        await save_pilot(session, parse_pilot(pilot_data(), plugins))
+    async with serving(settings, plugins) as client:
+        response = await client.post('{ villageHouseholds(regionCode: "35.10.15.2004") pilot(code: "BWI-2025") '
+                                     '{ code } }', language="en")
+    assert response.status_code == 200  # the rest of the answer stands
+    body = response.json()
+    assert body["data"] == {"villageHouseholds": None, "pilot": {"code": "BWI-2025"}}
+    [error] = body["errors"]
+    assert error["path"] == ["villageHouseholds"]
+    assert error["extensions"] == {"code": "SOURCE_UNAVAILABLE", "requestId": response.headers["x-request-id"]}
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+    assert [r.getMessage() for r in caplog.records if "SOURCE_UNAVAILABLE" in r.getMessage()] != []
 
 
 async def seed_admin(db, plugins: PluginManager) -> None:
