@@ -8,6 +8,7 @@ to change something, the test checks nothing changed.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from dataclasses import replace
@@ -319,3 +320,62 @@ async def test_several_operations_need_an_operation_name_and_none_runs_without(a
     named = await post(admin, {"query": document, "operationName": "Second"})
     assert named.json() == {"data": {"viewer": {"kind": "staff"}}}
     assert await staff_subjects(admin) == ["admin"]
+
+
+# --- subscriptions, operation names and caching over HTTP (issue 15, items 5, 6 and 8) ----------
+
+
+@pytest.mark.parametrize("method", ["POST", "GET"])
+@pytest.mark.parametrize("query", ["subscription { notifications { title } }",
+                                   "subscription S { notificationz { title } }",
+                                   "query Q { viewer { kind } } subscription S { notifications { title } }"])
+async def test_a_subscription_over_http_is_refused_with_a_typed_error_and_no_trace(admin, caplog, method, query):
+    caplog.set_level(logging.INFO)
+    body = {"query": query} | ({"operationName": "S"} if "Q" in query else {})
+    response = await (post(admin, body) if method == "POST"
+                      else admin.http.get("/graphql", params=body, headers=ADMIN))
+    message = refused(response, 400, "SUBSCRIPTION_OVER_HTTP")
+    assert "websocket" in message and "graphql-transport-ws" in message
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    # the document's other operation still runs over HTTP
+    if "Q" in query:
+        assert (await post(admin, {**body, "operationName": "Q"})).json() == {"data": {"viewer": {"kind": "staff"}}}
+
+
+@pytest.mark.parametrize("name", ["A" * 129, "A" * 19_900, "A-B", "1A", "A B", ""])
+async def test_an_operation_name_over_128_characters_or_not_a_name_is_refused(admin, name):
+    document = f"query {name or 'A'} {{ viewer {{ kind }} }}"
+    message = refused(await post(admin, {"query": document, "operationName": name}), 400, "BAD_REQUEST")
+    assert "at most 128 characters" in message and (len(name) < 200 or name not in message)
+
+
+async def test_the_victims_data_access_log_never_holds_a_long_operation_name(admin, db, pilot):
+    """A 19.9 kB operation name was stored in every audit row and shown back to the citizen."""
+    await seed.registrations(db, pilot, 1)
+    read = 'query {name} {{ registrations(pilot: "BWI-2025", first: 5) {{ nodes {{ registrant {{ name }} }} }} }}'
+    for name in ("A" * 128, "B" * 129, "C" * 19_900):
+        for body in ({"query": read.format(name=name), "operationName": name}, {"query": read.format(name=name)}):
+            await post(admin, body)
+    log = await admin.query('{ me { dataAccessLog(first: 100) { edges { node { operation } } } } }',
+                            token=f"citizen:{seed.nik(0)}")
+    operations = [e["node"]["operation"] for e in log["data"]["me"]["dataAccessLog"]["edges"]]
+    assert operations == ["A" * 128] * 2  # the long ones ran nothing (refused before any read)
+    document_only = await post(admin, {"query": read.format(name="C" * 19_900)})
+    (error,) = document_only.json()["errors"]
+    assert error["extensions"]["code"] == "OPERATION_NAME_TOO_LONG" and len(document_only.text) < 1_000
+
+
+async def test_answers_of_graphql_and_evidence_are_never_stored_by_a_cache(admin):
+    answers = [await post(admin, {"query": "{ viewer { kind } }"}),  # personal
+               await post(admin, {"query": "{ viewer { kindd } }"}),  # a GraphQL error
+               await post(admin, b"[]"),  # a refusal
+               await admin.http.get("/graphql", params={"query": "{ viewer { kind } }"}, headers=ADMIN),
+               await admin.http.put("/graphql", headers=ADMIN),
+               await admin.http.get("/evidence/1", headers=ADMIN),
+               await admin.http.post("/evidence", content=b"x", headers=ADMIN)]
+    assert [a.headers.get("cache-control") for a in answers] == ["no-store"] * len(answers)
+
+
+async def test_an_integer_past_the_json_digit_limit_is_a_clear_400(admin):
+    body = b'{"query": "query($n: Int) { viewer { kind } }", "variables": {"n": ' + b"9" * 5_000 + b"}}"
+    assert "too long" in refused(await post(admin, body), 400, "BAD_REQUEST")

@@ -14,11 +14,15 @@ from fixed seeds, so a failure reproduces. A long run::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
 import logging
 import os
 import re
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import graphql
@@ -29,6 +33,7 @@ from hypothesis_graphql import Mode, mutations, nodes, queries
 from sqlalchemy import update
 
 from fixtures import seed as data
+from fixtures.servers import free_port
 from perlinsos.db.models import DecisionReason
 from perlinsos.graphql.errors import MASKED_MESSAGE
 from perlinsos.graphql.relay import to_global_id
@@ -41,16 +46,12 @@ SCHEMA = graphql.build_schema(SDL)
 
 KK_A, KK_B = "3510150101000000", "3510160101000001"  # fixtures.seed's KK numbers for people 0 and 1
 INCOME_A, INCOME_B = 1_234_567, 2_345_678  # set below: distinct, so each can be traced to its owner
-BIRTH_A, BIRTH_B = "1980-03-01", "1980-03-02"  # fixtures.seed's birth dates of people 0 and 1
 # Who may see each datum (perlinsos.policy): everything else must never find it in a response.
 SECRETS = {
     A: {"citizen_a", "reviewer_in"},
     B: {"citizen_b", "reviewer_out"},
     KK_A: {"citizen_a", "reviewer_in"},
     KK_B: {"citizen_b", "reviewer_out"},
-    # the whole date with the full NIK only (policy/identifiers.py): everyone else gets the year
-    BIRTH_A: {"citizen_a", "reviewer_in"},
-    BIRTH_B: {"citizen_b", "reviewer_out"},
     str(INCOME_A): {"citizen_a", "facilitator_in", "reviewer_in", "admin"},
     str(INCOME_B): {"citizen_b", "reviewer_out", "admin"},
     "Warga Sintetis 0": {"citizen_a", "facilitator_in", "reviewer_in", "admin"},
@@ -98,9 +99,9 @@ def _negative(kind):
 
 
 @st.composite
-def garbled(draw) -> str:
+def garbled(draw, source: st.SearchStrategy | None = None) -> str:
     """A valid document broken by hand, the way a fuzzer on the wire would."""
-    doc = draw(st.one_of(_positive(queries), _positive(mutations)))
+    doc = draw(st.one_of(_positive(queries), _positive(mutations)) if source is None else source)
     how = draw(st.sampled_from(["drop_brace", "unknown_field", "wrong_literal", "garbage", "cut", "nul"]))
     spots = lambda pattern: [m.start() for m in re.finditer(pattern, doc)]  # noqa: E731
     at = lambda positions: positions[draw(st.integers(0, len(positions) - 1))] if positions else 0  # noqa: E731
@@ -128,11 +129,11 @@ DOCUMENTS = st.one_of(
 )
 
 
-PERSON = "registrant { nik name birthDate birthYear household { kkNumber members { nik name birthDate } } }"
+PERSON = "registrant { nik name household { kkNumber members { nik name } } }"
 REASONS = "decision { reasons { code observed limit } decisionHistory: registration { id } }"
 # Written by hand so every role's corpus asks for the seeded people (random arguments rarely name them).
 PROBES = [
-    f"{{ me {{ person {{ nik name birthDate household {{ kkNumber }} }} household {{ kkNumber members {{ nik }} }} "
+    f"{{ me {{ person {{ nik name household {{ kkNumber }} }} household {{ kkNumber members {{ nik }} }} "
     f"registrations {{ {PERSON} {REASONS} }} }} }}",
     f'{{ registrations(pilot: "BWI-2025", first: 100) {{ nodes {{ {PERSON} {REASONS} }} }} }}',
     *(f'{{ registration(id: "{to_global_id("Registration", n)}") {{ {PERSON} {REASONS} }} }}' for n in (1, 2)),
@@ -243,8 +244,7 @@ async def test_fuzz_every_role(world, capsys, caplog):
     assert total >= 8 * EXAMPLES
     assert not failures, f"{len(failures)} problems; first ones:\n" + "\n".join(failures[:10])
     # The responses scanned did carry the seeded personal data (else the scan proves little).
-    assert {("citizen_a", A), ("reviewer_in", A), ("citizen_b", B), ("reviewer_out", B),
-            ("citizen_a", BIRTH_A), ("reviewer_in", BIRTH_A)} <= seen
+    assert {("citizen_a", A), ("reviewer_in", A), ("citizen_b", B), ("reviewer_out", B)} <= seen
 
 
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
@@ -288,3 +288,157 @@ async def test_fuzz_request_bodies(world, caplog, capsys):
     with capsys.disabled():
         print(f"\nfuzzed bodies: {len(found)}, by HTTP status: {dict(sorted(statuses.items()))}")
     assert not failures, "\n".join(failures[:10])
+
+
+# --- subscriptions: over HTTP (always refused) and over a real websocket ----------------------
+
+# hypothesis-graphql generates queries only: subscription documents are queries of a schema whose
+# query root is the Subscription type, with the keyword added.
+SUBSCRIPTION_SCHEMA = graphql.GraphQLSchema(query=SCHEMA.subscription_type,
+                                            types=[t for n, t in SCHEMA.type_map.items() if not n.startswith("__")])
+_SUBSCRIPTION_QUERIES = queries(SUBSCRIPTION_SCHEMA, custom_scalars=SCALARS).map(lambda d: "subscription " + d)
+SUBSCRIPTIONS = st.one_of(_SUBSCRIPTION_QUERIES, _SUBSCRIPTION_QUERIES, garbled(_SUBSCRIPTION_QUERIES))
+# Written by hand: what the gate must refuse on subscribe as on HTTP.
+SUBSCRIPTION_PROBES = [
+    "subscription { " + " ".join(f"a{i}: notifications {{ title }}" for i in range(31)) + " }",
+    "subscription { notifications { title } } " * 2,
+    "subscription S { __schema { types { name } } }",
+    f"subscription {'S' * 200} {{ notifications {{ title body }} }}",
+    "subscription { ...F } fragment F on Subscription { notifications { ...G } } fragment G on Notification { title }",
+    "subscription { notifications { title } }" + " " * 25_000,
+]
+
+
+@functools.cache  # the HTTP and the websocket runs send the same documents
+def subscription_corpus(role_index: int, count: int) -> tuple[str, ...]:
+    found: list[str] = list(SUBSCRIPTION_PROBES)
+
+    @seed(SEED * 1000 + role_index)
+    @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(SUBSCRIPTIONS)
+    def collect(document: str) -> None:
+        found.append(document)
+
+    collect()
+    return tuple(found)
+
+
+def _a_subscription(document: str) -> bool:
+    try:
+        parsed = graphql.parse(document)
+    except graphql.GraphQLError:
+        return False
+    operations = [d for d in parsed.definitions if isinstance(d, graphql.OperationDefinitionNode)]
+    return len(operations) == 1 and operations[0].operation is graphql.OperationType.SUBSCRIPTION
+
+
+async def test_fuzz_subscriptions_over_http_are_always_refused(world, caplog):
+    """A subscription sent over HTTP (POST or GET) gets the typed refusal; nothing else runs, nothing is logged."""
+    caplog.set_level(logging.INFO)
+    failures, count = [], 0
+    for index, role in enumerate(sorted(ROLES)):
+        for number, document in enumerate(subscription_corpus(index, max(10, EXAMPLES // 16))):
+            response = await (get(world, document, ROLES[role]) if number % 2 else world.post(document, token=ROLES[role]))
+            count += 1
+            found = problems(role, document, response.status_code, response.text)
+            if _a_subscription(document) and len(document) < 20_000:
+                body = response.json()
+                if response.status_code != 400 or body["errors"][0]["extensions"]["code"] != "SUBSCRIPTION_OVER_HTTP":
+                    found.append("not refused as a subscription over HTTP")
+            elif response.status_code == 200 and response.json().get("data"):
+                found.append("data answered to a subscription document")
+            failures += [f"[{role}] {p}\n  document: {document[:300]!r}\n  response: {response.text[:300]}" for p in found]
+    logged = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert count >= 8 * 10 and not failures and not logged, (failures[:10], logged[:5])
+
+
+@contextlib.asynccontextmanager
+async def _served(app):
+    """``app`` served by uvicorn over TCP from this test's event loop (no lifespan)."""
+    import uvicorn
+
+    from perlinsos.app import server_options
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
+                                           **server_options(app.state.perlinsos.settings)))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"ws://127.0.0.1:{port}/graphql"
+    finally:
+        server.should_exit = True
+        await task
+        await app.state.perlinsos.db.dispose()
+
+
+async def _over_a_socket(url: str, role: str, documents: list[str]) -> tuple[dict[int, list[str]], str | None]:
+    """Each document subscribed at once on one graphql-transport-ws socket signed in as ``role``;
+    the messages per document until each has ended (or stayed quiet: an open subscription)."""
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    replies: dict[int, list[str]] = {n: [] for n in range(len(documents))}
+    token = ROLES[role]
+    async with connect(url, subprotocols=["graphql-transport-ws"], max_size=None) as ws:
+        params = {"pilot": "BWI-2025"} | ({"Authorization": f"Bearer {token}"} if token else {})
+        await ws.send(json.dumps({"type": "connection_init", "payload": params}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        for n, document in enumerate(documents):
+            await ws.send(json.dumps({"id": str(n), "type": "subscribe", "payload": {"query": document}}))
+        pending = set(replies)
+        try:
+            while pending:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 1.0))
+                replies[int(message["id"])].append(json.dumps(message))
+                if message["type"] in ("complete", "error"):
+                    pending.discard(int(message["id"]))
+        except TimeoutError:
+            pass
+        except ConnectionClosed as closed:
+            return replies, f"the server closed the socket: {closed.rcvd}"
+    return replies, None
+
+
+async def test_fuzz_over_a_real_websocket(world, settings, plugin_manager, caplog, capsys):
+    """Queries and subscriptions (generated and hand-written) over graphql-transport-ws, every role at
+    once: the same checks as HTTP (no masked errors, no traces, no personal datum to a wrong role),
+    the socket never closed by the server, and nothing logged as an error."""
+    from perlinsos.app import create_app
+
+    caplog.set_level(logging.INFO)
+    # the caps are tested in test_websocket_gate.py; here every document is in flight at once
+    app = create_app(replace(settings, dispatcher_in_process=False, max_subscriptions_per_connection=1000,
+                             max_subscriptions_per_user=1000), plugin_manager)
+    roles = sorted(r for r in ROLES if r != "admin")  # no mutations here; the admin's queries are in the HTTP run
+    corpora = {role: [*subscription_corpus(i, max(10, EXAMPLES // 16)),
+                      *(d for d in corpus(i, max(10, EXAMPLES // 16)) if not d.lstrip().startswith("mutation"))]
+               for i, role in enumerate(sorted(ROLES)) if role in roles}
+    started = time.perf_counter()
+    async with _served(app) as url:
+        results = await asyncio.gather(*(_over_a_socket(url, role, corpora[role]) for role in roles))
+    failures, open_count, seen = [], 0, set()
+    for role, (replies, closed) in zip(roles, results, strict=True):
+        if closed:
+            failures.append(f"[{role}] {closed}")
+        for n, document in enumerate(corpora[role]):
+            text = "\n".join(replies[n])
+            seen |= {(role, s) for s in SECRETS if s in text and s not in document}
+            ended = any(json.loads(m)["type"] in ("complete", "error") for m in replies[n])
+            if not ended:
+                open_count += 1
+                if not (_a_subscription(document) and role.startswith("citizen")):
+                    failures.append(f"[{role}] no answer to {document[:200]!r}")
+            failures += [f"[{role}] {p}\n  document: {document[:300]!r}\n  replies: {text[:300]}"
+                         for p in problems(role, document, 200, text)]
+    logged = [r.getMessage()[:200] for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    total = sum(len(c) for c in corpora.values())
+    with capsys.disabled():
+        print(f"\nwebsocket fuzz: {total} operations in {time.perf_counter() - started:.1f} s, "
+              f"{open_count} subscriptions left open (citizens')")
+    assert not failures and not logged, (failures[:10], logged[:5])
+    assert ("citizen_a", A) in seen or ("reviewer_in", A) in seen  # the probes did reach personal data

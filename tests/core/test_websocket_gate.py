@@ -19,8 +19,11 @@ import pytest
 from sqlalchemy import update
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect as ws_connect
+from websockets.exceptions import ConnectionClosed
 
 from fixtures import seed
+from fixtures.servers import SubprocessServer, free_port
 from perlinsos.app import create_app
 from perlinsos.db.engine import Database
 from perlinsos.db.models import StaffAssignment
@@ -170,6 +173,18 @@ def test_a_malformed_message_closes_the_socket_cleanly(web, protocol, message):
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT, LEGACY])
+def test_a_syntax_error_or_too_many_tokens_is_answered_not_lost_in_a_task(web, protocol):
+    """strawberry's subscribe path let the parser's error escape ("Exception in worker task")."""
+    with connect(web, protocol) as ws:
+        s = session(ws, protocol)
+        s.run("1", "subscription { notifications { title }")
+        (error,) = s.errors("1")
+        assert error["extensions"]["code"] == "GRAPHQL_PARSE_FAILED" and "Syntax Error" in error["message"]
+        s.run("2", "subscription { notifications { " + "title " * 3_000 + "} }")
+        assert "more than 3000 tokens" in s.errors("2")[0]["message"]
+
+
+@pytest.mark.parametrize("protocol", [TRANSPORT, LEGACY])
 def test_variables_too_deep_or_of_the_wrong_shape_are_refused(web, protocol):
     with connect(web, protocol) as ws:
         s = session(ws, protocol)
@@ -306,3 +321,50 @@ async def test_operations_in_flight_are_capped_per_connection_and_per_user(make_
             assert _subscribe_until_refused(second, "d", 1) == []
 
     await asyncio.to_thread(scenario)
+
+
+# --- the real thing: `perlinsos serve` over TCP ------------------------------------------------
+
+
+class Served(SubprocessServer):
+    """``perlinsos serve`` on a free port, over the test's database."""
+
+    def __init__(self, database_url: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._start("serve", ["--port", str(self.port), "--database-url", database_url], url=self.url,
+                    ready_path="/health", timeout=60)
+
+
+async def _ws_closed(url: str, *messages: str) -> tuple[int, str]:
+    """Send ``messages`` after connection_init; the close code and reason the server ends with."""
+    async with ws_connect(url, subprotocols=[TRANSPORT], max_size=None) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        for message in messages:
+            await ws.send(message)
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_perlinsos_serve_applies_the_gate_over_tcp_names_no_server_and_caches_nothing(database_url):
+    with Served(database_url) as server:
+        answer = server.http.post("/graphql", json={"query": "{ viewer { kind } }"})
+        assert answer.json() == {"data": {"viewer": {"kind": "anonymous"}}}
+        assert answer.headers["cache-control"] == "no-store" and "server" not in answer.headers
+        assert answer.headers["date"]  # an origin server with a clock sends Date (RFC 9110)
+        over_http = server.http.post("/graphql", json={"query": SUBSCRIBE})
+        assert over_http.status_code == 400 and over_http.json()["errors"][0]["extensions"]["code"] == \
+            "SUBSCRIPTION_OVER_HTTP"
+        url = f"ws://127.0.0.1:{server.port}/graphql"
+        huge = json.dumps({"id": "1", "type": "subscribe", "payload": {"query": "{ viewer { kind } }" + " " * 15_000_000}})
+        assert (await _ws_closed(url, huge))[0] == 1009  # uvicorn's ws_max_size, before the app reads it
+        assert await _ws_closed(url, "[" * 50_000 + "]" * 50_000) == (4400, "JSON terlalu dalam. / JSON nested too deeply.")
+        async with ws_connect(url, subprotocols=[TRANSPORT]) as ws:
+            await ws.send(json.dumps({"type": "connection_init", "payload": {"Authorization": "Bearer forged.jwt.x"}}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd.code == 4403
+        log = server.log()
+    assert "Traceback" not in log and "Exception in ASGI application" not in log and "ERROR" not in log, log[-3000:]

@@ -116,6 +116,16 @@ class _Gate:
                 return _error(TOO_MANY, f"Terlalu banyak langganan aktif untuk akun ini (batas {limit}); tutup "
                                         f"yang lain dulu. / Too many active subscriptions for this account "
                                         f"(limit {limit}): close others first.")
+        return self._unparsable(payload["query"])
+
+    def _unparsable(self, query: str) -> dict | None:
+        """A syntax error (or a document past ``MAX_DOCUMENT_TOKENS``) answered as HTTP answers it:
+        strawberry's subscribe path lets the parser's error escape its task (logged as "Exception in
+        worker task", the client told nothing)."""
+        try:
+            parse(query, max_tokens=self.view.state.settings.max_document_tokens)
+        except GraphQLError as error:
+            return _error("GRAPHQL_PARSE_FAILED", error.message)
         return None
 
     def _forget(self) -> None:
