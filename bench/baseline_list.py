@@ -13,8 +13,10 @@ It does the work a careful hand-written endpoint must do, and no more:
   their live staff assignments are read with one query, and only ADMIN may list (the benchmark's
   principal is ADMIN, so no region filter applies);
 * the page in one joined query (registration, pilot, registrant, current decision), the reasons
-  in one ``IN`` query, reason texts from ``perlinsos.messages.reason_message`` and NIKs masked
-  with ``perlinsos.idnumbers.mask_nik`` (an ADMIN is not a reviewer: masked, like the platform);
+  in one ``IN`` query, reason texts from ``perlinsos.messages.reason_message``, and each
+  registrant's identifiers through the platform's identifier policy
+  (``perlinsos.policy.identifiers.show_person``, with the caller's assignments and the
+  registration's pilot): an ADMIN is not a reviewer, so a masked NIK and no birth date;
 * the same garbage-collector set-up as the platform's lifespan (``BASELINE_GC=default`` turns it off);
 * the personal-data access log: one ``audit_event`` row per person shown, in one bulk insert in
   its own write transaction after the reads, as the platform's AccessLog extension does.
@@ -38,8 +40,9 @@ from starlette.routing import Route
 from perlinsos import audit, regions
 from perlinsos.db.engine import Database
 from perlinsos.db.models import AuditEvent, Decision, DecisionReason, Person, Pilot, Registration, StaffAssignment
-from perlinsos.idnumbers import mask_nik
+from perlinsos.contract import Principal, Role, StaffScope
 from perlinsos.messages import reason_message
+from perlinsos.policy import identifiers
 
 R, P, PL, D, DR = (m.__table__ for m in (Registration, Person, Pilot, Decision, DecisionReason))
 SA, AE = StaffAssignment.__table__, AuditEvent.__table__
@@ -48,8 +51,9 @@ _ORDER = {"FAIL": 0, "UNKNOWN": 1, "PASS": 2}
 
 PAGE = (
     select(
-        R.c.id, R.c.programme, R.c.channel, R.c.submitted_at, R.c.region_code,
-        P.c.id.label("person_id"), P.c.nik, P.c.name, P.c.birth_date,
+        R.c.id, R.c.programme, R.c.channel, R.c.submitted_at, R.c.region_code, R.c.pilot_id,
+        P.c.id.label("person_id"), P.c.nik, P.c.name, P.c.birth_date, P.c.sex,
+        P.c.region_code.label("person_region"), P.c.household_id,
         D.c.id.label("decision_id"), D.c.version, D.c.outcome, D.c.decided_at,
     )
     .select_from(
@@ -109,11 +113,12 @@ def create_app(database_url: str | None = None) -> Starlette:
         lang = "en" if (request.headers.get("accept-language") or "").lower().startswith("en") else "id"
         async with db.engine.connect() as conn:
             # the platform's check: (issuer, subject), this pilot's assignments or national ones
-            roles = {_value(r) for r in (await conn.execute(
-                select(SA.c.role).where(SA.c.issuer == BENCH_ISSUER, SA.c.subject == subject,
-                                        SA.c.revoked_at.is_(None),
-                                        (SA.c.pilot_id.is_(None)) | (SA.c.pilot_id == select(PL.c.id).where(
-                                            PL.c.code == pilot).scalar_subquery())))).scalars()}
+            assignments = (await conn.execute(
+                select(SA.c.role, SA.c.region_code, SA.c.pilot_id).where(
+                    SA.c.issuer == BENCH_ISSUER, SA.c.subject == subject, SA.c.revoked_at.is_(None),
+                    (SA.c.pilot_id.is_(None)) | (SA.c.pilot_id == select(PL.c.id).where(
+                        PL.c.code == pilot).scalar_subquery())))).all()
+            roles = {_value(a.role) for a in assignments}
             if "ADMIN" not in roles:
                 return _error(403, "Only the national office may list in this baseline.")
             rows = (await conn.execute(PAGE.where(PL.c.code == pilot).limit(first + 1))).all()[:first]
@@ -122,8 +127,14 @@ def create_app(database_url: str | None = None) -> Starlette:
             if decision_ids:
                 for r in await conn.execute(REASONS.where(DR.c.decision_id.in_(decision_ids))):
                     reasons.setdefault(r.decision_id, []).append(_reason(r, lang))
+        # the viewer as the identifier policy sees them (the pilot's code is not needed by it)
+        viewer = Principal(subject=subject, kind="staff", issuer=BENCH_ISSUER, scopes=tuple(
+            StaffScope(Role(_value(a.role)), a.region_code, None, a.pilot_id) for a in assignments))
         edges = []
         for r in rows:
+            shown = identifiers.show_person(viewer, nik=r.nik, birth_date=r.birth_date, sex=r.sex,
+                                            region_code=r.person_region, household_id=r.household_id,
+                                            pilot_id=r.pilot_id)
             decision = None
             if r.decision_id is not None:
                 found = sorted(reasons.get(r.decision_id, []), key=lambda x: _ORDER[x["verdict"]])
@@ -132,8 +143,8 @@ def create_app(database_url: str | None = None) -> Starlette:
             edges.append({"node": {
                 "id": gid("Registration", r.id), "programme": r.programme, "channel": _value(r.channel),
                 "submittedAt": r.submitted_at.isoformat(), "region": _region(r.region_code),
-                "registrant": {"id": gid("Registrant", r.person_id), "nik": mask_nik(r.nik), "name": r.name,
-                               "birthDate": r.birth_date.isoformat() if r.birth_date else None},
+                "registrant": {"id": gid("Registrant", r.person_id), "nik": shown.nik, "name": r.name,
+                               "birthDate": shown.birth_date.isoformat() if shown.birth_date else None},
                 "decision": decision,
             }})
         if rows:  # the access log, as the platform's AccessLog extension writes it
