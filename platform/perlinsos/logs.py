@@ -121,13 +121,14 @@ class RequestLogMiddleware:
         seconds = time.perf_counter() - record.started
         if record.status is None:
             record.status = 499  # the client went away before any answer (nginx's convention)
-        operation = operation_label(record.operation)
+        operation, outcome = operation_label(record.operation), record.outcome()
         if self.metrics is not None and record.path == "/graphql":
-            self.metrics.request(operation, record.outcome(), seconds)
-        log.info("%s %s %s %s %d %.1f ms", record.method, record.path, operation or "-", record.outcome(),
-                 record.status, seconds * 1000, extra={"request": {
-                     "method": record.method, "path": record.path, "pilot": record.pilot, "operation": operation,
-                     "outcome": record.outcome(), "status": record.status, "duration_ms": round(seconds * 1000, 2)}})
+            self.metrics.request(operation, outcome, seconds)
+        if log.isEnabledFor(logging.INFO):  # the fields are built only when someone reads them
+            log.info("%s %s %s %s %d %.1f ms", record.method, record.path, operation or "-", outcome, record.status,
+                     seconds * 1000, extra={"request": {
+                         "method": record.method, "path": record.path, "pilot": record.pilot, "operation": operation,
+                         "outcome": outcome, "status": record.status, "duration_ms": round(seconds * 1000, 2)}})
 
 
 def operation_label(name: str | None) -> str | None:
