@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -157,6 +158,25 @@ async def test_a_database_gone_answers_503_to_queries_and_mutations_logged_once(
     down, back, noisy = outage_records(caplog)
     assert len(down) == 1 and [r.levelno for r in back] == [logging.INFO] and noisy == []
     assert "(3 requests answered DATABASE_UNAVAILABLE)" in back[0].getMessage()
+
+
+@pytest.mark.skipif(PG_URL is None, reason="a server that accepts connections and never answers: PostgreSQL")
+async def test_a_hung_database_answers_503_within_the_timeouts(database_url, settings, plugin_manager, pilot, caplog):
+    with FaultProxy.to(database_url) as proxy:
+        hung = Settings.from_env({"PERLINSOS_DB_CONNECT_TIMEOUT_SECONDS": "1", "PERLINSOS_DB_STATEMENT_TIMEOUT_SECONDS": "1",
+                                  "PERLINSOS_DB_POOL_TIMEOUT_SECONDS": "1"}, database_url=proxy.url,
+                                 evidence_dir=settings.evidence_dir)
+        async with serving(hung, plugin_manager) as client:
+            assert (await client.post(QUERY)).status_code == 200  # connected: the pool holds a connection
+            proxy.hang()
+            started = time.monotonic()
+            answers = [await client.post(QUERY) for _ in range(2)]
+            assert time.monotonic() - started < 12, time.monotonic() - started
+            for response in answers:
+                assert_outage(response, "DATABASE_UNAVAILABLE")
+            proxy.restore()
+    down, _, noisy = outage_records(caplog)
+    assert len(down) == 1 and noisy == []
 
 
 async def test_a_mutation_whose_write_cannot_finish_answers_503_and_writes_nothing(database_url, settings,
