@@ -118,6 +118,13 @@ OPS = {
                     'programmes: ["PKH"], phases: {registrationOpens: "2026-01-01T00:00:00+07:00", '
                     'registrationCloses: "2026-06-30T00:00:00+07:00"}}) { pilot { code } errors { code } } }', {}),
     "updatePilot": ('mutation { updatePilot(code: "BWI-2025", input: {}) { pilot { code } errors { code } } }', {}),
+    # the households of the facilitator's villages (assisted or not), with where each stands
+    "worklist": ("{ worklist { nodes { nik } } }", {}),
+    "worklistCounts": ("{ worklistCounts { count } }", {}),
+    # B's household (Lateng); a time before its decision: its village's facilitator stops at that check
+    "recordInformed": ('mutation($id: ID!) { recordInformed(input: {id: $id, informedAt: "2020-01-01T00:00:00Z", '
+                       'how: IN_PERSON, clientKey: "matrix-key-1"}) { informed { how } errors { code } } }',
+                       {"id": to_global_id("Registration", 2)}),
 } | APPEAL_OPS
 
 FULL_A, MASKED_A = A, A[:4] + "********" + A[-4:]
@@ -129,6 +136,7 @@ TIED = ["reviewer_appellant", "reviewer_household", "reviewer_facilitator"]
 STAFF_ROLES = ["facilitator_in", "facilitator_out", "reviewer_in", "reviewer_out", "admin", "reviewer_facilitator"]
 CITIZEN_REVIEWERS = ["reviewer_appellant", "reviewer_household"]  # signed in as citizens, assigned as reviewers
 IN_REGION = ["reviewer_in", *TIED]  # the reviewers of A's and M's district
+FACILITATORS = ["facilitator_in", "facilitator_out", "reviewer_facilitator"]
 
 
 def _only(values: dict, default) -> dict:
@@ -218,6 +226,14 @@ EXPECT = {
     "pluginSettingsSchemas": _admin_only("ok", "forbidden", "unauth"),
     "createPilot": _admin_only("PILOT_EXISTS", "FORBIDDEN", "UNAUTHENTICATED"),
     "updatePilot": _admin_only("ok", "FORBIDDEN", "UNAUTHENTICATED"),
+    # facilitators only, each their villages' households (fac-rev also reviews the district: NIKs in full)
+    "worklist": _only({"anonymous": "unauth", "facilitator_in": [MASKED_A, MASKED_M, MASKED_A, MASKED_M],
+                       "facilitator_out": [MASKED_B], "reviewer_facilitator": [FULL_A, M, FULL_A, M]},
+                      "error:NOT_A_FACILITATOR"),
+    "worklistCounts": _only({"anonymous": "unauth"} | {r: "ok" for r in FACILITATORS}, "error:NOT_A_FACILITATOR"),
+    "recordInformed": _only({"anonymous": "UNAUTHENTICATED", "facilitator_out": "INFORMED_AT_INVALID",
+                             "facilitator_in": "FACILITATOR_OUT_OF_AREA",
+                             "reviewer_facilitator": "FACILITATOR_OUT_OF_AREA"}, "NOT_A_FACILITATOR"),
 }
 
 
@@ -241,6 +257,8 @@ def observed(name: str, data: dict):
         return len(value["nodes"])
     if name in ("registrations",):
         return [n["registrant"]["nik"] for n in value["nodes"]]
+    if name == "worklist":
+        return [n["nik"] for n in value["nodes"]]
     if name == "registration":
         return "none" if value is None else value["registrant"]["nik"]
     if name == "me":

@@ -42,6 +42,7 @@ HOME = frozenset({
     "Viewer", "PilotOverview", "MyDecision", "Inbox", "UnreadCount", "MarkNotificationsRead", "NewNotifications",
     "FileAppeal", "MyAppeals", "WithdrawAppeal", "VillageRegistrations", "AppealQueue", "ClaimAppeal",
     "ResolveAppeal", "RunSelection", "SelectionRun", "SelectionPreview", "Outbox", "RequeueNotification",
+    "FacilitatorWorklist", "RecordInformed",
 })
 PDF = b"%PDF-1.4\n% Tagihan listrik PLN: daya terpasang 900 VA\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 #: the sms gateway is down (nothing listens there): its messages end in the outbox as DEAD
@@ -301,6 +302,26 @@ async def test_facilitator_registers_and_appeals_for_a_citizen_and_lists_their_v
     filed = (await run(api, "FileAppeal", {"input": appeal_input(decision_id, [evidence], citizen)},
                        token=facilitator))["fileAppeal"]["appeal"]
     assert filed["channel"] == "ASSISTED" and filed["status"] == "SUBMITTED"
+
+
+async def test_facilitator_sees_who_was_not_reached_and_records_informing_them(api, db, decided, ikd):
+    person = decided["person"]  # the SMS gateway is down: their decision reached the portal only
+    await seed.staff(db, "pendamping-desa", "FACILITATOR", person["region_code"], PILOT, issuer=ikd.issuer)
+    facilitator = ikd.sign_in_staff("pendamping-desa")
+    listed = await run(api, "FacilitatorWorklist", {"notInformed": True}, token=facilitator)
+    (node,) = [edge["node"] for edge in listed["worklist"]["edges"]]
+    assert (node["name"], node["state"], node["outcome"]) == (person["name"], "NOT_INFORMED", "NOT_ELIGIBLE")
+    assert "*" in node["nik"] and node["failedReasons"][0]["code"] == "ELECTRICITY_ABOVE_LIMIT"
+    assert listed["worklistCounts"] == [{"village": person["region_code"], "state": "NOT_INFORMED", "count": 1}]
+    from datetime import UTC, datetime
+
+    record = {"id": node["id"], "informedAt": datetime.now(UTC).isoformat(), "how": "IN_PERSON",
+              "note": "Dijelaskan di rumah.", "clientKey": "kunjungan-0001"}
+    informed = (await run(api, "RecordInformed", {"input": record}, token=facilitator))["recordInformed"]
+    assert informed["informed"]["registration"] == node["id"] and informed["informed"]["how"] == "IN_PERSON"
+    after = await run(api, "FacilitatorWorklist", {"notInformed": True}, token=facilitator)
+    assert after["worklist"]["edges"] == []
+    assert after["worklistCounts"] == [{"village": person["region_code"], "state": "INFORMED", "count": 1}]
 
 
 # --- national office -------------------------------------------------------------------------------

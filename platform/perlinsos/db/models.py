@@ -143,6 +143,8 @@ class Pilot(Timestamps, Base):
     templates: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: rate limits as given in the pilot file's [limits] (perlinsos.ratelimits); {} is the defaults.
     limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: the pilot file's [notification]: {"channels": ["sms", "facilitator"]}; {} is every enabled channel
+    notification: Mapped[dict[str, Any]] = mapped_column(default=dict)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -32,6 +32,8 @@ from perlinsos.graphql.scalars import SCALAR_OVERRIDES
 from perlinsos.graphql.appeals.mutations import AppealMutations
 from perlinsos.graphql.appeals.queries import AppealQueries
 from perlinsos.graphql.forms.queries import FormQueries
+from perlinsos.graphql.facilitation.mutations import FacilitationMutations
+from perlinsos.graphql.facilitation.queries import FacilitationQueries
 from perlinsos.graphql.registration.consent import ConsentMutations, ConsentQueries
 from perlinsos.graphql.notification.inbox import InboxMutations, InboxSubscriptions, OutboxQueries
 from perlinsos.graphql.registration.me import MeQueries
@@ -83,9 +85,9 @@ class CoreQueries:
 
 
 CORE_QUERY_TYPES: tuple[type, ...] = (CoreQueries, AppealQueries, ConsentQueries, FormQueries, MeQueries, OutboxQueries, PilotQueries, RegistrationQueries,
-                                      SelectionQueries, StaffQueries, PilotAdminQueries, StatsQueries)
+                                      SelectionQueries, StaffQueries, PilotAdminQueries, StatsQueries, FacilitationQueries)
 CORE_MUTATION_TYPES: tuple[type, ...] = (AppealMutations, ConsentMutations, InboxMutations, RegistrationMutations, SelectionMutations,
-                                         StaffMutations, PilotAdminMutations)
+                                         StaffMutations, PilotAdminMutations, FacilitationMutations)
 CORE_SUBSCRIPTION_TYPES: tuple[type, ...] = (InboxSubscriptions,)
 
 

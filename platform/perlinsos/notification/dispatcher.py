@@ -8,6 +8,8 @@ import logging
 from collections import Counter
 
 from perlinsos.db.engine import Database
+from perlinsos.facilitation import escalate
+from perlinsos.facilitation.tasks import GAVE_UP
 from perlinsos.notification.outbox import Claimed, Policy, Recorder, claim, deliver, renew
 from perlinsos.notification.rendering import Renderer
 from perlinsos.plugins import PluginManager
@@ -42,9 +44,22 @@ class Dispatcher:
                         log.exception("notification %s: delivery crashed; it will be retried", item.id)
                         return "CRASHED"
 
-            return Counter(await asyncio.gather(*(one(item) for item in claimed)))
+            ended = await asyncio.gather(*(one(item) for item in claimed))
         finally:
             keeper.cancel()
+        await self._escalate([item.id for item, status in zip(claimed, ended, strict=True) if status in GAVE_UP])
+        return Counter(ended)
+
+    async def _escalate(self, ids: list[int]) -> None:
+        """Rows that gave up hand their decision to the next channel of the pilot's order: the
+        village's facilitators (perlinsos.facilitation). A failure here is retried with the next
+        give-up of the same decision's rows, or a gateway's report; it never loses the batch."""
+        if not ids:
+            return
+        try:
+            await escalate(self.db, ids)
+        except Exception:  # noqa: BLE001 - logged; the batch's results are written already
+            log.exception("dispatcher: opening facilitator tasks for %d row(s) failed", len(ids))
 
     async def _keep_leases(self, claimed: list[Claimed]) -> None:
         """Renew the batch's leases every third of a lease until the batch is done. A renewal that

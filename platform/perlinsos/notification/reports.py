@@ -19,6 +19,7 @@ from perlinsos import audit
 from perlinsos.contract import PilotContext
 from perlinsos.db.clock import db_now
 from perlinsos.db.models import Notification, NotificationStatus
+from perlinsos.facilitation import escalate
 from perlinsos.pilots import store
 
 S = NotificationStatus
@@ -81,4 +82,6 @@ async def record_delivery_report(state: Any, *, channel: str, provider_reference
             await audit.record_change(session, None, actor=f"gateway:{channel}", action="NOTIFICATION_DELIVERY_REPORTED",
                                       entity_type="notification", entity_id=row.id, purpose="notification",
                                       details={"status": values["status"]})
+    if changed.rowcount == 1 and not delivered:  # the SMS did not arrive: the facilitator's turn, if listed
+        await escalate(state.db, [row.id])
     return "ok"

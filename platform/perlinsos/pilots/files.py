@@ -64,6 +64,28 @@ class Phases(BaseModel):
         return self
 
 
+class NotificationSettings(BaseModel):
+    """[notification]: which channels bring a decision to a citizen, in order. ``facilitator`` is
+    built in: a decision the channels before it failed to deliver becomes a task on the worklist
+    of the village's facilitators (perlinsos.facilitation). Not given: every enabled channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[str] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        for name in value:
+            if not re.match(r"^[a-z][a-z0-9_]{0,39}$", name) or name == "portal":
+                raise ValueError(f"{name!r} is not a channel name like sms or facilitator (portal is always on)")
+        if len(set(value)) != len(value):
+            raise ValueError("a channel is listed twice")
+        return value
+
+
 class PilotSpec(BaseModel):
     """A pilot as a file (or an admin) describes it."""
 
@@ -80,6 +102,8 @@ class PilotSpec(BaseModel):
     templates: dict[str, Any] = Field(default_factory=dict)
     #: rate limits of costly actions ([limits.<action>]); what is left out is the default
     limits: Limits = Field(default_factory=Limits)
+    #: [notification]: the channels a decision goes through, in order (facilitator: the fallback)
+    notification: NotificationSettings = Field(default_factory=NotificationSettings)
 
     @field_validator("code")
     @classmethod

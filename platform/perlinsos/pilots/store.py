@@ -29,6 +29,7 @@ async def save_pilot(session: AsyncSession, spec: PilotSpec) -> tuple[Pilot, boo
     row.plugins = {name: dict(settings) for name, settings in spec.plugins.items()}
     row.templates = dict(spec.templates)
     row.limits = spec.limits.model_dump()  # only what the file sets: {} keeps the defaults
+    row.notification = spec.notification.model_dump(exclude_none=True)
     await session.flush()
     return row, created
 

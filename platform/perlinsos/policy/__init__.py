@@ -139,6 +139,16 @@ def facilitator_covers(principal: Principal, region_code: str, pilot_code: str |
     return region_in_scopes(region_code, scopes)
 
 
+def facilitator_villages_filter(principal: Principal | None, pilot_id: int) -> ColumnElement[bool]:
+    """A WHERE clause over ``registration``: every household of the villages ``principal``
+    facilitates in pilot ``pilot_id``, assisted or not (their worklist: they inform and accompany
+    the whole village). ``false()`` for anyone who facilitates nowhere in the pilot."""
+    scopes = [s for s in _scopes(principal, Role.FACILITATOR) if s.pilot_id in (None, pilot_id)]
+    if not scopes:
+        return false()
+    return (Registration.pilot_id == pilot_id) & _region_clause(Registration.region_code, scopes)
+
+
 def can_list_registrations(principal: Principal | None) -> bool:
     """Lists are for staff; a citizen reads their own records through ``me``."""
     return is_staff(principal)
