@@ -82,6 +82,6 @@ async def record_delivery_report(state: Any, *, channel: str, provider_reference
             await audit.record_change(session, None, actor=f"gateway:{channel}", action="NOTIFICATION_DELIVERY_REPORTED",
                                       entity_type="notification", entity_id=row.id, purpose="notification",
                                       details={"status": values["status"]})
-    if changed.rowcount == 1 and not delivered:  # the SMS did not arrive: the facilitator's turn, if listed
-        await escalate(state.db, [row.id])
+    if not delivered:  # the SMS did not arrive: the facilitator's turn, if listed (a repeated report
+        await escalate(state.db, [row.id])  # retries a failed escalation; a task is opened once)
     return "ok"
