@@ -252,6 +252,30 @@ async def test_the_token_and_roles_are_checked_again_on_every_operation(make_app
     await asyncio.to_thread(scenario)
 
 
+async def test_each_operation_on_a_socket_is_audited_under_its_own_name(make_app, db, pilot):
+    """One context per connection meant one access log: after the first operation's rows were
+    written, later operations' reads of personal data were written nowhere."""
+    await seed.registrations(db, pilot, 1)
+    await seed.staff(db, "admin", "ADMIN", "35")
+    web = make_app()
+    read = 'query {} { registrations(pilot: "BWI-2025", first: 5) { nodes { registrant { name } } } }'
+    log = "{ me { dataAccessLog(first: 20) { edges { node { operation } } } } }"
+
+    def scenario() -> list[str]:
+        with connect(web) as ws:
+            s = session(ws, TRANSPORT, "staff:admin")
+            for n, name in enumerate(["First", "Second"]):
+                s.run(str(n), read.replace("{}", name, 1))
+                assert s.result(str(n))["data"]["registrations"]["nodes"] == [{"registrant": {"name": "Warga Sintetis 0"}}]
+            s.run("2", "query Third { viewer { kind } }")
+            s.result("2")
+        answer = web.post("/graphql", json={"query": log},
+                          headers={"X-Perlinsos-Pilot": PILOT, "Authorization": f"Bearer citizen:{seed.nik(0)}"})
+        return sorted(e["node"]["operation"] for e in answer.json()["data"]["me"]["dataAccessLog"]["edges"])
+
+    assert await asyncio.to_thread(scenario) == ["First", "Second"]
+
+
 # --- limits on the document, and production ----------------------------------------------------
 
 

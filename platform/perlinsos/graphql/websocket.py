@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator
+from dataclasses import MISSING, fields
 from typing import Any
 
 from graphql import GraphQLError, OperationType, get_operation_ast, parse
@@ -24,6 +25,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.gate import Refusal, check_request
+from perlinsos.graphql.loaders import Loaders
 from perlinsos.graphql.limits import strip_suggestions
 
 #: close codes (a close reason may hold at most 123 bytes)
@@ -78,11 +80,47 @@ def _scrubbed(value: Any) -> Any:
     return value
 
 
+#: what a websocket's context holds for the whole connection; the rest is per operation
+_CONNECTION = {"db", "plugins", "settings", "pilot", "hooks", "principal", "language", "request", "token",
+               "viewer_household_id", "pilot_cache", "connection_params"}
+
+
+def operation_context(context: Any) -> Any:
+    """A context of its own for one operation on a connection: fresh loaders (no data cached from an
+    earlier operation) and a fresh access log (each operation's reads audited under its own name)."""
+    kept = {f.name: getattr(context, f.name) for f in fields(context)
+            if f.name in _CONNECTION or (f.default is MISSING and f.default_factory is MISSING)}
+    kept["loaders"] = Loaders(context.db)
+    return type(context)(**kept)
+
+
+class _PerOperation:
+    """The schema as strawberry's handlers call it, giving each operation :func:`operation_context`
+    (they pass the connection's one context to every operation)."""
+
+    def __init__(self, schema: Any):
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def stream(self, *args: Any, context_value: Any = None, **kwargs: Any) -> Any:
+        return await self._schema.stream(*args, context_value=operation_context(context_value), **kwargs)
+
+    async def subscribe(self, *args: Any, context_value: Any = None, **kwargs: Any) -> Any:
+        return await self._schema.subscribe(*args, context_value=operation_context(context_value), **kwargs)
+
+
 class _Gate:
     """What both protocols share; ``in_flight`` is each protocol's count of running operations."""
 
     view: Any
     context: Any
+    schema: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = _PerOperation(self.schema)
 
     def in_flight(self) -> int:
         raise NotImplementedError
