@@ -196,6 +196,16 @@ async def test_a_decision_replaced_meanwhile_is_not_recorded(world, ikd_client, 
     assert statuses["DELIVERED"] >= 1
 
 
+async def test_an_admin_edit_of_the_pilot_keeps_its_channel_order(ikd, sms_sim, db, plugin_manager, ikd_client):
+    await _pilot(db, plugin_manager, ikd, sms_sim, channels=["sms", "facilitator"])
+    await seed.staff(db, "admin", "ADMIN", "35")
+    body = await ikd_client.query('mutation { updatePilot(code: "BWI-2025", input: {name: "Uji coba Banyuwangi 2"}) '
+                                  "{ pilot { code } errors { code } } }", token="staff:admin")
+    assert body["data"]["updatePilot"]["errors"] == [], body
+    async with db.read() as session:
+        assert (await get_pilot(session, "BWI-2025")).notification == {"channels": ["sms", "facilitator"]}
+
+
 def test_the_channel_order_is_validated(plugin_manager):
     from fixtures.pilots import pilot_data
 

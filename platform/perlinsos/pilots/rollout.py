@@ -76,6 +76,7 @@ def spec_data(row: Pilot) -> dict[str, Any]:
         "plugins": {name: dict(settings) for name, settings in row.plugins.items()},
         "templates": dict(row.templates or {}),
         "limits": dict(row.limits or {}),
+        "notification": dict(row.notification or {}),
     }
 
 
@@ -104,10 +105,17 @@ async def overlap_problems(session: AsyncSession, spec: PilotSpec) -> list[tuple
     return problems
 
 
+def _set(section: dict[str, Any] | None) -> dict[str, Any]:
+    """What a section sets ([notification] is stored without its unset keys)."""
+    return {k: v for k, v in (section or {}).items() if v is not None}
+
+
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     """Names of what changed (``plugins.<name>`` per plugin added, removed or re-set), no values."""
     changed = [key for key in ("name", "regions", "programmes", "languages", "templates", "limits")
                if before.get(key) != after.get(key)]
+    if _set(before.get("notification")) != _set(after.get("notification")):
+        changed.append("notification")
     phases_before, phases_after = before.get("phases") or {}, after.get("phases") or {}
     changed += [f"phases.{k}" for k in sorted(set(phases_before) | set(phases_after))
                 if phases_before.get(k) != phases_after.get(k)]
