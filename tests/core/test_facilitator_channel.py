@@ -162,6 +162,11 @@ async def test_a_citizen_without_a_phone_is_informed_through_the_facilitator(wor
     village = next(r for r in stats.villages if r.region_code == world.village)
     shares = {c.channel: {s.key: s.count for s in c.statuses} for c in village.notifications}
     assert shares["facilitator"]["DELIVERED"] == 1 and shares["sms"]["UNDELIVERABLE"] >= 1
+    # ... and over GraphQL, where cells this small are suppressed but the channel is listed
+    await seed.staff(db, "admin", "ADMIN", "35")
+    figures = (await ikd_client.query((OPS / "PilotStats.graphql").read_text(), {"pilot": "BWI-2025"},
+                                      token="staff:admin"))["data"]["pilotStats"]["stats"]
+    assert "facilitator" in [c["channel"] for c in figures["overall"]["notifications"]]
 
 
 async def test_a_decision_replaced_meanwhile_is_not_recorded(world, ikd_client, db):
