@@ -18,6 +18,8 @@ class Role(str, enum.Enum):
     FACILITATOR = "FACILITATOR"
     REVIEWER = "REVIEWER"
     ADMIN = "ADMIN"
+    #: records appeals the NIK owner brings in person to the village office (its villages only)
+    VILLAGE_OPERATOR = "VILLAGE_OPERATOR"
 
 
 @dataclass(frozen=True)

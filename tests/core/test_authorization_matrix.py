@@ -42,7 +42,10 @@ TIED_ROLES = {
 }
 TIED_STAFF = [(f"citizen-{M}", "REVIEWER", "35.10.15"), (f"citizen-{H}", "REVIEWER", "35.10.15"),
               ("fac-rev", "FACILITATOR", seed.KEMIREN), ("fac-rev", "REVIEWER", "35.10.15")]
-MATRIX_ROLES = ROLES | TIED_ROLES
+# Village office operators (issue 14): they record in-person appeals in their villages only.
+OPERATOR_ROLES = {"operator_in": "staff:op-in", "operator_out": "staff:op-out"}
+OPERATOR_STAFF = [("op-in", "VILLAGE_OPERATOR", seed.KEMIREN), ("op-out", "VILLAGE_OPERATOR", seed.LATENG)]
+MATRIX_ROLES = ROLES | TIED_ROLES | OPERATOR_ROLES
 
 REG_A = to_global_id("Registration", 1)
 CONSENT_A = to_global_id("Consent", 1)
@@ -125,6 +128,15 @@ OPS = {
     "recordInformed": ('mutation($id: ID!) { recordInformed(input: {id: $id, informedAt: "2020-01-01T00:00:00Z", '
                        'how: IN_PERSON, clientKey: "matrix-key-1"}) { informed { how } errors { code } } }',
                        {"id": to_global_id("Registration", 2)}),
+    # B in person at the Lateng office with their KK, no original document seen: Lateng's operator
+    # passes every check of the role and stops at the ground's missing evidence
+    "fileAppealInPerson": ("mutation($i: FileAppealInPersonInput!) { fileAppealInPerson(input: $i) "
+                           "{ appeal { id } errors { code } } }",
+                           {"i": {"nik": B, "kk": "3510160101000001", "decision": DECISION_B,
+                                  "ground": "DATA_INCORRECT",
+                                  "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"],
+                                  "statement": "Data listrik keliru sekali.", "comparisonData": {},
+                                  "identityCheck": {"ownerPresent": True, "ktpSeen": True}}}),
 } | APPEAL_OPS
 
 FULL_A, MASKED_A = A, A[:4] + "********" + A[-4:]
@@ -133,7 +145,8 @@ MASKED_B, MASKED_M = B[:4] + "********" + B[-4:], M[:4] + "********" + M[-4:]
 # payload error code. Mutations that pass authorization stop at the next check (no IKD here).
 ALL = list(MATRIX_ROLES)
 TIED = ["reviewer_appellant", "reviewer_household", "reviewer_facilitator"]
-STAFF_ROLES = ["facilitator_in", "facilitator_out", "reviewer_in", "reviewer_out", "admin", "reviewer_facilitator"]
+STAFF_ROLES = ["facilitator_in", "facilitator_out", "reviewer_in", "reviewer_out", "admin", "reviewer_facilitator",
+               *OPERATOR_ROLES]
 CITIZEN_REVIEWERS = ["reviewer_appellant", "reviewer_household"]  # signed in as citizens, assigned as reviewers
 IN_REGION = ["reviewer_in", *TIED]  # the reviewers of A's and M's district
 FACILITATORS = ["facilitator_in", "facilitator_out", "reviewer_facilitator"]
@@ -226,6 +239,8 @@ EXPECT = {
     "pluginSettingsSchemas": _admin_only("ok", "forbidden", "unauth"),
     "createPilot": _admin_only("PILOT_EXISTS", "FORBIDDEN", "UNAUTHENTICATED"),
     "updatePilot": _admin_only("ok", "FORBIDDEN", "UNAUTHENTICATED"),
+    "fileAppealInPerson": _only({"anonymous": "UNAUTHENTICATED", "operator_out": "EVIDENCE_MISSING",
+                                 "operator_in": "OPERATOR_OUT_OF_AREA"}, "NOT_A_VILLAGE_OPERATOR"),
     # facilitators only, each their villages' households (fac-rev also reviews the district: NIKs in full)
     "worklist": _only({"anonymous": "unauth", "facilitator_in": [MASKED_A, MASKED_M, MASKED_A, MASKED_M],
                        "facilitator_out": [MASKED_B], "reviewer_facilitator": [FULL_A, M, FULL_A, M]},
@@ -277,7 +292,7 @@ async def world(client, db, pilot):
     await seed.another_programme(db, pilot, A, "SEMBAKO", assisted_by="fac-in")  # 4: A's
     await seed.another_programme(db, pilot, M, "SEMBAKO")  # 5: M's
     await seed.consent(db, A)
-    for subject, role, region in STAFF + TIED_STAFF:
+    for subject, role, region in STAFF + TIED_STAFF + OPERATOR_STAFF:
         await seed.staff(db, subject, role, region)
     # A's appeals in every state (at most one open per decision), then M's (ids as in APPEAL)
     assert [await seed.appeal(db, 1, "WITHDRAWN"), await seed.appeal(db, 1, "DISMISSED", reviewer="rev-in"),

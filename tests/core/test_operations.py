@@ -42,7 +42,7 @@ HOME = frozenset({
     "Viewer", "PilotOverview", "MyDecision", "Inbox", "UnreadCount", "MarkNotificationsRead", "NewNotifications",
     "FileAppeal", "MyAppeals", "WithdrawAppeal", "VillageRegistrations", "AppealQueue", "ClaimAppeal",
     "ResolveAppeal", "RunSelection", "SelectionRun", "SelectionPreview", "Outbox", "RequeueNotification",
-    "FacilitatorWorklist", "RecordInformed",
+    "FacilitatorWorklist", "RecordInformed", "FileAppealInPerson",
 })
 PDF = b"%PDF-1.4\n% Tagihan listrik PLN: daya terpasang 900 VA\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
 #: the sms gateway is down (nothing listens there): its messages end in the outbox as DEAD
@@ -322,6 +322,24 @@ async def test_facilitator_sees_who_was_not_reached_and_records_informing_them(a
     after = await run(api, "FacilitatorWorklist", {"notInformed": True}, token=facilitator)
     assert after["worklist"]["edges"] == []
     assert after["worklistCounts"] == [{"village": person["region_code"], "state": "INFORMED", "count": 1}]
+
+
+async def test_village_operator_records_an_appeal_brought_in_person(api, db, decided, ikd):
+    person = decided["person"]
+    await seed.staff(db, "operator-desa", "VILLAGE_OPERATOR", person["region_code"], PILOT, issuer=ikd.issuer)
+    operator = ikd.sign_in_staff("operator-desa")
+    decision_id = (await run(api, "MyDecision", token=decided["citizen"]))["me"]["registrations"][0]["decision"]["id"]
+    form = {key: value for key, value in appeal_input(decision_id, []).items()
+            if key not in ("evidence", "citizenToken")}
+    form |= {"nik": person["nik"], "kk": person["kk_number"], "clientKey": "kantor-desa-0001",
+             "identityCheck": {"ownerPresent": True, "ktpSeen": True, "documentsSeen": ["SUPPORTING_DOCUMENT"]}}
+    filed = (await run(api, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]["appeal"]
+    assert (filed["channel"], filed["status"], filed["filedBy"]["subject"]) == ("VILLAGE_OFFICE", "SUBMITTED",
+                                                                                "operator-desa")
+    assert [a["kind"] for a in filed["attestations"]] == ["OWNER_PRESENT", "KTP_SEEN",
+                                                          "DOCUMENT_SEEN:SUPPORTING_DOCUMENT"]
+    again = (await run(api, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]["appeal"]
+    assert again["id"] == filed["id"]  # a retry after a dropped connection: the same appeal
 
 
 # --- national office -------------------------------------------------------------------------------

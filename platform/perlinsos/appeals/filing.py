@@ -3,7 +3,7 @@ the appeal, its evidence, its audit row and its notification (outbox)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -67,8 +67,14 @@ def _problem_of(found: AppealProblem) -> Problem:
 
 async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision_id: int, ground: str,
                       disputed: Sequence[str], statement: str, comparison: Mapping[str, Any],
-                      evidence_ids: Sequence[int]) -> Appeal:
+                      evidence_ids: Sequence[int], attested_kinds: Sequence[str] = (),
+                      on_write: Callable[[Any, Appeal], Awaitable[None]] | None = None) -> Appeal:
+    """``attested_kinds``: evidence kinds a village operator saw as originals (they count as the
+    ground's evidence); ``on_write`` runs in the filing's transaction (perlinsos.appeals.in_person)."""
     from perlinsos.appeals import evidence as evidence_files
+
+    # who acts: the village operator, the assisting facilitator, or the citizen themselves
+    who = getattr(actor, "operator", None) or actor.facilitator or actor.citizen
 
     pilot = hooks.pilot
     async with db.read() as session:
@@ -115,7 +121,7 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
     statement = (statement or "").strip()
     if not 10 <= len(statement) <= 4000:
         found.append(problem("STATEMENT_INVALID", field="statement"))
-    kinds = tuple(f.kind for f in files)
+    kinds = tuple(f.kind for f in files) + tuple(attested_kinds)
     settings = pilot.settings_for("appeals")
     known = chosen is not None and not any(p.field == "disputedReasons" for p in found)
     if known:
@@ -132,7 +138,7 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
         summary = {"id": decision.id, "outcome": decision.outcome.value, "reasons": reasons, "programme":
                    registration.programme, "region_code": registration.region_code}
         found += [_problem_of(p) for p in await hooks.merged("check_appeal", appeal=draft, decision=summary,
-                                                             principal=actor.facilitator or actor.citizen)]
+                                                             principal=who)]
     raise_all(found)
     # Last check before the write: a filing queues an SMS; a refusal stores nothing (perlinsos.ratelimits).
     from perlinsos import ratelimits
@@ -150,9 +156,12 @@ async def file_appeal(db: Database, hooks: PilotHooks, actor: Actor, *, decision
         await session.flush()
         await evidence_files.attach(session, appeal.id, files)
         await notify(session, hooks, appeal, person.id, "APPEAL_RECEIVED")
-        await audit.record_change(session, actor.facilitator or actor.citizen, action="APPEAL_FILED",
+        if on_write is not None:
+            await on_write(session, appeal)
+        await audit.record_change(session, who, action="APPEAL_FILED",
                                   entity_type="appeal", entity_id=appeal.id, subject_person_id=person.id,
-                                  details={"ground": ground, "disputed": list(disputed)})
+                                  details={"ground": ground, "disputed": list(disputed),
+                                           "channel": actor.channel.value})
     await hooks.notify("appeal_status_changed", appeal={"id": appeal.id, "decision_id": decision_id,
                                                         "ground": ground, "status": "SUBMITTED"},
                        old_status=None, new_status="SUBMITTED")

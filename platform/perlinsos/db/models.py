@@ -57,6 +57,8 @@ class DecisionCause(str, enum.Enum):
 class Channel(str, enum.Enum):
     SELF = "SELF"
     ASSISTED = "ASSISTED"
+    #: filed in person at the village office, recorded by a village operator (appeals only)
+    VILLAGE_OFFICE = "VILLAGE_OFFICE"
 
 
 class Outcome(str, enum.Enum):
@@ -93,6 +95,7 @@ class StaffRole(str, enum.Enum):
     FACILITATOR = "FACILITATOR"
     REVIEWER = "REVIEWER"
     ADMIN = "ADMIN"
+    VILLAGE_OPERATOR = "VILLAGE_OPERATOR"
 
 
 class Timestamps:
@@ -375,6 +378,19 @@ class EvidenceFile(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class AppealAttestation(Base):
+    """What a village operator saw when the NIK owner filed in person (the owner present, their
+    KTP, an original document): no image, the operator's word, with who and when."""
+
+    __tablename__ = "appeal_attestation"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    appeal_id: Mapped[int] = mapped_column(ForeignKey("appeal.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(60))  # OWNER_PRESENT, KTP_SEEN, KK_SEEN, DOCUMENT_SEEN:<kind>
+    attested_by: Mapped[str] = mapped_column(String(200))
+    attested_by_issuer: Mapped[str | None] = mapped_column(String(300))
+    attested_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class StaffAssignment(Timestamps, Base):
     """A staff member's role within a region of one pilot, or national (no pilot: only for
     subjects of a national identity provider). Matched on (issuer, subject), never the bare subject."""
@@ -459,3 +475,19 @@ class SchemaCompat(Base):
     __tablename__ = "schema_compat"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     min_code_revision: Mapped[str] = mapped_column(String(32))
+
+
+class ClientKey(Base):
+    """A retry-safe mutation's client key (:mod:`perlinsos.idempotency`): per identity, what it was
+    used for (operation and a digest of the input) and what it answered (the entity made)."""
+
+    __tablename__ = "client_key"
+    issuer: Mapped[str] = mapped_column(String(300), primary_key=True)  # "" when the identity has none
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    operation: Mapped[str] = mapped_column(String(60))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    response: Mapped[dict[str, Any] | None] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    completed_at: Mapped[datetime | None] = mapped_column()

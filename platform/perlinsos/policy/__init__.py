@@ -149,6 +149,13 @@ def facilitator_villages_filter(principal: Principal | None, pilot_id: int) -> C
     return (Registration.pilot_id == pilot_id) & _region_clause(Registration.region_code, scopes)
 
 
+def village_operator_covers(principal: Principal, region_code: str, pilot_code: str | None) -> bool:
+    """Whether ``principal`` is a village office operator for the village ``region_code`` (in this
+    pilot): they record in-person appeals there, and nowhere else (perlinsos.appeals.in_person)."""
+    scopes = [s for s in _scopes(principal, Role.VILLAGE_OPERATOR) if s.pilot_code in (None, pilot_code)]
+    return region_in_scopes(region_code, scopes)
+
+
 def can_list_registrations(principal: Principal | None) -> bool:
     """Lists are for staff; a citizen reads their own records through ``me``."""
     return is_staff(principal)

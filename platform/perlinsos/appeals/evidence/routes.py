@@ -8,6 +8,8 @@
     X-Filename: foto%20KTP.jpg             percent-encoded UTF-8 (optional)
     X-Evidence-Kind: KTP                   KTP, KK, ELECTRICITY_BILL, HOUSE_PHOTO, SKTM, ...
     X-Citizen-Token: <citizen's token>     when a facilitator uploads for the citizen
+    Idempotency-Key: <8-100 characters>    optional: a retry with the same key and file answers the
+                                           first upload again; another file with it is refused (409)
 
 Why not GraphQL multipart: a multipart form is a "simple" request a hostile page can make a
 browser send cross-site without a CORS preflight (CSRF). This endpoint needs an Authorization
@@ -28,6 +30,7 @@ facilitator who uploaded it).
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import unicodedata
@@ -40,7 +43,7 @@ from sqlalchemy import select
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from perlinsos import policy, ratelimits
+from perlinsos import idempotency, policy, ratelimits
 from perlinsos.identity import auth
 from perlinsos.contract import Principal
 from perlinsos.db.models import Person, Registration
@@ -51,7 +54,7 @@ from perlinsos.errors import (
     SourceUnavailable,
 )
 from perlinsos.appeals.evidence import names, service, sniff
-from perlinsos.appeals.evidence.errors import body, refusal, status_of
+from perlinsos.appeals.evidence.errors import EvidenceRefused, body, refusal, status_of
 from perlinsos.appeals.evidence.storage import ObjectMissing, Storage, local_storage
 from perlinsos import globalids
 from perlinsos.languages import pick_language
@@ -201,6 +204,49 @@ async def _upload(request: Request) -> Response:
         policy.facilitator_covers(actor.facilitator, region, caller.pilot.code) for region in regions
     ):
         raise refusal("FACILITATOR_OUT_OF_AREA")  # a facilitator acts only in their own villages
+    key = _client_key(request)
+    if key is not None:
+        asked = {"kind": kind, "filename": raw_name, "citizen": list(actor.citizen.identity)}
+        try:
+            done = await idempotency.claim(caller.state.db, caller.principal, key, "evidenceUpload",
+                                           idempotency.fingerprint("evidenceUpload", asked, key),
+                                           field="Idempotency-Key")
+        except Problem as p:  # the key is taken: by another upload, or by this one still running
+            raise EvidenceRefused(p.code, p.messages, 409, field="Idempotency-Key") from None
+        if done is not None:  # a retry: the same file answers what the first upload did, and counts nothing
+            return await _replay(request, settings, limit, declared, done)
+        try:
+            response = await _store(request, caller, actor, settings, limit, declared, kind, raw_name, person_id)
+        except BaseException:
+            await idempotency.release(caller.state.db, caller.principal, key)
+            raise
+        await idempotency.complete(caller.state.db, caller.principal, key, response={
+            "status": response.status_code, "body": json.loads(response.body)})
+        return response
+    return await _store(request, caller, actor, settings, limit, declared, kind, raw_name, person_id)
+
+
+def _client_key(request: Request) -> str | None:
+    try:
+        return idempotency.check_key(request.headers.get("idempotency-key"), field="Idempotency-Key")
+    except Problem as p:
+        raise EvidenceRefused(p.code, p.messages, 400, field="Idempotency-Key") from None
+
+
+async def _replay(request: Request, settings, limit: int, declared: str | None, done) -> Response:
+    """Read the retried body only to check it is the same file; store nothing."""
+    staged = await storage_for(settings).stage(_Receiver(request.stream(), limit, declared))
+    await staged.discard()
+    if staged.sha256 != done.response["body"]["sha256"]:
+        p = idempotency.refusal("IDEMPOTENCY_KEY_REUSED", "Idempotency-Key")
+        raise EvidenceRefused(p.code, p.messages, 409, field="Idempotency-Key")
+    gid = done.response["body"]["id"]
+    return JSONResponse(done.response["body"], status_code=done.response["status"],
+                        headers={**NO_STORE, "Location": f"/evidence/{quote(gid, safe='')}"})
+
+
+async def _store(request: Request, caller: Caller, actor, settings, limit: int, declared: str | None, kind: str,
+                 raw_name: str | None, person_id: int) -> Response:
     # Counted before a byte of the body is read: a refused upload stores nothing.
     await ratelimits.consume(caller.state.db, caller.pilot, "evidence_upload", actor)
 

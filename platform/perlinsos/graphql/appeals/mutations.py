@@ -9,7 +9,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from perlinsos.identity import auth
-from perlinsos.appeals import filing, review
+from perlinsos import idempotency
+from perlinsos.appeals import filing, in_person, review
 from perlinsos.db.models import Appeal as AppealRow
 from perlinsos.errors import Problem
 from perlinsos.graphql.appeals.types import Appeal, DecisionRef
@@ -21,6 +22,9 @@ from perlinsos.graphql.relay import from_global_id
 from perlinsos.problems import problem
 
 
+CLIENT_KEY = idempotency.DESCRIPTION
+
+
 @strawberry.input(description="A sanggah against a decision, by the owner of the NIK.")
 class FileAppealInput:
     decision: strawberry.ID
@@ -30,6 +34,31 @@ class FileAppealInput:
     comparison_data: JSON = strawberry.field(description="Data pembanding, e.g. {meter_id, electricity_va}.")
     evidence: list[strawberry.ID] = strawberry.field(description="Ids returned by POST /evidence.")
     citizen_token: str | None = strawberry.field(default=None, description="Facilitators: the owner's IKD token.")
+    client_key: str | None = strawberry.field(default=None, description=CLIENT_KEY)
+
+
+@strawberry.input(description="What the village operator saw at the counter (their word; no image is taken).")
+class IdentityCheckInput:
+    owner_present: bool = strawberry.field(description="The NIK owner is present in person.")
+    ktp_seen: bool = strawberry.field(description="The owner's KTP was checked (counts as KTP evidence).")
+    kk_seen: bool = False
+    documents_seen: list[str] = strawberry.field(
+        default_factory=list, description="Evidence kinds (evidenceKinds) seen as originals; they count as the "
+                                          "ground's required evidence.")
+
+
+@strawberry.input(description="A sanggah the NIK owner brings in person to the village office, recorded by a "
+                              "village operator of that village for the owner only.")
+class FileAppealInPersonInput:
+    nik: str = strawberry.field(description="The NIK on the KTP of the person at the counter.")
+    kk: str = strawberry.field(description="Their family card (KK) number; must match the record.")
+    decision: strawberry.ID
+    ground: str
+    disputed_reasons: list[str]
+    statement: str
+    comparison_data: JSON
+    identity_check: IdentityCheckInput
+    client_key: str | None = strawberry.field(default=None, description=CLIENT_KEY)
 
 
 @strawberry.input
@@ -89,11 +118,49 @@ class AppealMutations:
             if not isinstance(input.comparison_data, dict):
                 raise problem("COMPARISON_DATA_INVALID", field="comparisonData")
             evidence = [from_global_id("EvidenceFile", e) for e in input.evidence]
-            appeal = await filing.file_appeal(
-                c.db, c.hooks, actor, decision_id=_id("Decision", input.decision), ground=input.ground,
-                disputed=input.disputed_reasons, statement=input.statement, comparison=input.comparison_data,
-                evidence_ids=evidence)
-            return await _payload(c, appeal.id)
+            decision_id = _id("Decision", input.decision)
+
+            async def work():
+                appeal = await filing.file_appeal(
+                    c.db, c.hooks, actor, decision_id=decision_id, ground=input.ground,
+                    disputed=input.disputed_reasons, statement=input.statement, comparison=input.comparison_data,
+                    evidence_ids=evidence)
+                return appeal.id, None
+
+            asked = {"decision": decision_id, "ground": input.ground, "disputed": input.disputed_reasons,
+                     "statement": input.statement, "comparison": input.comparison_data, "evidence": evidence,
+                     "citizen": list(actor.citizen.identity)}
+            done = await idempotency.once(c.db, c.principal, input.client_key, "fileAppeal", asked, work)
+            return await _payload(c, done.entity_id)
+        except Problem as p:
+            return AppealPayload(appeal=None, errors=UserError.all_of(p, c.language))
+
+    @strawberry.mutation(description="A village operator records the sanggah of the NIK owner present at the "
+                                     "village office: NIK and KK checked against the record, in the operator's "
+                                     "villages only; channel VILLAGE_OFFICE, with what the operator saw.")
+    async def file_appeal_in_person(self, info: Info, input: FileAppealInPersonInput) -> AppealPayload:
+        c = ctx(info)
+        try:
+            operator = _staff(c)
+            if not isinstance(input.comparison_data, dict):
+                raise problem("COMPARISON_DATA_INVALID", field="comparisonData")
+            decision_id = _id("Decision", input.decision)
+            seen = input.identity_check
+            check = in_person.IdentityCheck(owner_present=seen.owner_present, ktp_seen=seen.ktp_seen,
+                                            kk_seen=seen.kk_seen, documents_seen=tuple(seen.documents_seen))
+
+            async def work():
+                appeal = await in_person.file_in_person(
+                    c.db, c.hooks, operator, nik=input.nik, kk=input.kk, decision_id=decision_id,
+                    ground=input.ground, disputed=input.disputed_reasons, statement=input.statement,
+                    comparison=input.comparison_data, check=check)
+                return appeal.id, None
+
+            asked = {"nik": input.nik, "kk": input.kk, "decision": decision_id, "ground": input.ground,
+                     "disputed": input.disputed_reasons, "statement": input.statement,
+                     "comparison": input.comparison_data, "check": check.kinds()}
+            done = await idempotency.once(c.db, operator, input.client_key, "fileAppealInPerson", asked, work)
+            return await _payload(c, done.entity_id)
         except Problem as p:
             return AppealPayload(appeal=None, errors=UserError.all_of(p, c.language))
 

@@ -49,6 +49,21 @@ class EvidenceFile:
         )
 
 
+@strawberry.type(description="Who filed an appeal for its owner: the assisting facilitator (channel ASSISTED) or the "
+                              "village operator who recorded it at the office (channel VILLAGE_OFFICE).")
+class AppealFiler:
+    subject: str = strawberry.field(description="The staff member's id at their identity provider.")
+    issuer: str | None = strawberry.field(description="Their identity provider (an identity is both together).")
+
+
+@strawberry.type(description="What a village operator saw when the owner filed in person (their word, no image): "
+                              "OWNER_PRESENT, KTP_SEEN, KK_SEEN, DOCUMENT_SEEN:<evidence kind>.")
+class AppealAttestation:
+    kind: str
+    attested_by: AppealFiler
+    attested_at: datetime
+
+
 @strawberry.type(description="A dispute of a decision, filed by the owner of the NIK.")
 class Appeal:
     id: strawberry.ID
@@ -65,6 +80,26 @@ class Appeal:
     db_id: strawberry.Private[int]
     decision_id: strawberry.Private[int]
     resulting_decision_id: strawberry.Private[int | None] = None
+    filer: strawberry.Private[tuple[str, str | None] | None] = None
+
+    @strawberry.field(description="The facilitator or village operator who filed it for the owner (see `channel`); "
+                                  "null when the owner filed it themselves.")
+    def filed_by(self) -> AppealFiler | None:
+        return AppealFiler(subject=self.filer[0], issuer=self.filer[1]) if self.filer else None
+
+    @strawberry.field(description="At the village office (channel VILLAGE_OFFICE): what the operator saw. Empty "
+                                  "otherwise.")
+    async def attestations(self, info: Info) -> list[AppealAttestation]:
+        if self.channel != models.Channel.VILLAGE_OFFICE:
+            return []
+        from sqlalchemy import select
+
+        async with ctx(info).db.read() as session:
+            rows = (await session.execute(select(models.AppealAttestation).where(
+                models.AppealAttestation.appeal_id == self.db_id).order_by(models.AppealAttestation.id))).scalars()
+            return [AppealAttestation(kind=r.kind, attested_by=AppealFiler(subject=r.attested_by,
+                                                                           issuer=r.attested_by_issuer),
+                                      attested_at=r.attested_at) for r in rows]
 
     @strawberry.field(description="Past its review deadline and not yet resolved.")
     def overdue(self) -> bool:
@@ -109,4 +144,5 @@ class Appeal:
             db_id=row.id,
             decision_id=row.decision_id,
             resulting_decision_id=row.resulting_decision_id,
+            filer=(row.assisted_by, row.assisted_by_issuer) if getattr(row, "assisted_by", None) else None,
         )

@@ -8,6 +8,8 @@ from enum import Enum
 import strawberry
 from strawberry.types import Info
 
+from perlinsos import idempotency
+
 from perlinsos.identity import auth
 from perlinsos.registration import consent, requirements
 from perlinsos.errors import Problem
@@ -73,6 +75,7 @@ class GiveConsentInput:
     consent_token: str | None = strawberry.field(
         default=None, description="Citizens signed in with a regional provider: their own token from the "
                                   "national provider (IKD), which grants the consent and confirms their NIK.")
+    client_key: str | None = strawberry.field(default=None, description=idempotency.DESCRIPTION)
 
 
 @strawberry.type
@@ -104,8 +107,17 @@ class ConsentMutations:
         try:
             actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token,
                                       allow_unconfirmed=True)
-            row = await consent.give(c.db, c.hooks, actor, scopes=input.scopes, purpose=input.purpose,
-                                     policy_version=input.policy_version, consent_token=input.consent_token)
+
+            async def work():
+                row = await consent.give(c.db, c.hooks, actor, scopes=input.scopes, purpose=input.purpose,
+                                         policy_version=input.policy_version, consent_token=input.consent_token)
+                return row.id, None
+
+            asked = {"scopes": input.scopes, "purpose": input.purpose, "policy": input.policy_version,
+                     "citizen": list(actor.citizen.identity)}
+            done = await idempotency.once(c.db, c.principal, input.client_key, "giveConsent", asked, work)
+            async with c.db.read() as session:
+                row = await session.get(models.Consent, done.entity_id)
         except Problem as p:
             return ConsentPayload(consent=None, errors=[UserError.of(p, c.language)])
         return ConsentPayload(consent=Consent.from_row(row), errors=[])

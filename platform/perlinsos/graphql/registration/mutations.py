@@ -5,6 +5,9 @@ from __future__ import annotations
 import strawberry
 from strawberry.types import Info
 
+from perlinsos import idempotency
+from perlinsos.db import models
+
 from perlinsos.identity import auth
 from perlinsos.registration import service as registration
 from perlinsos.errors import Problem
@@ -19,6 +22,7 @@ class RegisterHouseholdInput:
     citizen_token: str | None = strawberry.field(
         default=None, description="On a facilitator's phone: the citizen's own IKD token."
     )
+    client_key: str | None = strawberry.field(default=None, description=idempotency.DESCRIPTION)
 
 
 @strawberry.type
@@ -37,9 +41,17 @@ class RegistrationMutations:
         c = ctx(info)
         try:
             actor = await auth.acting(c.db, c.hooks, c.principal, c.token, input.citizen_token)
-            result = await registration.register(c.db, c.hooks, actor, programme=input.programme)
+
+            async def work():
+                result = await registration.register(c.db, c.hooks, actor, programme=input.programme)
+                return result.registration.id, {"created": result.created}
+
+            asked = {"programme": input.programme, "citizen": list(actor.citizen.identity)}
+            done = await idempotency.once(c.db, c.principal, input.client_key, "registerHousehold", asked, work)
+            async with c.db.read() as session:
+                row = await session.get(models.Registration, done.entity_id)
         except Problem as p:
             return RegisterHouseholdPayload(registration=None, created=False, errors=UserError.all_of(p, c.language))
-        return RegisterHouseholdPayload(
-            registration=Registration.from_row(result.registration), created=result.created, errors=[]
-        )
+        # a replay answers what the first request did (created as it was then)
+        return RegisterHouseholdPayload(registration=Registration.from_row(row), created=done.response["created"],
+                                        errors=[])
