@@ -142,3 +142,14 @@ async def test_the_national_office_assigns_village_operators(office, db):
     # the new operator files in their village straight away (pilot-scoped assignment)
     data = await office.query(FILE, {"i": form()}, token="staff:operator-baru")
     assert data["data"]["fileAppealInPerson"]["errors"] == [], data
+
+
+def test_the_cli_assigns_village_operators(database_url):
+    from click.testing import CliRunner
+    from perlinsos.cli import main
+
+    env = {"PERLINSOS_DATABASE_URL": database_url, "PERLINSOS_NATIONAL_ISSUERS": "https://ikd.example"}
+    result = CliRunner().invoke(main, ["staff", "assign", "--subject", "operator-1", "--role", "VILLAGE_OPERATOR",
+                                       "--region", seed.KEMIREN], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"operator-1 (https://ikd.example) VILLAGE_OPERATOR in {seed.KEMIREN}" in result.output

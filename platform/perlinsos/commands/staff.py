@@ -1,4 +1,4 @@
-"""Staff roles (FACILITATOR, REVIEWER, ADMIN) within a region."""
+"""Staff roles (FACILITATOR, REVIEWER, ADMIN, VILLAGE_OPERATOR) within a region."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from perlinsos.settings import Settings
 
 @click.group()
 def staff() -> None:
-    """Staff assignments: facilitators, reviewers and the national office (ADMIN)."""
+    """Staff assignments: facilitators, reviewers, village office operators and the national office (ADMIN)."""
 
 
 def _staff_session(settings: Settings, work):
@@ -33,7 +33,8 @@ def _staff_session(settings: Settings, work):
 
 @staff.command("assign")
 @click.option("--subject", required=True, help="The staff member's identity-provider subject.")
-@click.option("--role", required=True, type=click.Choice(["FACILITATOR", "REVIEWER", "ADMIN"]))
+@click.option("--role", required=True,
+              type=click.Choice(["FACILITATOR", "REVIEWER", "ADMIN", "VILLAGE_OPERATOR"]))
 @click.option("--region", "region_code", required=True, help="Kode wilayah, e.g. 35.10.15.2004.")
 @click.option("--pilot", "pilot_code", default=None,
               help="The pilot the role is for; without it the role is national (national provider only).")
