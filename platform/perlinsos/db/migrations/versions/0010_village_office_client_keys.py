@@ -21,8 +21,9 @@ down_revision: str | None = '0009'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: expand-only (two new tables, two CHECKs widened): code at 0009 still runs on this schema; it
-#: cannot name a VILLAGE_OPERATOR nor show a VILLAGE_OFFICE appeal, which only new code writes.
+#: expand-only (two new tables, two CHECKs widened): code at 0009 still runs on this schema. It
+#: cannot read a VILLAGE_OPERATOR assignment nor a VILLAGE_OFFICE appeal (an unknown enum value),
+#: which only exist once an admin assigns an operator: do that after every process runs this release.
 compatible_with_previous_code = True
 
 _CHANNELS = ('SELF', 'ASSISTED')
