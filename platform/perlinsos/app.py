@@ -9,6 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
@@ -16,6 +17,7 @@ from perlinsos import graphiql, health, logs, metrics, tracing
 from perlinsos.db.engine import Database
 from perlinsos.appeals.evidence import routes as evidence
 from perlinsos.graphiql import LocalGraphiQLView
+from perlinsos.graphql import language_errors
 from perlinsos.graphql.schema import build_schema
 from perlinsos.graphql.view import PilotCache
 from perlinsos.notification.dispatcher import Dispatcher
@@ -127,6 +129,8 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
         middleware=[Middleware(RequestIdMiddleware), Middleware(logs.RequestLogMiddleware, metrics=meter),
                     Middleware(NoStore)],
         lifespan=lifespan,
+        # routing's own 404/405 (any route) in the one error shape, in the request's language
+        exception_handlers={HTTPException: language_errors.http_refusal},
     )
     app.state.perlinsos = state
     tracing.instrument(app)  # only with the otel extra and OTEL_EXPORTER_OTLP_* set

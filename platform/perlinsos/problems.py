@@ -124,10 +124,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
 }
 
 
-def problem(code: str, field: str | None = None, **detail: str) -> Problem:
-    """A :class:`Problem` from the catalogue; ``detail`` is appended (it must hold no personal data)."""
+def problem(code: str, field: str | None = None, *, english: str | None = None, **detail: str) -> Problem:
+    """A :class:`Problem` from the catalogue; ``detail`` (names, numbers: no prose, no personal data)
+    is appended in both languages; ``english`` (a validator's or plugin's English prose) only to the
+    English message, so an Indonesian message never carries English (docs/errors.md)."""
     id_text, en_text = MESSAGES[code]
-    if detail:
-        extra = "; ".join(f"{v}" for v in detail.values())
-        id_text, en_text = f"{id_text} ({extra})", f"{en_text} ({extra})"
+    extra = "; ".join(f"{v}" for v in detail.values())
+    if extra:
+        id_text = f"{id_text} ({extra})"
+    en_extra = "; ".join(p for p in (extra, english) if p)
+    if en_extra:
+        en_text = f"{en_text} ({en_extra})"
     return Problem(code, {"id": id_text, "en": en_text}, field=field)

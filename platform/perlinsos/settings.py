@@ -117,6 +117,12 @@ class Settings:
     metrics_token: str | None = None
     #: "text" (the server's own format) or "json" (one object per line, one line per request)
     log_format: str = "text"
+    #: trusted documents (perlinsos.graphql.trusted): "off", "allow" or "require"; unset, "require" in
+    #: production and "allow" in development. The manifest (hash → document) defaults to the
+    #: repository's schema/persisted-documents.json; the roles may still send any document.
+    trusted_documents: str | None = None
+    trusted_documents_manifest: str | None = None
+    trusted_documents_roles: tuple[str, ...] = ("ADMIN",)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -187,6 +193,11 @@ class Settings:
             metrics=_bool(get("METRICS"), False),
             metrics_token=get("METRICS_TOKEN") or None,
             log_format=_choice("PERLINSOS_LOG_FORMAT", get("LOG_FORMAT"), ("text", "json")),
+            trusted_documents=_choice("PERLINSOS_TRUSTED_DOCUMENTS", get("TRUSTED_DOCUMENTS"),
+                                      ("", "off", "allow", "require")) or None,
+            trusted_documents_manifest=get("TRUSTED_DOCUMENTS_MANIFEST") or None,
+            trusted_documents_roles=split(get("TRUSTED_DOCUMENTS_ROLES")) if get("TRUSTED_DOCUMENTS_ROLES") is not None
+            else cls.trusted_documents_roles,
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -20,7 +20,8 @@ from fixtures import seed
 from perlinsos.app import create_app
 
 PILOT_HEADERS = {"X-Perlinsos-Pilot": "BWI-2025"}
-ADMIN = {**PILOT_HEADERS, "Authorization": "Bearer staff:admin"}
+# the refusals' texts asserted here are the English ones (Bahasa Indonesia is the default: docs/errors.md)
+ADMIN = {**PILOT_HEADERS, "Authorization": "Bearer staff:admin", "Accept-Language": "en"}
 ASSIGN = 'mutation { assignStaff(input: {subject: "mallory", role: ADMIN, regionCode: "35"}) { errors { code } } }'
 LEAKS = re.compile(r"Traceback|File \"|\b[A-Z][a-zA-Z]+(Error|Exception)\b|sqlalchemy|SELECT |INSERT |asyncpg|"
                    r"sqlite3|perlinsos\.")

@@ -306,7 +306,7 @@ async def test_evidence_downloads_answer_bad_ids_with_a_json_404(world, caplog):
                 "Authorization": f"Bearer {ROLES['citizen']}", "X-Perlinsos-Pilot": world.pilot})
             json_404 = response.status_code == 404 and (method == "HEAD" or (
                 response.headers["content-type"].startswith("application/json")
-                and response.json()["error"]["code"] == "EVIDENCE_NOT_FOUND"))
+                and response.json()["errors"][0]["extensions"]["code"] == "EVIDENCE_NOT_FOUND"))
             if not json_404:
                 failures.append(f"{method} {gid[:60]!r}: HTTP {response.status_code} {response.text[:200]}")
     failures += no_errors_logged(caplog)

@@ -44,7 +44,7 @@ async def test_pagination_walks_every_registration_once(client, db, pilot):
 @pytest.mark.parametrize("first", [0, -1, 101, 10_000])
 async def test_page_size_outside_the_cap_is_refused(client, db, pilot, first):
     await seed.staff(db, "admin", "ADMIN", "35")
-    data = await client.query(LIST, {"first": first}, token="staff:admin")
+    data = await client.query(LIST, {"first": first}, token="staff:admin", language="en")
     assert data["data"] is None
     (error,) = data["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -54,7 +54,7 @@ async def test_page_size_outside_the_cap_is_refused(client, db, pilot, first):
 @pytest.mark.parametrize("cursor", ["not-a-cursor", "UGlsb3Q6MQ==", "%%%"])
 async def test_a_forged_cursor_gets_a_clear_error(client, db, pilot, cursor):
     await seed.staff(db, "admin", "ADMIN", "35")
-    data = await client.query(LIST, {"after": cursor}, token="staff:admin")
+    data = await client.query(LIST, {"after": cursor}, token="staff:admin", language="en")
     assert data["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "cursor" in data["errors"][0]["message"]
 
@@ -168,7 +168,8 @@ async def test_anonymous_list_is_refused(client, db, pilot):
 @pytest.mark.parametrize("header", ["Bearer bad:forged", "Bearer unknown-token", "Basic abc", "Bearer "])
 async def test_bad_tokens_get_401_without_detail(client, pilot, header):
     response = await client.http.post("/graphql", json={"query": "{ viewer { kind } }"},
-                                      headers={"Authorization": header, "X-Perlinsos-Pilot": pilot})
+                                      headers={"Authorization": header, "X-Perlinsos-Pilot": pilot,
+                                               "Accept-Language": "en"})
     assert response.status_code == 401
     assert "signature" not in response.text and "Invalid or expired token" in response.text
 
@@ -194,20 +195,20 @@ async def test_query_depth_is_limited(client, db, pilot):
     await seed.staff(db, "admin", "ADMIN", "35")
     nested = "decision { registration { " * 6 + "id" + " } }" * 6
     data = await client.query('{ registrations(pilot: "BWI-2025") { nodes { ' + nested + " } } }",
-                              token="staff:admin")
+                              token="staff:admin", language="en")
     assert data["data"] is None
     assert "exceeds maximum operation depth" in data["errors"][0]["message"]
 
 
 async def test_alias_count_is_limited(client, pilot):
     aliases = " ".join(f"a{i}: viewer {{ kind }}" for i in range(40))
-    data = await client.query("{ " + aliases + " }")
+    data = await client.query("{ " + aliases + " }", language="en")
     assert data["data"] is None
     assert "aliases" in data["errors"][0]["message"]
 
 
 async def test_oversized_document_is_refused(client, pilot):
-    response = await client.post("{ viewer { kind } }" + " " * 25_000)
+    response = await client.post("{ viewer { kind } }" + " " * 25_000, language="en")
     assert response.status_code == 413
     assert "larger than" in response.text
 
@@ -217,7 +218,8 @@ async def test_mutations_over_get_are_refused(client, db, pilot):
     await seed.staff(db, "admin", "ADMIN", "35")
     mutation = 'mutation { assignStaff(input: {subject: "x", role: ADMIN, regionCode: "35"}) { errors { code } } }'
     response = await client.http.get("/graphql", params={"query": mutation},
-                                     headers={"X-Perlinsos-Pilot": pilot, "Authorization": "Bearer staff:admin"})
+                                     headers={"X-Perlinsos-Pilot": pilot, "Authorization": "Bearer staff:admin",
+                                              "Accept-Language": "en"})
     assert response.status_code == 400
     assert "mutations are not allowed when using get" in response.text.lower()
     data = await client.query("{ staffAssignments { nodes { subject } } }", token="staff:admin")
@@ -254,7 +256,7 @@ async def test_unexpected_errors_are_masked_with_no_data_sql_or_trace(settings, 
     await app.state.perlinsos.db.dispose()
     assert response.status_code == 200
     body = response.text
-    assert response.json()["errors"][0]["message"] == "Terjadi kesalahan tak terduga. / An unexpected error occurred."
+    assert response.json()["errors"][0]["message"] == "Terjadi kesalahan tak terduga."  # Bahasa Indonesia, the default
     for leak in ("3510151203800001", "SELECT", "Traceback", "RuntimeError", "person"):
         assert leak not in body
 

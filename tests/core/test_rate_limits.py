@@ -73,7 +73,8 @@ def limited(response: httpx.Response, window: int = DAY) -> dict:
     assert response.status_code == 429, response.text
     retry = int(response.headers["Retry-After"])
     assert 0 < retry <= window
-    error = response.json()["error"]
+    (first,) = response.json()["errors"]  # the one error shape of every route (docs/errors.md)
+    error = {"message": first["message"], **first["extensions"]}
     assert error["code"] == "RATE_LIMITED" and error["retryAfter"] == retry
     return error
 

@@ -78,7 +78,8 @@ async def as_read(client) -> dict[str, dict]:
 
 async def send(client, plugins: dict[str, dict]) -> dict:
     items = [{"name": name, "settings": settings} for name, settings in plugins.items()]
-    result = await client.query(UPDATE, {"c": "BWI-2025", "i": {"plugins": items}}, token=ADMIN)
+    # the refusals' detail (a validator's English prose) is in the English message only (docs/errors.md)
+    result = await client.query(UPDATE, {"c": "BWI-2025", "i": {"plugins": items}}, token=ADMIN, language="en")
     return result["data"]["updatePilot"]
 
 
@@ -257,7 +258,7 @@ async def test_the_admin_api_refuses_a_development_secret_in_production(settings
                                                            "api_key": "dev-only-sms-key", "sender_id": "JEMBER"}}]}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://perlinsos.test") as http:
         client = GraphQLClient(http)  # signed in through BWI-2025's sign-in
-        created = (await client.query(CREATE, {"i": new}, token=ADMIN))["data"]["createPilot"]
+        created = (await client.query(CREATE, {"i": new}, token=ADMIN, language="en"))["data"]["createPilot"]
         if production:
             assert created["pilot"] is None
             assert [(e["code"], e["field"]) for e in created["errors"]] == [("PILOT_INVALID",

@@ -108,7 +108,9 @@ class Session:
 
 def connect(web: TestClient, protocol: str = TRANSPORT, headers: dict | None = None):
     return web.websocket_connect("/graphql", subprotocols=[protocol],
-                                 headers={"X-Perlinsos-Pilot": PILOT} if headers is None else dict(headers))
+                                 # the refusals' texts asserted are the English ones (docs/errors.md)
+                                 headers={"X-Perlinsos-Pilot": PILOT, "Accept-Language": "en"} if headers is None
+                                 else dict(headers))
 
 
 def session(ws, protocol: str, token: str | None = None) -> Session:
@@ -298,7 +300,7 @@ def test_depth_aliases_and_operation_names_are_limited_on_subscribe(web, protoco
 
 @pytest.mark.parametrize("protocol", [TRANSPORT, LEGACY])
 def test_production_answers_over_the_websocket_give_no_suggestions_and_no_introspection(make_app, protocol):
-    web = make_app(production=True)
+    web = make_app(production=True, trusted_documents="allow")  # documents outside the manifest, on purpose
     with connect(web, protocol) as ws:
         s = session(ws, protocol, "staff:admin")
         s.run("1", "subscription { notifications { titel } }")

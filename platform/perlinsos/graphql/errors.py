@@ -8,6 +8,8 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 
 from perlinsos import requestids
+from perlinsos.graphql.language_errors import VALIDATED, Text, localize, speak
+from perlinsos.problems import MESSAGES
 from perlinsos.graphql.unavailable import SOURCE_UNAVAILABLE, classify, typed_error
 
 log = logging.getLogger("perlinsos.graphql")
@@ -28,13 +30,14 @@ class BadInput(PublicError):
 
 
 class Forbidden(PublicError):
-    def __init__(self, message: str = "Anda tidak berhak melakukan ini. / You may not do this."):
-        super().__init__(message, "FORBIDDEN")
+    def __init__(self, message: str | None = None):
+        super().__init__(message or Text(*MESSAGES["FORBIDDEN"]), "FORBIDDEN")
 
 
 class Unauthenticated(PublicError):
-    def __init__(self, message: str = "Silakan masuk terlebih dahulu. / Please sign in first."):
-        super().__init__(message, "UNAUTHENTICATED")
+    # the catalogue's text: "not signed in" reads the same in a payload, a top-level error and /evidence
+    def __init__(self, message: str | None = None):
+        super().__init__(message or Text(*MESSAGES["UNAUTHENTICATED"]), "UNAUTHENTICATED")
 
 
 def should_mask(error: GraphQLError) -> bool:
@@ -61,9 +64,10 @@ def masked_extensions() -> dict[str, str]:
     return {"code": "INTERNAL_SERVER_ERROR", **({"requestId": rid} if rid else {})}
 
 
-def masked_body() -> dict:
+def masked_body(language: str | None = None) -> dict:
     """The whole answer when a request fails outside any field (its error was logged by the caller)."""
-    return {"data": None, "errors": [{"message": MASKED_MESSAGE, "extensions": masked_extensions()}]}
+    return {"data": None, "errors": [{"message": localize(MASKED_MESSAGE, language),
+                                      "extensions": masked_extensions()}]}
 
 
 class MaskWithRequestId(MaskErrors):
@@ -76,3 +80,9 @@ class MaskWithRequestId(MaskErrors):
         masked = super().anonymise_error(error)
         masked.extensions = masked_extensions()
         return masked
+
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        # masked or not, each error leaves with its code and in the request's language (one place)
+        language = getattr(self.execution_context.context, "language", None)
+        validated = getattr(self.execution_context, VALIDATED, False)
+        return [speak(e, language, validated) for e in super()._process_errors(errors)]

@@ -12,11 +12,7 @@ from typing import Any
 
 import strawberry
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import (
-    AddValidationRules,
-    ParserCache,
-    ValidationCache,
-)
+from strawberry.extensions import AddValidationRules
 from strawberry.types import Info
 from strawberry.utils.str_converters import to_camel_case
 
@@ -27,6 +23,7 @@ from perlinsos.graphql.errors import MASKED_MESSAGE, MaskWithRequestId, log, sho
 from perlinsos.graphql.execution import context_class_for
 from perlinsos.graphql.extensions import AccessLog, OneOperation
 from perlinsos.graphql.limits import HideSuggestions, limits_rule, token_limit
+from perlinsos.graphql import trusted
 from perlinsos.logs import RequestFacts
 from perlinsos.graphql.scalars import SCALAR_OVERRIDES
 from perlinsos.graphql.appeals.mutations import AppealMutations
@@ -158,11 +155,13 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     ]
     if settings.production:
         rules.append(NoSchemaIntrospectionCustomRule)
+    manifest = trusted.load(settings)
     extensions: list[Any] = [
         RequestFacts,  # first: its end sees the final (masked) errors, for the request line and metrics
         token_limit(settings.max_document_tokens),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
+        # strawberry's caches, with the trusted documents pinned (parsed and validated once per process)
+        trusted.parser_cache(manifest, maxsize=256),
+        trusted.validation_cache(manifest, maxsize=256),
         OneOperation,
         lambda: AddValidationRules(rules),
         lambda: MaskWithRequestId(should_mask_error=should_mask, error_message=MASKED_MESSAGE),
@@ -174,6 +173,7 @@ def build_schema(plugins: PluginManager, settings: Settings) -> strawberry.Schem
     schema = PerlinsosSchema(query=query, mutation=mutation, subscription=subscription, types=extra_types,
                                extensions=extensions, scalar_overrides=SCALAR_OVERRIDES)
     schema.execution_context_class = context_class_for(schema._schema, fast=settings.fast_execution)
+    schema.trusted = manifest  # the view and the websocket resolve document ids with it
     return schema
 
 

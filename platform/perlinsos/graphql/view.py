@@ -23,7 +23,9 @@ from perlinsos.identity import auth
 from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context
-from perlinsos.graphql.gate import check_request, subscription_over_http
+from perlinsos.graphql.gate import Refusal, check_request, subscription_over_http
+from perlinsos.graphql import language_errors, trusted
+from perlinsos.graphql.language_errors import Text
 from perlinsos.graphql.websocket import GatedLegacyWS, GatedSocket, GatedTransportWS
 from perlinsos.languages import pick_language
 from perlinsos import logs, requestids
@@ -34,6 +36,7 @@ from perlinsos.pilots import store
 from perlinsos.plugins import PluginManager
 
 PILOT_HEADER = "x-perlinsos-pilot"
+BAD_TOKEN = Text("Token tidak sah atau kedaluwarsa.", "Invalid or expired token.")
 log = logging.getLogger("perlinsos.graphql")
 
 # CSRF (the GraphQL-over-HTTP / Apollo convention): a browser sends a cross-site request without
@@ -42,8 +45,7 @@ log = logging.getLogger("perlinsos.graphql")
 # with one of these headers, which no cross-site page can add without a preflight.
 PREFLIGHT_HEADERS = (PILOT_HEADER, "apollo-require-preflight", "x-apollo-operation-name")
 
-CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "FORBIDDEN", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED",
-         413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 503: "SERVICE_UNAVAILABLE"}
+CODES = language_errors.STATUS_CODES
 # strawberry's own refusals are English only; these are the ones a client can trigger.
 TRANSLATED = {
     "Unable to parse request body as JSON": "Isi permintaan bukan JSON yang sah. / Unable to parse request body as JSON.",
@@ -65,13 +67,14 @@ TRANSLATED = {
 HTTP_OPERATIONS = {"GET": {OperationType.QUERY}, "POST": {OperationType.QUERY, OperationType.MUTATION}}
 
 
-def problem(status: int, message: str, code: str | None = None) -> JSONResponse:
-    """A refused request as a GraphQL-style error body (never a trace or a class name)."""
+def problem(status: int, message: str, code: str | None = None, language: str | None = None) -> JSONResponse:
+    """A refused request as a GraphQL-style error body (never a trace or a class name), in the
+    request's language (docs/errors.md)."""
     message = TRANSLATED.get(message, message)
     code = code or CODES.get(status, "INTERNAL_SERVER_ERROR")
     logs.note(code=code)
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
-    return JSONResponse(body, status_code=status)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(language_errors.body(code, message, language), status_code=status, headers=headers)
 
 
 class _TooLarge(Exception):
@@ -158,11 +161,12 @@ class GraphQLView(GraphQL):
             self._refuse_unsafe(request)
             response = await self.run(request)
         except HTTPException as exc:
-            response = problem(exc.status_code, exc.reason, getattr(exc, "code", None))
+            response = problem(exc.status_code, exc.reason, getattr(exc, "code", None),
+                               pick_language(request.headers.get("accept-language")))
             if exc.status_code == 405:
                 response.headers["Allow"] = "GET, POST"
         except _TooLarge:
-            response = self._too_large()
+            response = self._too_large(pick_language(request.headers.get("accept-language")))
         except _Outage as exc:
             response = self._outage(request, exc.code, exc.cause)
         except (Exception, asyncio.CancelledError) as exc:
@@ -177,7 +181,8 @@ class GraphQLView(GraphQL):
             # Anything unforeseen (a stray cancellation too) is logged once, whole, and answered as
             # the masked GraphQL error with the request id to quote.
             log.error("unexpected error serving /graphql (request %s)", requestids.current(), exc_info=exc)
-            response = JSONResponse(masked_body(), status_code=500)
+            response = JSONResponse(masked_body(pick_language(request.headers.get("accept-language"))),
+                                    status_code=500)
         await response(scope, receive, send)
 
     def _outage(self, request: Request, code: str, cause: BaseException) -> JSONResponse:
@@ -189,9 +194,10 @@ class GraphQLView(GraphQL):
         logs.note(code=code)
         return unavailable.response(code, pick_language(request.headers.get("accept-language")))
 
-    def _too_large(self) -> JSONResponse:
+    def _too_large(self, language: str) -> JSONResponse:
         limit = self.state.settings.max_request_bytes
-        return problem(413, f"Permintaan lebih besar dari {limit} byte. / Request body larger than {limit} bytes.")
+        return problem(413, f"Permintaan lebih besar dari {limit} byte. / Request body larger than {limit} bytes.",
+                       language=language)
 
     def _refuse_unsafe(self, request: Request) -> None:
         """Size and CSRF checks that need no body and no database (before authentication)."""
@@ -204,7 +210,7 @@ class GraphQLView(GraphQL):
         if request.method == "POST" and _media_type(headers.get("content-type")) != "application/json":
             raise HTTPException(415, "Kirim operasi sebagai application/json. / "
                                      "Send operations with Content-Type: application/json.")
-        if (request.method == "GET" and "query" in request.query_params
+        if (request.method == "GET" and ("query" in request.query_params or "documentId" in request.query_params)
                 and not any(headers.get(h) for h in PREFLIGHT_HEADERS)):
             raise HTTPException(400, "Query lewat GET memerlukan header X-Perlinsos-Pilot (atau "
                                      "apollo-require-preflight). / A GET query needs an X-Perlinsos-Pilot "
@@ -228,13 +234,30 @@ class GraphQLView(GraphQL):
     async def parse_http_body(self, request):
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
+            if item.query is None:  # a trusted document named by its hash (perlinsos.graphql.trusted)
+                named = trusted.document_id(await self._raw_request(request) | {"extensions": item.extensions})
+                if named is not None:
+                    item.query = self.schema.trusted.resolve(named)
             # the websocket door runs the same checks on each subscribe (perlinsos.graphql.websocket)
             check_request(self.state.settings, item.query, item.operation_name, item.variables, item.extensions)
         return data
 
+    def should_render_graphql_ide(self, request) -> bool:
+        # a GET naming a trusted document has no `query` either: it is an operation, not the IDE
+        return "documentId" not in request.query_params and super().should_render_graphql_ide(request)
+
+    async def _raw_request(self, request) -> dict:
+        """The request's top-level members (``documentId`` is not strawberry's): GET's parameters, or
+        the JSON body again (cached; only a request without ``query`` is read twice, and it is small)."""
+        if request.method == "GET":
+            return dict(request.query_params)
+        value = json.loads(await request.get_body())
+        return value if isinstance(value, dict) else {}
+
     async def execute_single(self, request, request_adapter, sub_response, context, root_value, request_data):
         """strawberry's, with HTTP's operations only (no subscriptions) and a typed refusal."""
         method = request_adapter.method
+        self.schema.trusted.admit(request_data.query, context.principal)  # production: manifest documents only
         try:
             result = await self.schema.execute(
                 request_data.query, root_value=root_value, variable_values=request_data.variables,
@@ -261,12 +284,17 @@ class GraphQLView(GraphQL):
         # a non-browser client may send the token in the handshake instead: checked the same way
         raw = params.get("Authorization") or params.get("authorization") or context.request.headers.get("authorization")
         code = params.get("pilot") or await self._pilot_code(context.request)
+        language = params.get("language") or params.get("Accept-Language")  # a browser cannot set the header
+        if isinstance(language, str):
+            context.language = pick_language(language)
         if not isinstance(code, str | None) or not isinstance(raw, str | None):
-            raise ConnectionRejectionError({"message": "Parameter koneksi tidak sah. / Invalid connection parameters."})
+            raise ConnectionRejectionError(language_errors.error_dict(
+                "BAD_REQUEST", "Parameter koneksi tidak sah. / Invalid connection parameters.", context.language))
         try:
             pilot, hooks, principal, token, household_id = await self._identify(code, raw)
         except (AuthenticationFailed, ConfigurationError, SourceUnavailable, LookupError):
-            raise ConnectionRejectionError({"message": "Token tidak sah. / Invalid token."}) from None
+            raise ConnectionRejectionError(language_errors.error_dict(
+                "UNAUTHENTICATED", BAD_TOKEN, context.language)) from None
         context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
         context.viewer_household_id = household_id
         return None
@@ -314,12 +342,17 @@ class GraphQLView(GraphQL):
         try:
             pilot, hooks, principal, token, household_id = await self._identify(code, request.headers.get("authorization"))
         except LookupError:
-            raise HTTPException(400, f"Unknown pilot {code!r} in the {PILOT_HEADER} header") from None
+            raise Refusal(400, "PILOT_UNKNOWN", Text(
+                f"Uji coba {code[:64]!r} pada header X-Perlinsos-Pilot tidak ditemukan.",
+                f"Unknown pilot {code[:64]!r} in the X-Perlinsos-Pilot header.")) from None
         except AuthenticationFailed:
             # Deliberately vague: which check failed helps an attacker, not the user.
-            raise HTTPException(401, "Token tidak sah atau kedaluwarsa. / Invalid or expired token.") from None
-        except ConfigurationError as exc:
-            raise HTTPException(503, f"Pilot misconfigured: {exc}") from None
+            raise Refusal(401, "UNAUTHENTICATED", BAD_TOKEN) from None
+        except ConfigurationError:
+            log.exception("pilot %r misconfigured (request %s)", code, requestids.current())
+            raise Refusal(503, "SERVICE_UNAVAILABLE", Text(
+                "Layanan sedang tidak tersedia. Silakan coba lagi nanti.",
+                "The service is unavailable. Please try again later.")) from None
         except SourceUnavailable as exc:  # the identity provider did not answer
             raise _Outage(unavailable.SOURCE_UNAVAILABLE, exc) from None
         context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token

@@ -26,6 +26,8 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.gate import Refusal, check_request
 from perlinsos.graphql.loaders import Loaders
+from perlinsos.graphql import trusted
+from perlinsos.graphql.language_errors import error_dict
 from perlinsos.graphql.limits import strip_suggestions
 
 #: close codes (a close reason may hold at most 123 bytes)
@@ -146,6 +148,10 @@ class _Gate:
             return _error(TOO_MANY, f"Terlalu banyak operasi berjalan di koneksi ini (batas {limit}). / "
                                     f"Too many operations running on this connection (limit {limit}).")
         principal = await self.view.recheck_token(self.context)
+        try:
+            self.view.schema.trusted.admit(payload.get("query"), principal)  # as HTTP: production runs the manifest
+        except Refusal as refusal:
+            return _error(refusal.code, refusal.reason)
         if principal is not None:
             users, limit = self.view.subscribers, settings.max_subscriptions_per_user
             sockets = users.setdefault(principal.identity, set())
@@ -175,6 +181,27 @@ class _Gate:
                 if not sockets:
                     del self.view.subscribers[principal.identity]
 
+    def _named_document(self, message: dict) -> dict | None:
+        """A ``subscribe``/``start`` naming a trusted document (``documentId``, or Apollo's
+        ``extensions.persistedQuery``) gets its ``query`` from the manifest; the refusal if unknown."""
+        payload = message.get("payload")
+        if not isinstance(payload, dict) or payload.get("query") is not None:
+            return None
+        named = trusted.document_id(payload)
+        if named is None:
+            return None
+        try:
+            payload["query"] = self.view.schema.trusted.resolve(named)
+        except Refusal as refusal:
+            return _error(refusal.code, refusal.reason)
+        return None
+
+    def _spoken(self, error: dict) -> dict:
+        """A refusal in the connection's language (``connection_init``'s ``language``, else the
+        handshake's ``Accept-Language``), with the request id as over HTTP."""
+        language = getattr(self.context, "language", None)
+        return error_dict(error["extensions"]["code"], error["message"], language)
+
     def _outgoing(self, message: Any) -> Any:
         return _scrubbed(message) if self.view.state.settings.production else message
 
@@ -196,15 +223,19 @@ class GatedTransportWS(_Gate, BaseGraphQLTransportWSHandler):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return await self.handle_invalid_message(BAD_MESSAGE)
         kind = message["type"]
-        if kind in ("subscribe", "complete") and not self._shape_ok(message, payload=kind == "subscribe"):
+        unknown = self._named_document(message) if kind == "subscribe" else None
+        if kind in ("subscribe", "complete") and not self._shape_ok(message, payload=kind == "subscribe" and not unknown):
             return await self.handle_invalid_message(BAD_MESSAGE)
+        if unknown is not None:
+            return await self.send_message({"id": message["id"], "type": "error", "payload": [self._spoken(unknown)]})
         if kind == "subscribe" and self.connection_acknowledged and message["id"] not in self.operations:
             try:
                 refused = await self._admit(message["payload"])
             except (AuthenticationFailed, ConfigurationError, SourceUnavailable):
                 return await self.websocket.close(FORBIDDEN, BAD_TOKEN)
             if refused is not None:
-                return await self.send_message({"id": message["id"], "type": "error", "payload": [refused]})
+                return await self.send_message({"id": message["id"], "type": "error",
+                                                "payload": [self._spoken(refused)]})
         await super().handle_message(message)
 
     async def send_message(self, message: Any) -> None:
@@ -243,8 +274,11 @@ class GatedLegacyWS(_Gate, BaseGraphQLWSHandler):
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
             return await self.websocket.close(INVALID, BAD_MESSAGE)
         kind = message["type"]
-        if kind in ("start", "stop") and not self._shape_ok(message, payload=kind == "start"):
+        unknown = self._named_document(message) if kind == "start" else None
+        if kind in ("start", "stop") and not self._shape_ok(message, payload=kind == "start" and not unknown):
             return await self.websocket.close(INVALID, BAD_MESSAGE)
+        if unknown is not None:
+            return await self.send_message({"type": "error", "id": message["id"], "payload": self._spoken(unknown)})
         if kind == "start" and self.connection_acknowledged:
             try:
                 refused = await self._admit(message["payload"], replacing=message["id"] in self.tasks)
@@ -252,7 +286,7 @@ class GatedLegacyWS(_Gate, BaseGraphQLWSHandler):
             except (AuthenticationFailed, ConfigurationError, SourceUnavailable):
                 return await self.websocket.close(FORBIDDEN, BAD_TOKEN)
             if refused is not None:
-                return await self.send_message({"type": "error", "id": message["id"], "payload": refused})
+                return await self.send_message({"type": "error", "id": message["id"], "payload": self._spoken(refused)})
         await super().handle_message(message)
 
     async def send_message(self, message: Any) -> None:

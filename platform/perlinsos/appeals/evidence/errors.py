@@ -4,6 +4,7 @@ understands, in Bahasa Indonesia (default) and English. Messages never hold pers
 from __future__ import annotations
 
 from perlinsos.errors import Problem
+from perlinsos.graphql import language_errors
 from perlinsos.problems import MESSAGES as SHARED
 
 #: code → (HTTP status, Bahasa Indonesia, English)
@@ -76,8 +77,12 @@ def status_of(problem: Problem) -> int:
     return getattr(problem, "status", None) or SHARED_STATUS.get(problem.code, 400)
 
 
-def body(problem: Problem, lang: str) -> dict:
-    error = {"code": problem.code, "message": problem.message(lang)}
-    if problem.field:
-        error["field"] = problem.field
-    return {"error": error}
+#: the request header a refusal's ``field`` names (REST has headers where GraphQL has input fields)
+HEADERS = {"filename": "X-Filename", "kind": "X-Evidence-Kind"}
+
+
+def body(problem: Problem, lang: str, **extra) -> dict:
+    """The refusal in the one error shape of every route (docs/errors.md):
+    ``{"errors": [{"message", "extensions": {"code", "header"?, "requestId"?, ...}}]}``."""
+    where = {"header": HEADERS[problem.field]} if problem.field in HEADERS else {"field": problem.field}
+    return language_errors.body(problem.code, problem.message(lang), lang, **where, **extra)

@@ -19,8 +19,9 @@ this app never grants — and refuses form encodings outright.
 Answers ``201`` (``200`` when the same file was already waiting) with
 ``{id, sha256, sizeBytes, size, contentType, filename, kind, created}`` (``sizeBytes`` as GraphQL's
 ``EvidenceFile.sizeBytes``; ``size`` is the same number, kept for older clients and deprecated); refusals are
-``{"error": {"code", "message"}}`` in the ``Accept-Language`` (Bahasa Indonesia by default); over
-the pilot's upload limit (:mod:`perlinsos.ratelimits`) ``429`` with ``Retry-After`` and ``retryAfter``.
+GraphQL's error shape, ``{"errors": [{"message", "extensions": {"code", "header"?, "requestId"}}]}``, in
+the ``Accept-Language`` (Bahasa Indonesia by default; docs/errors.md); over the pilot's upload limit
+(:mod:`perlinsos.ratelimits`) ``429`` with ``Retry-After`` and ``extensions.retryAfter``.
 
 ``GET /evidence/{id}`` streams the file to those :func:`perlinsos.appeals.evidence.service.access`
 allows, as an attachment with its sniffed type; anyone else gets the same 404 as for a missing id.
@@ -109,10 +110,10 @@ def _error(problem: Problem, lang: str) -> JSONResponse:
     headers = dict(NO_STORE)
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    content = body(problem, lang)
-    if isinstance(problem, ratelimits.RateLimited):
-        headers["Retry-After"] = str(problem.retry_after)
-        content["error"]["retryAfter"] = problem.retry_after
+    retry_after = problem.retry_after if isinstance(problem, ratelimits.RateLimited) else None
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    content = body(problem, lang, retryAfter=retry_after)
     return JSONResponse(content, status_code=status, headers=headers)
 
 

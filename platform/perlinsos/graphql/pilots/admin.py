@@ -139,7 +139,7 @@ def _field(path: str) -> str:
 
 def _errors(exc: PilotFileError, language: str) -> list[UserError]:
     code = exc.code if isinstance(exc, rollout.RolloutRefused) else "PILOT_INVALID"
-    return [UserError.of(problem(code, field=_field(f), detail=f"{_field(f)}: {m}"), language)
+    return [UserError.of(problem(code, field=_field(f), detail=_field(f), english=m), language)
             for f, m in exc.problems]
 
 

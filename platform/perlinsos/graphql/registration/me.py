@@ -67,9 +67,11 @@ class Me:
     household_id: strawberry.Private[int | None]
     person_db_id: strawberry.Private[int | None] = None
 
-    @strawberry.field(description="Portal inbox, newest first (decisions and appeal steps, with reasons).")
+    # Nullable (as dataAccessLog): a bad `first` or `after` is an error at this field alone, not a null `me`.
+    @strawberry.field(description="Portal inbox, newest first (decisions and appeal steps, with reasons). "
+                                  "Null only with an error at this field (a bad `first` or `after`).")
     async def notifications(self, info: Info, first: int | None = None, after: str | None = None,
-                            unread_only: bool = False) -> Connection[Notification]:
+                            unread_only: bool = False) -> Connection[Notification] | None:
         return await inbox_connection(ctx(info), self.person_db_id, first, after, unread_only)
 
     @strawberry.field(description="How many inbox notifications are unread.")
@@ -80,9 +82,10 @@ class Me:
             return await inbox.unread_count(conn, self.person_db_id)
 
     @strawberry.field(description="Who else accessed your data (staff, the selection, your household), "
-                                  "newest first; your own reads are not listed.")
+                                  "newest first; your own reads are not listed. Null only with an error at "
+                                  "this field (a bad `first` or `after`).")
     async def data_access_log(self, info: Info, first: int | None = None,
-                              after: str | None = None) -> Connection[DataAccess]:
+                              after: str | None = None) -> Connection[DataAccess] | None:
         c = ctx(info)
         size = page_size(first, c.settings.max_page_size)
         before = decode_cursor("DataAccess", after)

@@ -148,7 +148,7 @@ class SelectionQueries:
             try:
                 result = await preview(c.db, c.plugins, context, row.plugins, settings, programme)
             except PluginError as exc:
-                raise problem("SETTINGS_INVALID", field="settings", detail=str(exc)) from None
+                raise problem("SETTINGS_INVALID", field="settings", english=str(exc)) from None
         except Problem as p:
             return SelectionPreviewPayload(preview=None, errors=[UserError.of(p, c.language)])
         return SelectionPreviewPayload(preview=SelectionPreview(
