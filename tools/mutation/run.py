@@ -129,7 +129,7 @@ def ci_selection(group: dict) -> dict[str, list[str]]:
 
 
 def run_group(name: str, group: dict, settings: dict, pytest_options: dict, *, ci: bool, jobs: int,
-              exclude: list[str]) -> list[str]:
+              exclude: list[str], only: list[str] = ()) -> list[str]:
     """Run a group; the CI run answers the problems (survivors, renumbered mutants)."""
     def usable(files: list[str]) -> list[str]:
         return [t for t in files if (ROOT / t).exists() and t not in exclude]
@@ -144,7 +144,7 @@ def run_group(name: str, group: dict, settings: dict, pytest_options: dict, *, c
     log = where / "mutmut.log"
     print(f"== {name}: mutating {', '.join(group['mutate'])} against {len(tests)} test files"
           + (f" ({len(selected)} selected mutants)" if ci else ""), flush=True)
-    done = mutmut(where, "run", "--max-children", str(jobs), *selected, log=log)
+    done = mutmut(where, "run", "--max-children", str(jobs), *(selected or only), log=log)
     found = results(where)
     problems = []
     if done.returncode != 0 or not found:
@@ -171,6 +171,8 @@ def main() -> int:
     parser.add_argument("groups", nargs="*", help="groups to run (default: all)")
     parser.add_argument("--ci", action="store_true", help="only the CI selection; exit 1 when one survives")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run at once (default 1)")
+    parser.add_argument("--only", nargs="*", default=[], metavar="GLOB",
+                        help="only these mutants (mutmut names, globs: 'perlinsos.audit.x_verify__mutmut_*')")
     parser.add_argument("--exclude-tests", nargs="*", default=[], metavar="FILE",
                         help="leave these test files out (to see what they add to the score)")
     args = parser.parse_args()
@@ -185,7 +187,7 @@ def main() -> int:
     problems = []
     for name in chosen:
         problems += run_group(name, groups[name], settings, project["tool"]["pytest"]["ini_options"], ci=args.ci,
-                              jobs=args.jobs, exclude=args.exclude_tests)
+                              jobs=args.jobs, exclude=args.exclude_tests, only=args.only)
     for problem in problems:
         print("MUTATION:", problem)
     return 1 if problems else 0

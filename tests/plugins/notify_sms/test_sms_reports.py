@@ -9,7 +9,7 @@ import json
 from dataclasses import replace
 
 import pytest
-from fixtures.sms import DELIVERABLE, FAILING, CallbackServer
+from fixtures.sms import DELIVERABLE, FAILING, CallbackServer, wait_until
 from perlinsos.app import create_app
 from perlinsos_notify_sms import SmsChannel, reports
 from perlinsos_notify_sms.reports import PATH, sign
@@ -179,7 +179,8 @@ async def test_simulator_reports_are_recorded(sms_sim, platform, gateway_pilot):
     assert delivered.ok and failed.ok
     assert await wait_for(outbox, ids) == [("DELIVERED", None, delivered.provider_reference),
                                            ("FAILED", "ABSENT_SUBSCRIBER", failed.provider_reference)]
-    assert sms_sim.stats()["reports_sent"] == 2
+    # the simulator counts a report once our answer reached it, a moment after the row changed
+    wait_until(lambda: sms_sim.stats()["reports_sent"] == 2, timeout=10)
 
 
 async def test_simulator_reports_for_a_pilot_with_another_key_are_refused(sms_sim, platform, gateway_pilot):
