@@ -210,3 +210,18 @@ async def test_assisted_consent_and_registration_survive_a_dropped_connection(ik
         assert other["data"]["registerHousehold"]["errors"] == [{"code": "IDEMPOTENCY_KEY_REUSED",
                                                                  "field": "clientKey"}]
         assert await counts(db) == registered
+
+
+async def test_two_copies_racing_make_one_appeal(village, db):
+    """A client that gave up waiting and resent while the first copy was still running."""
+    import asyncio
+
+    evidence = (await upload(village.http, None)).json()["id"]
+    answers = await asyncio.gather(*[village.query(FILE, {"i": appeal_input([evidence], "sanggah-balap-01")},
+                                                   token=FACILITATOR) for _ in range(3)])
+    payloads = [a["data"]["fileAppeal"] for a in answers]
+    made = {p["appeal"]["id"] for p in payloads if p["appeal"]}
+    assert len(made) == 1, payloads  # one appeal; the others replay it or are told to retry
+    assert all(p["errors"] in ([], [{"code": "IDEMPOTENCY_KEY_IN_PROGRESS", "field": "clientKey"}])
+               for p in payloads), payloads
+    assert (await counts(db))["Appeal"] == 1
