@@ -328,6 +328,8 @@ class PilotContext:
     programmes: tuple[str, ...]
     plugins: Mapping[str, Any]  # plugin name → validated settings (model instance or dict)
     phases: Mapping[str, Any] = field(default_factory=dict)
+    #: a training pilot (LATIHAN): a plugin must reach simulators only and mark what it sends
+    training: bool = False
 
     def settings_for(self, plugin: str) -> Any:
         """The settings this pilot gives ``plugin`` (``None`` when the plugin is not enabled)."""

@@ -95,6 +95,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "PILOT_EXISTS": ("Sudah ada uji coba dengan kode ini.", "A pilot with this code already exists."),
     "PILOT_REGION_OVERLAP": ("Wilayah ini sudah tercakup uji coba lain untuk program yang sama pada waktu yang sama.",
                              "Another pilot already covers this region for the same programme at the same time."),
+    "NOT_A_TRAINING_PILOT": ("Hanya uji coba latihan yang dapat diatur ulang; uji coba ini tidak diubah.",
+                             "Only a training pilot can be reset; this pilot was not changed."),
+    "TRAINING_PILOT_NO_STATS": ("Uji coba latihan tidak mempunyai statistik: latihan tidak dihitung.",
+                                "A training pilot has no statistics: training is not counted."),
+    "RESULTS_NOT_PUBLISHED": ("Hasil seleksi uji coba ini belum diumumkan; pengumuman desa belum dapat dibuat.",
+                              "This pilot's selection results are not published yet; no village notice yet."),
     "SELECTION_ALREADY_RUNNING": ("Seleksi untuk uji coba ini sedang berjalan.",
                                   "Selection for this pilot is already running."),
     # --- who is who (issue 12) ---

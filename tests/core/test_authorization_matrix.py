@@ -121,6 +121,8 @@ OPS = {
                     'programmes: ["PKH"], phases: {registrationOpens: "2026-01-01T00:00:00+07:00", '
                     'registrationCloses: "2026-06-30T00:00:00+07:00"}}) { pilot { code } errors { code } } }', {}),
     "updatePilot": ('mutation { updatePilot(code: "BWI-2025", input: {}) { pilot { code } errors { code } } }', {}),
+    # the real pilot is no training pilot: an admin passes authorization and stops at that check (nothing deleted)
+    "resetTrainingPilot": ('mutation { resetTrainingPilot(code: "BWI-2025") { pilot { code } errors { code } } }', {}),
     # the households of the facilitator's villages (assisted or not), with where each stands
     "worklist": ("{ worklist { nodes { nik } } }", {}),
     "worklistCounts": ("{ worklistCounts { count } }", {}),
@@ -239,6 +241,7 @@ EXPECT = {
     "pluginSettingsSchemas": _admin_only("ok", "forbidden", "unauth"),
     "createPilot": _admin_only("PILOT_EXISTS", "FORBIDDEN", "UNAUTHENTICATED"),
     "updatePilot": _admin_only("ok", "FORBIDDEN", "UNAUTHENTICATED"),
+    "resetTrainingPilot": _admin_only("NOT_A_TRAINING_PILOT", "FORBIDDEN", "UNAUTHENTICATED"),
     "fileAppealInPerson": _only({"anonymous": "UNAUTHENTICATED", "operator_out": "EVIDENCE_MISSING",
                                  "operator_in": "OPERATOR_OUT_OF_AREA"}, "NOT_A_VILLAGE_OPERATOR"),
     # facilitators only, each their villages' households (fac-rev also reviews the district: NIKs in full)

@@ -48,3 +48,32 @@ def pilot_list(database_url: str | None) -> None:
     for row in rows:
         click.echo(f"{row.code}\t{row.name}\tregions={','.join(row.region_codes)}\t"
                    f"programmes={','.join(row.programmes)}\tplugins={','.join(sorted(row.plugins))}")
+
+
+@pilot.command("reset-training")
+@click.argument("code")
+@database_option
+def pilot_reset_training(code: str, database_url: str | None) -> None:
+    """Reset training pilot CODE to its start for the next class (audited; other pilots refused)."""
+    from perlinsos.appeals.evidence.routes import storage_for
+    from perlinsos.db.engine import Database
+    from perlinsos.errors import Problem
+    from perlinsos.pilots import training
+
+    settings = load_settings(database_url)
+
+    async def run():
+        db = Database(settings.database_url)
+        try:
+            await db.ping()
+            return await training.reset(db, None, code, actor="system:cli", storage=storage_for(settings))
+        finally:
+            await db.dispose()
+
+    try:
+        counts = asyncio.run(run())
+    except Problem as exc:
+        raise click.ClickException(f"{exc.code}: {exc.message('en')}") from None
+    except ConfigurationError as exc:
+        fail(exc)
+    click.echo(f"training pilot {code} reset: " + ", ".join(f"{k}={v}" for k, v in vars(counts).items()))

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from perlinsos.db.types import BigId, Json, UTCDateTime, utcnow
@@ -148,6 +149,8 @@ class Pilot(Timestamps, Base):
     limits: Mapped[dict[str, Any]] = mapped_column(default=dict)
     #: the pilot file's [notification]: {"channels": ["sms", "facilitator"]}; {} is every enabled channel
     notification: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: a training pilot (perlinsos.pilots.training): simulators only, LATIHAN, out of statistics, resettable
+    training: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

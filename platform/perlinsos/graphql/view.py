@@ -356,6 +356,8 @@ class GraphQLView(GraphQL):
         except SourceUnavailable as exc:  # the identity provider did not answer
             raise _Outage(unavailable.SOURCE_UNAVAILABLE, exc) from None
         context.pilot, context.hooks, context.principal, context.token = pilot, hooks, principal, token
+        if pilot is not None and pilot.training and response is not None:
+            response.headers["X-Perlinsos-Training"] = "1"  # every answer of a class says it is practice
         logs.note(pilot=pilot.code if pilot else None)
         context.viewer_household_id = household_id
         return context

@@ -105,4 +105,10 @@ class Renderer:
         if minimal:
             values.update(minimal_values(codes, lang))
         pilot_row, _ = await self._pilot(row.pilot_id) if row.pilot_id else (None, None)
-        return render(row.template, lang, values, pilot_row.templates if pilot_row else None, minimal=minimal)
+        text = render(row.template, lang, values, pilot_row.templates if pilot_row else None, minimal=minimal)
+        if pilot_row is not None and getattr(pilot_row, "training", False):
+            # a class's texts must never pass for a real decision (perlinsos.pilots.training)
+            from perlinsos.pilots.training import mark
+
+            text = Rendered(title=mark(text.title, lang), body=mark(text.body, lang), short=mark(text.short, lang))
+        return text

@@ -104,6 +104,8 @@ class PilotSpec(BaseModel):
     limits: Limits = Field(default_factory=Limits)
     #: [notification]: the channels a decision goes through, in order (facilitator: the fallback)
     notification: NotificationSettings = Field(default_factory=NotificationSettings)
+    #: a training pilot (perlinsos.pilots.training): simulators only, texts LATIHAN, out of statistics
+    training: bool = False
 
     @field_validator("code")
     @classmethod
@@ -166,6 +168,10 @@ def parse_pilot(data: dict[str, Any], plugins: PluginManager, *, source: str = "
             problems.append((f"plugins.{name}", str(exc)))
     if not problems:
         problems += identity_problems(spec, validated, plugins)
+    if spec.training:
+        from perlinsos.pilots.training import training_problems
+
+        problems += training_problems(spec.plugins, validated)
     if plugins.production:
         problems += [(path, f"a development secret ({DEV_SECRET_PREFIX}…) is refused in production: "
                             "set the real one") for path in development_secrets(validated)]

@@ -77,6 +77,7 @@ def spec_data(row: Pilot) -> dict[str, Any]:
         "templates": dict(row.templates or {}),
         "limits": dict(row.limits or {}),
         "notification": dict(row.notification or {}),
+        "training": bool(row.training),
     }
 
 
@@ -90,6 +91,8 @@ async def overlap_problems(session: AsyncSession, spec: PilotSpec) -> list[tuple
     problems: list[tuple[str, str]] = []
     others = (await session.execute(select(Pilot).where(Pilot.code != spec.code).order_by(Pilot.id))).scalars()
     for other in others:
+        if spec.training or other.training:  # a class on the synthetic population takes no one's place
+            continue
         o_start, o_end = _active(other.registration_opens_at, other.registration_closes_at, other.appeal_closes_at)
         if not (start < o_end and o_start < end):
             continue
@@ -139,6 +142,10 @@ async def store(session: AsyncSession, principal: Principal | None, spec: PilotS
         # Two concurrent rollouts could each pass the overlap check against the other's old state;
         # pilot writes take turns (SQLite's writers already do, BEGIN IMMEDIATE).
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('perlinsos.pilot-rollout', 0))"))
+    if before is not None and bool(before.get("training")) != spec.training:
+        # Fixed at creation: a real pilot turned training could be reset (its data deleted).
+        raise RolloutRefused("PILOT_INVALID", spec.code,
+                             [("training", "whether a pilot is a training pilot is fixed when it is created")])
     problems = await overlap_problems(session, spec)
     if problems:
         raise RolloutRefused("PILOT_REGION_OVERLAP", spec.code, problems)

@@ -30,6 +30,7 @@ async def save_pilot(session: AsyncSession, spec: PilotSpec) -> tuple[Pilot, boo
     row.templates = dict(spec.templates)
     row.limits = spec.limits.model_dump()  # only what the file sets: {} keeps the defaults
     row.notification = spec.notification.model_dump(exclude_none=True)
+    row.training = spec.training
     await session.flush()
     return row, created
 
@@ -59,6 +60,7 @@ def pilot_context(row: Pilot, plugins: PluginManager) -> PilotContext:
             "appeal_opens": row.appeal_opens_at,
             "appeal_closes": row.appeal_closes_at,
         },
+        training=bool(getattr(row, "training", False)),
     )
 
 

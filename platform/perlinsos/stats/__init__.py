@@ -56,5 +56,7 @@ async def pilot_stats(db: Database, pilot_code: str, region_code: str | None = N
         pilot = await store.get_pilot(session, pilot_code)
         if pilot is None:
             raise problem("PILOT_UNKNOWN", field="pilot")
+        if pilot.training:  # a class's practice is no transparency figure (perlinsos.pilots.training)
+            raise problem("TRAINING_PILOT_NO_STATS", field="pilot")
         raw = await count_all(session, pilot.id, now)
     return build(raw, pilot=pilot.code, pilot_name=pilot.name, region_code=region_code, min_cell=min_cell, now=now)

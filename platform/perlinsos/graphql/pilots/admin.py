@@ -59,6 +59,9 @@ class PilotInput:
     languages: list[str] | None = strawberry.field(default=None, description="Default: id and en.")
     plugins: list[PluginSettingsInput] = strawberry.field(default_factory=list)
     templates: JSON | None = strawberry.field(default=None, description="Notification text overrides.")
+    training: bool = strawberry.field(default=False, description="A training pilot for a facilitator class: "
+                                      "simulators only, texts marked LATIHAN, out of statistics, resettable. "
+                                      "Fixed at creation.")
 
 
 @strawberry.input(description="Changes to a pilot; fields left out stay as they are. `plugins` replaces the "
@@ -78,6 +81,24 @@ class PilotUpdateInput:
 @strawberry.type
 class PilotPayload:
     pilot: Pilot | None
+    errors: list[UserError]
+
+
+@strawberry.type(description="What a training pilot's reset deleted.")
+class TrainingResetCounts:
+    registrations: int
+    consents: int
+    decisions: int
+    appeals: int
+    evidence_files: int
+    notifications: int
+    selection_runs: int
+
+
+@strawberry.type
+class ResetTrainingPilotPayload:
+    pilot: Pilot | None
+    deleted: TrainingResetCounts | None
     errors: list[UserError]
 
 
@@ -114,6 +135,8 @@ def _create_data(i: PilotInput) -> dict[str, Any]:
         data["languages"] = i.languages
     if i.templates is not None:
         data["templates"] = i.templates
+    if i.training:
+        data["training"] = True
     return data
 
 
@@ -201,3 +224,23 @@ class PilotAdminMutations:
             return PilotPayload(pilot=None, errors=_errors(exc, c.language))
         _forget(c, row.code)
         return PilotPayload(pilot=Pilot.from_row(row), errors=[])
+
+    @strawberry.mutation(description="Reset a training pilot to its start for the next class: its registrations, "
+                                     "consents, decisions, appeals, evidence and notifications are deleted (the "
+                                     "audit log keeps its rows and records the reset). NOT_A_TRAINING_PILOT for "
+                                     "any other pilot, nothing changed (national office only).")
+    async def reset_training_pilot(self, info: Info, code: str) -> ResetTrainingPilotPayload:
+        from perlinsos.appeals.evidence.routes import storage_for
+        from perlinsos.pilots import store, training
+
+        c = ctx(info)
+        try:
+            _check_admin(c)
+            counts = await training.reset(c.db, c.principal, code, storage=storage_for(c.settings))
+        except Problem as p:
+            return ResetTrainingPilotPayload(pilot=None, deleted=None, errors=[UserError.of(p, c.language)])
+        _forget(c, code)
+        async with c.db.read() as session:
+            row = await store.get_pilot(session, code)
+        return ResetTrainingPilotPayload(pilot=Pilot.from_row(row), deleted=TrainingResetCounts(**vars(counts)),
+                                         errors=[])

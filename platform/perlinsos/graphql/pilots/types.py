@@ -67,6 +67,8 @@ class Pilot:
     appeal_opens_at: datetime | None
     appeal_closes_at: datetime | None
     enabled_plugins: list[str]
+    training: bool = strawberry.field(description="A training pilot (LATIHAN): simulators only, left out of "
+                                                  "statistics, resettable for the next class.")
     plugin_data: strawberry.Private[dict]
     row: strawberry.Private[Any]
 
@@ -121,6 +123,7 @@ class Pilot:
             appeal_opens_at=row.appeal_opens_at,
             appeal_closes_at=row.appeal_closes_at,
             enabled_plugins=sorted(row.plugins),
+            training=bool(getattr(row, "training", False)),
             plugin_data=dict(row.plugins),
             row=row,
         )
