@@ -1,8 +1,11 @@
 """Every screen's operation in schema/operations/, run as a frontend would: loaded from its file, sent
 over GraphQL over HTTP (the subscription over a websocket) by the role whose screen it serves, after
 the steps that lead to that screen (IKD sign-in, consent, registration, selection, delivery, appeal).
+Citizens and the national office here; facilitators and village offices in test_operations_staff.py;
+the helpers and fixtures in tests/fixtures/screens.py.
 
-The guard at the end fails for an operation file that no test runs."""
+The guard at the end fails for an operation file that no test runs, and for a stale trusted-documents
+manifest."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
 from graphql import (
     FieldNode,
     FragmentDefinitionNode,
@@ -25,18 +27,23 @@ from graphql import (
     parse,
     print_ast,
 )
-from conftest import PILOT, GraphQLClient, ikd_pilot_data
-from fixtures import seed
-from fixtures.servers import free_port
+from conftest import PILOT, GraphQLClient
+from fixtures import screens
+from fixtures.screens import (  # noqa: F401 - api and decided are fixtures
+    OPS_DIR,
+    PDF,
+    api,
+    appeal_input,
+    appellant,
+    decided,
+    deliver,
+    op,
+    run,
+    upload,
+)
 from perlinsos.app import create_app
 from perlinsos.db.engine import Database
-from perlinsos.notification.dispatcher import Dispatcher
-from perlinsos.notification.outbox import Policy
-from perlinsos.pilots.files import parse_pilot
-from perlinsos.pilots.store import save_pilot
-from perlinsos.registration.consent import SCOPES
 
-OPS_DIR = Path(__file__).resolve().parents[2] / "schema" / "operations"
 #: the operations whose scenario lives here (test_schema_contract.py runs the others)
 HOME = frozenset({
     "Viewer", "PilotOverview", "MyDecision", "Inbox", "UnreadCount", "MarkNotificationsRead", "NewNotifications",
@@ -44,105 +51,6 @@ HOME = frozenset({
     "ResolveAppeal", "RunSelection", "SelectionRun", "SelectionPreview", "Outbox", "RequeueNotification",
     "FacilitatorWorklist", "RecordInformed", "FileAppealInPerson",
 })
-PDF = b"%PDF-1.4\n% Tagihan listrik PLN: daya terpasang 900 VA\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
-#: the sms gateway is down (nothing listens there): its messages end in the outbox as DEAD
-ONE_TRY = Policy(max_attempts=1, base_delay=0.0, lease=5.0, send_timeout=2.0)
-
-
-def op(name: str) -> str:
-    return (OPS_DIR / f"{name}.graphql").read_text(encoding="utf-8")
-
-
-async def run(client: GraphQLClient, name: str, variables: dict | None = None, *, token: str) -> dict:
-    """The operation's data; fails on any GraphQL error or payload error."""
-    body = await client.query(op(name), variables, token=token, operation_name=name)
-    assert "errors" not in body, body
-    for value in body["data"].values():
-        assert value is not None, body
-        if isinstance(value, dict) and "errors" in value:
-            assert value["errors"] == [], value["errors"]
-    return body["data"]
-
-
-@pytest.fixture
-async def api(app, db, plugin_manager, ikd) -> GraphQLClient:
-    """The Banyuwangi pilot on the IKD simulator, its SMS gateway down; a national officer and a
-    reviewer of the district; the client signed out."""
-    data = ikd_pilot_data(ikd)
-    data["plugins"]["notify_sms"]["gateway_url"] = f"http://127.0.0.1:{free_port()}"
-    async with db.write() as session:
-        await save_pilot(session, parse_pilot(data, plugin_manager))
-    await seed.staff(db, "kantor-pusat", "ADMIN", "35", issuer=ikd.issuer)
-    import httpx
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://perlinsos.test") as http:
-        yield GraphQLClient(http)
-    await app.state.perlinsos.db.dispose()
-
-
-def appellant(ikd) -> dict:
-    """A head of household whose electricity is misrecorded at the source (2,200 VA; 900 VA really)
-    and whose only PKH problem that is."""
-    return next(p for p in ikd.people(limit=50, role="HEAD", error="ELECTRICITY_MISRECORDED")
-                if p["pkh_reasons"] == ["ELECTRICITY_ABOVE_LIMIT"] and not p["pkh_reasons_corrected"])
-
-
-async def select(api: GraphQLClient, admin: str) -> dict:
-    """National office: run selection and follow it to the end."""
-    run_id = (await run(api, "RunSelection", {"pilot": PILOT, "programme": "PKH"}, token=admin))[
-        "runSelection"]["run"]["id"]
-    for _ in range(200):
-        progress = (await run(api, "SelectionRun", {"id": run_id}, token=admin))["selectionRun"]
-        if progress["status"] != "RUNNING":
-            return progress
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"selection still running: {progress}")
-
-
-async def deliver(db: Database, plugin_manager) -> None:
-    await Dispatcher(db, plugin_manager, portal_url="https://portal.test", policy=ONE_TRY).drain()
-
-
-@pytest.fixture
-async def decided(api, db, plugin_manager, ikd) -> dict:
-    """The citizen consented and registered (their own screens), selection ran, the decision was
-    delivered. Returns the tokens and the person."""
-    person = appellant(ikd)
-    citizen, admin = ikd.sign_in(person["nik"]), ikd.sign_in_staff("kantor-pusat")
-    screen = await run(api, "ConsentScreen", token=citizen)  # what to ask for, and the programmes
-    scopes = [s["code"] for s in screen["consentScopes"] if s["requiredForSelection"] or s["code"] == "person"]
-    assert {"person", "facts:electricity"} <= set(scopes)
-    assert "PKH" in [p["code"] for p in screen["programmes"] if p["registrationOpen"]]
-    consent = await run(api, "GiveConsent", {"scopes": scopes, "policyVersion": "2025-08"}, token=citizen)
-    assert consent["giveConsent"]["consent"]["live"] is True
-    registered = await run(api, "RegisterHousehold", {"programme": "PKH"}, token=citizen)
-    assert registered["registerHousehold"]["created"] is True
-    finished = await select(api, admin)
-    assert finished["status"] == "FINISHED" and finished["decided"] == 1
-    assert finished["outcomes"] == [{"outcome": "NOT_ELIGIBLE", "count": 1}]
-    assert finished["failedReasons"] == [{"code": "ELECTRICITY_ABOVE_LIMIT", "count": 1}]
-    await deliver(db, plugin_manager)
-    await seed.staff(db, "verifikator", "REVIEWER", person["region_code"][:8], PILOT, issuer=ikd.issuer)
-    return {"person": person, "citizen": citizen, "admin": admin, "reviewer": ikd.sign_in_staff("verifikator")}
-
-
-async def upload(api: GraphQLClient, token: str, *, citizen_token: str | None = None,
-                 kind: str = "SUPPORTING_DOCUMENT") -> str:
-    """POST /evidence: the raw file, described in headers (REST, not GraphQL)."""
-    headers = {"Authorization": f"Bearer {token}", "X-Perlinsos-Pilot": PILOT, "Content-Type": "application/pdf",
-               "X-Filename": "tagihan-pln-agustus.pdf", "X-Evidence-Kind": kind}
-    if citizen_token:
-        headers["X-Citizen-Token"] = citizen_token
-    response = await api.http.post("/evidence", content=PDF, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
-
-
-def appeal_input(decision_id: str, evidence: list[str], citizen_token: str | None = None) -> dict:
-    return {"decision": decision_id, "ground": "DATA_INCORRECT", "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"],
-            "statement": "Daya listrik rumah kami 900 VA, bukan 2.200 VA; tagihan PLN terlampir.",
-            "comparisonData": {"meter_id": "5123-0099-77", "electricity_va": 900}, "evidence": evidence,
-            "citizenToken": citizen_token}
 
 
 # --- citizen ---------------------------------------------------------------------------------------
@@ -239,7 +147,9 @@ async def test_appeal_filed_with_evidence_claimed_and_upheld_with_corrected_fact
     assert (mine["id"], mine["status"], mine["decision"]["registration"]["programme"]) == (filed["id"], "SUBMITTED",
                                                                                           "PKH")
 
-    queue = (await run(api, "AppealQueue", {"pilot": PILOT, "status": "SUBMITTED"}, token=reviewer))["appeals"]
+    screen = await run(api, "AppealQueue", {"pilot": PILOT, "status": "SUBMITTED"}, token=reviewer)
+    queue, correctable = screen["appeals"], {f["name"]: f["type"] for f in screen["correctedFactFields"]}
+    assert correctable["electricity_va"] == "INTEGER"  # the resolve form's field for the disputed fact
     (queued,) = [edge["node"] for edge in queue["edges"]]
     assert queued["id"] == filed["id"] and queued["comparisonData"]["electricity_va"] == 900
     assert queued["decision"]["reasons"][0]["observed"] == 2200 and queued["evidence"][0]["sha256"]
@@ -273,75 +183,6 @@ async def test_the_citizen_withdraws_an_appeal(api, decided):
     assert [a["status"] for a in (await run(api, "MyAppeals", token=citizen))["me"]["appeals"]] == ["WITHDRAWN"]
 
 
-# --- facilitator -----------------------------------------------------------------------------------
-
-
-async def test_facilitator_registers_and_appeals_for_a_citizen_and_lists_their_villages(api, db, plugin_manager,
-                                                                                       ikd):
-    person = appellant(ikd)
-    await seed.staff(db, "pendamping", "FACILITATOR", person["region_code"], PILOT, issuer=ikd.issuer)
-    facilitator, citizen = ikd.sign_in_staff("pendamping"), ikd.sign_in(person["nik"])
-    assert "FACILITATOR" in (await run(api, "Viewer", token=facilitator))["viewer"]["roles"]
-    on_behalf = {"citizenToken": citizen}
-    consent = await run(api, "GiveConsent", {"scopes": list(SCOPES), "policyVersion": "2025-08", **on_behalf},
-                        token=facilitator)
-    assert consent["giveConsent"]["consent"]["assistedBy"] == "pendamping"
-    registered = (await run(api, "RegisterHousehold", {"programme": "PKH", **on_behalf},
-                            token=facilitator))["registerHousehold"]["registration"]
-    assert (registered["channel"], registered["assistedBy"]) == ("ASSISTED", "pendamping")
-
-    await select(api, ikd.sign_in_staff("kantor-pusat"))
-    village = (await run(api, "VillageRegistrations", {"pilot": PILOT}, token=facilitator))["registrations"]
-    (node,) = [edge["node"] for edge in village["edges"]]
-    assert node["id"] == registered["id"] and node["region"]["code"] == person["region_code"]
-    assert node["registrant"]["name"] == person["name"] and "*" in node["registrant"]["nik"]  # masked for staff
-    assert "*" in node["household"]["kkNumber"] and node["decision"]["outcome"] == "NOT_ELIGIBLE"
-
-    decision_id = (await run(api, "MyDecision", token=citizen))["me"]["registrations"][0]["decision"]["id"]
-    evidence = await upload(api, facilitator, citizen_token=citizen)
-    filed = (await run(api, "FileAppeal", {"input": appeal_input(decision_id, [evidence], citizen)},
-                       token=facilitator))["fileAppeal"]["appeal"]
-    assert filed["channel"] == "ASSISTED" and filed["status"] == "SUBMITTED"
-
-
-async def test_facilitator_sees_who_was_not_reached_and_records_informing_them(api, db, decided, ikd):
-    person = decided["person"]  # the SMS gateway is down: their decision reached the portal only
-    await seed.staff(db, "pendamping-desa", "FACILITATOR", person["region_code"], PILOT, issuer=ikd.issuer)
-    facilitator = ikd.sign_in_staff("pendamping-desa")
-    listed = await run(api, "FacilitatorWorklist", {"notInformed": True}, token=facilitator)
-    (node,) = [edge["node"] for edge in listed["worklist"]["edges"]]
-    assert (node["name"], node["state"], node["outcome"]) == (person["name"], "NOT_INFORMED", "NOT_ELIGIBLE")
-    assert "*" in node["nik"] and node["failedReasons"][0]["code"] == "ELECTRICITY_ABOVE_LIMIT"
-    assert listed["worklistCounts"] == [{"village": person["region_code"], "state": "NOT_INFORMED", "count": 1}]
-    from datetime import UTC, datetime
-
-    record = {"id": node["id"], "informedAt": datetime.now(UTC).isoformat(), "how": "IN_PERSON",
-              "note": "Dijelaskan di rumah.", "clientKey": "kunjungan-0001"}
-    informed = (await run(api, "RecordInformed", {"input": record}, token=facilitator))["recordInformed"]
-    assert informed["informed"]["registration"] == node["id"] and informed["informed"]["how"] == "IN_PERSON"
-    after = await run(api, "FacilitatorWorklist", {"notInformed": True}, token=facilitator)
-    assert after["worklist"]["edges"] == []
-    assert after["worklistCounts"] == [{"village": person["region_code"], "state": "INFORMED", "count": 1}]
-
-
-async def test_village_operator_records_an_appeal_brought_in_person(api, db, decided, ikd):
-    person = decided["person"]
-    await seed.staff(db, "operator-desa", "VILLAGE_OPERATOR", person["region_code"], PILOT, issuer=ikd.issuer)
-    operator = ikd.sign_in_staff("operator-desa")
-    decision_id = (await run(api, "MyDecision", token=decided["citizen"]))["me"]["registrations"][0]["decision"]["id"]
-    form = {key: value for key, value in appeal_input(decision_id, []).items()
-            if key not in ("evidence", "citizenToken")}
-    form |= {"nik": person["nik"], "kk": person["kk_number"], "clientKey": "kantor-desa-0001",
-             "identityCheck": {"ownerPresent": True, "ktpSeen": True, "documentsSeen": ["SUPPORTING_DOCUMENT"]}}
-    filed = (await run(api, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]["appeal"]
-    assert (filed["channel"], filed["status"], filed["filedBy"]["subject"]) == ("VILLAGE_OFFICE", "SUBMITTED",
-                                                                                "operator-desa")
-    assert [a["kind"] for a in filed["attestations"]] == ["OWNER_PRESENT", "KTP_SEEN",
-                                                          "DOCUMENT_SEEN:SUPPORTING_DOCUMENT"]
-    again = (await run(api, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]["appeal"]
-    assert again["id"] == filed["id"]  # a retry after a dropped connection: the same appeal
-
-
 # --- national office -------------------------------------------------------------------------------
 
 
@@ -365,12 +206,13 @@ async def test_national_office_previews_a_limit_and_requeues_what_the_gateway_re
 
 
 def test_every_operation_file_is_run_by_a_test():
-    """A new file in schema/operations/ needs a scenario: here (listed in HOME and loaded with
-    op/run) or in test_schema_contract.py's _scenario (named there)."""
+    """A new file in schema/operations/ needs a scenario: in test_operations*.py (listed in HOME and
+    sent with run or op there or in fixtures/screens.py) or in test_schema_contract.py's _scenario (named there)."""
     import test_schema_contract
 
-    source = Path(__file__).read_text(encoding="utf-8")
-    run_here = set(re.findall(r'(?:run\(api, |op\()"(\w+)"', source))
+    sources = [*Path(__file__).parent.glob("test_operations*.py"), Path(screens.__file__)]
+    source = "".join(path.read_text(encoding="utf-8") for path in sources)
+    run_here = set(re.findall(r'(?:\brun\(\w+, |\bop\()"(\w+)"', source))
     assert HOME <= run_here, f"listed in HOME but never run: {sorted(HOME - run_here)}"
     named_there = set(re.findall(r'"(\w+)"', inspect.getsource(test_schema_contract._scenario)))
     files = {path.stem for path in OPS_DIR.glob("*.graphql")}

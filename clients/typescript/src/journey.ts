@@ -28,12 +28,19 @@ interface GraphQLError {
   extensions?: { code?: string };
 }
 
-/** One operation over HTTP: typed by its document, refused loudly on any top-level error. */
+/** One operation over HTTP: typed by its document, refused loudly on any top-level error. It is
+ * sent by its id in the trusted-documents manifest (codegen's persistedDocuments: a few bytes
+ * instead of the document, which a server in production requires); set PERLINSOS_SEND_DOCUMENTS=1
+ * to send the whole document instead. */
 async function execute<TResult, TVariables>(
   document: TypedDocumentString<TResult, TVariables>,
   variables: TVariables,
   token: string,
 ): Promise<TResult> {
+  const hash: unknown = document.__meta__?.["hash"];
+  const operation = typeof hash === "string" && !process.env.PERLINSOS_SEND_DOCUMENTS
+    ? { documentId: hash }
+    : { query: document.toString() };
   const response = await fetch(`${API}/graphql`, {
     method: "POST",
     headers: {
@@ -42,7 +49,7 @@ async function execute<TResult, TVariables>(
       "X-Perlinsos-Pilot": PILOT,
       "Accept-Language": "id",
     },
-    body: JSON.stringify({ query: document.toString(), variables }),
+    body: JSON.stringify({ ...operation, variables }),
   });
   const body = (await response.json()) as { data?: TResult | null; errors?: GraphQLError[] };
   if (!response.ok || body.errors?.length || body.data == null) {
