@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from perlinsos import graphiql, health, logs, metrics, tracing
 from perlinsos.db.engine import Database
 from perlinsos.appeals.evidence import routes as evidence
+from perlinsos.notices import routes as notices
 from perlinsos.graphiql import LocalGraphiQLView
 from perlinsos.graphql import language_errors
 from perlinsos.graphql.schema import build_schema
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 #: paths whose answers are personal or per-user: no shared or browser cache may keep them
-NO_STORE = ("/graphql", "/evidence")
+NO_STORE = ("/graphql", "/evidence", "/notices")
 
 
 class NoStore:
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, plugins: PluginManager | None =
             Route("/graphql", graphql),  # the view answers other methods itself, with a JSON 405
             Route("/evidence", evidence.upload, methods=["POST"]),  # raw body, not multipart (CSRF)
             Route("/evidence/{id}", evidence.evidence_file, methods=["GET", "DELETE"]),
+            Route("/notices/{pilot}/{file}", notices.notice, methods=["GET"]),  # village notices, PDF/CSV
             WebSocketRoute("/graphql", graphql),
             *([] if settings.production else graphiql.routes()),  # the IDE's files: development only
             *plugins.routes(),  # under /plugins/<name>/, checked at start-up
