@@ -54,11 +54,13 @@ def messages(pair: list[dict], code: str) -> tuple[str, str]:
 async def test_not_signed_in_is_one_code_and_one_message_at_the_top_level_in_payloads_and_on_evidence(client):
     for language, expected in (("id", SIGN_IN[0]), ("en", SIGN_IN[1])):
         top = await client.query("{ me { unreadNotifications } }", language=language)
+        worklist = await client.query("{ worklist { pageInfo { hasNextPage } } }", language=language)
         payload = await client.query(CREATE, {"i": JEMBER}, language=language)
         evidence = await client.http.post("/evidence", content=JPEG, headers={
             "X-Perlinsos-Pilot": PILOT, "Content-Type": "image/jpeg", "X-Evidence-Kind": "KTP",
             "Accept-Language": language})
         assert error_of(top, "UNAUTHENTICATED")["message"] == expected
+        assert error_of(worklist, "UNAUTHENTICATED")["message"] == expected
         assert payload["data"]["createPilot"]["errors"] == [{"code": "UNAUTHENTICATED", "field": None,
                                                               "message": expected}]
         assert evidence.status_code == 401 and evidence.headers["WWW-Authenticate"] == "Bearer"

@@ -4,9 +4,10 @@ never naming a person."""
 from __future__ import annotations
 
 from perlinsos.errors import Problem
+from perlinsos.problems import MESSAGES as SHARED
 
 MESSAGES: dict[str, tuple[str, str]] = {
-    "UNAUTHENTICATED": ("Silakan masuk terlebih dahulu.", "Please sign in first."),
+    "UNAUTHENTICATED": SHARED["UNAUTHENTICATED"],  # "not signed in" reads the same everywhere (docs/errors.md)
     "PILOT_REQUIRED": ("Pilih uji coba terlebih dahulu.", "Choose a pilot first."),
     "NOT_A_FACILITATOR": ("Hanya pendamping desa/kelurahan dalam uji coba ini yang dapat melakukan ini.",
                           "Only a facilitator of a village in this pilot can do this."),
