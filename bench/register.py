@@ -297,7 +297,9 @@ async def bench(args, url: str, workdir: Path) -> int:
         if len(citizens) < needed:
             raise RuntimeError(f"{args.people} people hold only {len(citizens)} households; {needed} are needed "
                                "(raise --people or lower --max-registrations/--warmup)")
-        env = server_env(PERLINSOS_DATABASE_URL=url, PERLINSOS_PRODUCTION="1", BENCH_PILOT=pilot,
+        # whole documents, as the baseline receives them (production would require trusted documents)
+        env = server_env(PERLINSOS_DATABASE_URL=url, PERLINSOS_PRODUCTION="1", PERLINSOS_TRUSTED_DOCUMENTS="allow",
+                         BENCH_PILOT=pilot,
                          BENCH_IKD_ISSUER=ikd.issuer, BENCH_IKD_AUDIENCE=ikd.audience, BENCH_IKD_SECRET=ikd.client_secret)
         servers: list[Server] = []
         try:
