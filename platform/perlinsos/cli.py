@@ -160,9 +160,16 @@ def _refuse_development_secrets(settings: Settings, plugins) -> None:
 @click.option("--pilot-region", "pilot_regions", multiple=True, metavar="CODE",
               help="Also run a pilot for this regency (repeatable), e.g. 35.09: pilot JBR-DEMO, citizens in the IKD "
                    "simulator.")
+@click.option("--training", is_flag=True, help="Also run a facilitator class on training pilot LATIHAN-DEMO "
+                                               "(simulators only, texts LATIHAN, out of statistics, resettable).")
+@click.option("--class-size", default=40, show_default=True, type=click.IntRange(1, 1000),
+              help="With --training: participants, each a facilitator paired with a synthetic household head.")
+@click.option("--cards", default="latihan-kartu.csv", show_default=True, metavar="FILE",
+              help="With --training: where to write the sign-in cards (.csv, or .pdf to print).")
 @database_option
 def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_simulators: bool, no_script: bool,
-         exit_after_script: bool, pilot_regions: tuple[str, ...], database_url: str | None) -> None:
+         exit_after_script: bool, pilot_regions: tuple[str, ...], training: bool, class_size: int, cards: str,
+         database_url: str | None) -> None:
     """Run the platform on its embedded defaults with the simulators, and walk through the stages.
 
     Creates or upgrades the database, loads the bundled Banyuwangi pilot (pointed at the
@@ -179,7 +186,8 @@ def demo(host: str, port: int, ikd_port: int, sms_port: int, people: int, no_sim
         demo_module.run(settings, load_plugins(settings), demo_module.Ports(api=port, ikd=ikd_port, sms=sms_port),
                         host=host, people=people, simulators=not no_simulators,
                         script=not (no_script or no_simulators), exit_after_script=exit_after_script,
-                        available=set(main.list_commands(ctx)), echo=click.echo, pilot_regions=pilot_regions)
+                        available=set(main.list_commands(ctx)), echo=click.echo, pilot_regions=pilot_regions,
+                        class_size=class_size if training else 0, cards=cards)
     except (ConfigurationError, RuntimeError) as exc:
         fail(exc)
 

@@ -241,7 +241,8 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: bool, script: bool,
-        exit_after_script: bool, available: set[str], echo=print, pilot_regions: Sequence[str] = ()) -> None:
+        exit_after_script: bool, available: set[str], echo=print, pilot_regions: Sequence[str] = (),
+        class_size: int = 0, cards: str | None = None) -> None:
     """The whole demo (the database is already current). Serves until interrupted, or returns
     after the script with ``exit_after_script`` (raising if the script failed). ``pilot_regions``:
     regency codes that get a pilot of their own beside the bundled one (e.g. ``("35.09",)``)."""
@@ -260,6 +261,10 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
     data = pilot_data(ports, str(source))
     pilots = regional_pilots(pilot_regions, data)
     more = [(regional_pilot_data(data, p), f"{source.name} for {p.region} (demo)") for p in pilots]
+    if class_size:  # --training: a facilitator class on a training pilot (perlinsos.demo_training)
+        from perlinsos import demo_training
+
+        more.append((demo_training.training_pilot_data(data), f"{source.name} as a training pilot (demo)"))
     code = asyncio.run(seed(settings, plugins, data, f"{source.name} (demo ports)", more))
     echo(f"pilot {code} loaded; national-office account for the demo: {ADMIN_SUBJECT}")
     for p in pilots:
@@ -275,6 +280,19 @@ def run(settings, plugins, ports: Ports, *, host: str, people: int, simulators: 
             ikd_regions = ikd_population(people, data["regions"], pilots) if pilots else None
             processes = start_simulators(available, people=people, ports=ports, echo=echo, ikd_regions=ikd_regions)
         server = serve_api(settings, plugins, host, ports.api)
+        if class_size and "ikd-sim" in processes:
+            from pathlib import Path
+
+            from perlinsos import demo_training
+
+            seated = asyncio.run(demo_training.seat_class(settings, plugins, ikd_url=url(ports.ikd),
+                                                          issuer=data["plugins"]["ikd"]["issuer"], size=class_size,
+                                                          region=data["regions"][0]))
+            written = demo_training.write_cards(seated, Path(cards or "latihan-kartu.csv"),
+                                                sign_in_url=f"{url(ports.ikd)}/sim/sign-in")
+            echo(f"training pilot {demo_training.CODE}: {len(seated)} seats, sign-in cards in {written}; "
+                 f"send the header X-Perlinsos-Pilot: {demo_training.CODE}; "
+                 f"reset for the next class: perlinsos pilot reset-training {demo_training.CODE}")
         home = data["regions"][0] if len(data["regions"]) == 1 else None
         endpoints = demo_script.Endpoints(
             api=url(ports.api, host), ikd=url(ports.ikd), sms=url(ports.sms), pilot=code, region=home,

@@ -203,3 +203,38 @@ async def _citizen_with_decision(db, nik: str) -> int:
         s.add(Decision(registration_id=reg.id, version=1, outcome=Outcome.NOT_ELIGIBLE, criteria_versions={},
                        inputs_digest="0" * 64))
         return reg.id
+
+
+async def test_demo_training_seats_a_class_and_prints_sign_in_cards(tmp_path, database_url, db):
+    """`perlinsos demo --training --class-size 3`: the training pilot beside the demo's, one
+    facilitator per seat in their household's village, and a card per seat saying what to type."""
+    import csv
+    import os
+    import subprocess
+    import sys
+
+    from perlinsos.db.models import Pilot, StaffAssignment
+    from perlinsos.idnumbers import is_valid_nik
+    from test_demo import free_ports, port_free
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PERLINSOS_EXTRA_PLUGINS", "PERLINSOS_DISABLED_PLUGINS", "PERLINSOS_DEFAULT_PILOT")}
+    api, ikd_port, sms = ports = free_ports(3)
+    done = subprocess.run(
+        [sys.executable, "-m", "perlinsos.cli", "demo", "--people", "200", "--no-script", "--exit-after-script",
+         "--port", str(api), "--ikd-port", str(ikd_port), "--sms-port", str(sms), "--training", "--class-size", "3",
+         "--cards", "kelas.csv"],
+        cwd=tmp_path, env=env | {"PERLINSOS_DATABASE_URL": database_url}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert all(port_free(p) for p in ports), done.stdout
+    assert "training pilot LATIHAN-DEMO: 3 seats, sign-in cards in kelas.csv" in done.stdout
+    cards = list(csv.DictReader((tmp_path / "kelas.csv").open(encoding="utf-8")))
+    assert [c["facilitator_staff_id"] for c in cards] == ["latihan-01", "latihan-02", "latihan-03"]
+    assert all(is_valid_nik(c["citizen_nik"]) and c["village_code"].startswith("35.10.") for c in cards)
+    async with db.read() as s:
+        pilot = (await s.execute(select(Pilot).where(Pilot.code == "LATIHAN-DEMO"))).scalar_one()
+        seats = (await s.execute(select(StaffAssignment.subject, StaffAssignment.region_code)
+                                 .where(StaffAssignment.pilot_id == pilot.id, StaffAssignment.role == "FACILITATOR")
+                                 .order_by(StaffAssignment.subject))).all()
+    assert pilot.training and [tuple(r) for r in seats] == [(c["facilitator_staff_id"], c["village_code"])
+                                                           for c in cards]
