@@ -62,7 +62,8 @@ async def upload(client, pilot: str, token: str) -> tuple[int, str | None]:
     answer = await client.http.post("/evidence", content=JPEG, headers={
         "X-Perlinsos-Pilot": pilot, "Authorization": f"Bearer {token}", "Content-Type": "image/jpeg",
         "X-Evidence-Kind": "KTP", "X-Citizen-Token": f"citizen:{CITIZEN}"})
-    return answer.status_code, (answer.json().get("error") or {}).get("code")
+    errors = answer.json().get("errors") or [{}]
+    return answer.status_code, errors[0].get("extensions", {}).get("code")
 
 
 async def stored(db) -> int:
