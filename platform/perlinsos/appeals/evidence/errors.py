@@ -4,7 +4,7 @@ understands, in Bahasa Indonesia (default) and English. Messages never hold pers
 from __future__ import annotations
 
 from perlinsos.errors import Problem
-from perlinsos.graphql import language_errors
+from perlinsos import errorshape as language_errors
 from perlinsos.problems import MESSAGES as SHARED
 
 #: code → (HTTP status, Bahasa Indonesia, English)
