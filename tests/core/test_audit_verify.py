@@ -42,8 +42,8 @@ async def as_dba(db: Database, *statements: str) -> None:
     """Past the append-only triggers, as a DBA could go."""
     async with db.engine.begin() as conn:
         if db.is_sqlite:
-            await conn.exec_driver_sql("DROP TRIGGER audit_event_no_update")
-            await conn.exec_driver_sql("DROP TRIGGER audit_event_no_delete")
+            await conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_event_no_update")
+            await conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_event_no_delete")
         else:  # for this transaction only (the test database is reused)
             await conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         for statement in statements:
@@ -126,3 +126,21 @@ async def test_altered_content_is_named_exactly(client, db, database_url, pilot)
     assert await broken_line(database_url) == (
         f"audit chain BROKEN at seq 5 (id {rows[4].id}): content_altered: "
         "the row's content (or seq) no longer gives its stored hash")
+
+
+async def test_head_breaks_are_named_exactly(client, db, database_url, pilot):
+    rows = await chain(client, db, pilot)
+    code, output = await verify(database_url)
+    assert f"audit chain OK: 6 records, head seq 6 hash {rows[-1].hash}" in output.splitlines()
+    await as_dba(db, f"UPDATE audit_chain_head SET seq = 5, hash = '{rows[-2].hash}' WHERE id = 1")
+    assert await broken_line(database_url) == (
+        f"audit chain BROKEN at seq 5 (id {rows[-1].id}): head_mismatch: "
+        "the chain head is seq 5 but the rows end at seq 6: the head was rewound")
+    await as_dba(db, f"UPDATE audit_chain_head SET seq = 6, hash = '{rows[-1].hash}' WHERE id = 1",
+                 f"DELETE FROM audit_event WHERE id = {rows[-1].id}")
+    assert await broken_line(database_url) == (
+        "audit chain BROKEN at seq 6: head_mismatch: "
+        "the chain head is seq 6 but the rows end at seq 5: rows at the end were deleted")
+    await as_dba(db, "DELETE FROM audit_chain_head")
+    assert await broken_line(database_url) == (
+        "audit chain BROKEN at chain head: head_mismatch: the chain head row is missing")
