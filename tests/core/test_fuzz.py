@@ -46,12 +46,16 @@ SCHEMA = graphql.build_schema(SDL)
 
 KK_A, KK_B = "3510150101000000", "3510160101000001"  # fixtures.seed's KK numbers for people 0 and 1
 INCOME_A, INCOME_B = 1_234_567, 2_345_678  # set below: distinct, so each can be traced to its owner
+BIRTH_A, BIRTH_B = "1980-03-01", "1980-03-02"  # fixtures.seed's birth dates of people 0 and 1
 # Who may see each datum (perlinsos.policy): everything else must never find it in a response.
 SECRETS = {
     A: {"citizen_a", "reviewer_in"},
     B: {"citizen_b", "reviewer_out"},
     KK_A: {"citizen_a", "reviewer_in"},
     KK_B: {"citizen_b", "reviewer_out"},
+    # the whole date with the full NIK only (policy/identifiers.py): everyone else gets the year
+    BIRTH_A: {"citizen_a", "reviewer_in"},
+    BIRTH_B: {"citizen_b", "reviewer_out"},
     str(INCOME_A): {"citizen_a", "facilitator_in", "reviewer_in", "admin"},
     str(INCOME_B): {"citizen_b", "reviewer_out", "admin"},
     "Warga Sintetis 0": {"citizen_a", "facilitator_in", "reviewer_in", "admin"},
@@ -129,11 +133,11 @@ DOCUMENTS = st.one_of(
 )
 
 
-PERSON = "registrant { nik name household { kkNumber members { nik name } } }"
+PERSON = "registrant { nik name birthDate birthYear household { kkNumber members { nik name birthDate } } }"
 REASONS = "decision { reasons { code observed limit } decisionHistory: registration { id } }"
 # Written by hand so every role's corpus asks for the seeded people (random arguments rarely name them).
 PROBES = [
-    f"{{ me {{ person {{ nik name household {{ kkNumber }} }} household {{ kkNumber members {{ nik }} }} "
+    f"{{ me {{ person {{ nik name birthDate household {{ kkNumber }} }} household {{ kkNumber members {{ nik }} }} "
     f"registrations {{ {PERSON} {REASONS} }} }} }}",
     f'{{ registrations(pilot: "BWI-2025", first: 100) {{ nodes {{ {PERSON} {REASONS} }} }} }}',
     *(f'{{ registration(id: "{to_global_id("Registration", n)}") {{ {PERSON} {REASONS} }} }}' for n in (1, 2)),
@@ -244,7 +248,8 @@ async def test_fuzz_every_role(world, capsys, caplog):
     assert total >= 8 * EXAMPLES
     assert not failures, f"{len(failures)} problems; first ones:\n" + "\n".join(failures[:10])
     # The responses scanned did carry the seeded personal data (else the scan proves little).
-    assert {("citizen_a", A), ("reviewer_in", A), ("citizen_b", B), ("reviewer_out", B)} <= seen
+    assert {("citizen_a", A), ("reviewer_in", A), ("citizen_b", B), ("reviewer_out", B),
+            ("citizen_a", BIRTH_A), ("reviewer_in", BIRTH_A)} <= seen
 
 
 JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
