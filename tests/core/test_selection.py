@@ -210,8 +210,10 @@ async def test_preview_counts_under_a_proposed_limit_and_writes_nothing(admin_cl
     await make(db, 9)
     await run_selection(db, hooks)
     decisions = await table_count(db, Decision)
-    # the fixture criterion has no settings: the preview refuses an unknown setting, naming it
-    bad = await admin_client.query(PREVIEW, {"s": {"fixture_criteria": {"limit": 2500}}}, token="staff:admin")
+    # the fixture criterion has no settings: the preview refuses an unknown setting, naming it (the
+    # validator's English prose is in the English message only: docs/errors.md)
+    bad = await admin_client.query(PREVIEW, {"s": {"fixture_criteria": {"limit": 2500}}}, token="staff:admin",
+                                   language="en")
     error = bad["data"]["selectionPreview"]["errors"][0]
     assert error["code"] == "SETTINGS_INVALID" and "limit" in error["message"]
     same = await admin_client.query(PREVIEW, {"s": {}}, token="staff:admin")

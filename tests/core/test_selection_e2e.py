@@ -101,6 +101,7 @@ async def test_preview_a_lower_electricity_limit(ikd_client, ikd, db, plugin_man
     stricter = await electricity_failures({"criteria": {"electricity_limit_va": 450}})
     expected_now = sum("ELECTRICITY_ABOVE_LIMIT" in p["pkh_reasons"] for p in people)
     assert current == expected_now and stricter > current
-    wrong = (await ikd_client.query(query, {"s": {"criteria": {"electricity_limit_va": "banyak"}}}, token=admin))
+    wrong = (await ikd_client.query(query, {"s": {"criteria": {"electricity_limit_va": "banyak"}}}, token=admin,
+                                    language="en"))  # the validator's English prose: English message only
     error = wrong["data"]["selectionPreview"]["errors"][0]
     assert error["code"] == "SETTINGS_INVALID" and "electricity_limit_va" in error["message"]

@@ -182,7 +182,7 @@ async def test_figures_equal_an_independent_count(db, mix):
     # the seeded plan, spelled out for the overall row
     o = stats.overall
     assert (o.registrations.total.count, {c.key: c.count for c in o.registrations.cells}) == \
-        (47, {"SELF": 29, "ASSISTED": 18})
+        (47, {"SELF": 29, "ASSISTED": 18, "VILLAGE_OFFICE": 0})
     assert {c.key: c.count for c in o.decisions.cells} == {"ELIGIBLE": 7, "NOT_ELIGIBLE": 30, "PENDING": 3}
     assert {c.key: c.count for c in o.rejection_reasons} == {"ELECTRICITY_ABOVE_LIMIT": 30, "INCOME_ABOVE_LIMIT": 5}
     assert o.overdue_appeals.count == 3
@@ -283,7 +283,8 @@ async def test_cli_prints_the_tables(db, mix, database_url):
     lines = out.splitlines()
     assert lines[0].startswith(f"statistik {mix}")
     first = lines.index("pendaftaran per kanal / registrations by channel")
-    assert lines[first + 2].split()[-3:] == ["29", "18", "47"]  # the overall row: SELF ASSISTED TOTAL
+    assert lines[first + 1].split()[-4:] == ["SELF", "ASSISTED", "VILLAGE_OFFICE", "TOTAL"]
+    assert lines[first + 2].split()[-4:] == ["29", "18", "0", "47"]  # the overall row
     lateng = next(line for line in lines[first:] if line.strip().startswith(LATENG))
     assert lateng.split()[-3:] == ["s", "s", "s"]
     code, out = await asyncio.to_thread(_cli, "stats", "--pilot", mix, "--region", "35.99", url=database_url)
