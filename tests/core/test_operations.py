@@ -49,7 +49,7 @@ HOME = frozenset({
     "Viewer", "PilotOverview", "MyDecision", "Inbox", "UnreadCount", "MarkNotificationsRead", "NewNotifications",
     "FileAppeal", "MyAppeals", "WithdrawAppeal", "VillageRegistrations", "AppealQueue", "ClaimAppeal",
     "ResolveAppeal", "RunSelection", "SelectionRun", "SelectionPreview", "Outbox", "RequeueNotification",
-    "FacilitatorWorklist", "RecordInformed", "FileAppealInPerson",
+    "FacilitatorWorklist", "RecordInformed", "FileAppealInPerson", "ResetTrainingPilot",
 })
 
 

@@ -1,15 +1,20 @@
 """The facilitator's and the village office's screens (see test_operations.py): assisted consent,
 registration and appeal, the households of their villages, the worklist of those the channels did
-not reach, and an appeal brought to the village office in person."""
+not reach, an appeal brought to the village office in person, and a training pilot for their class
+reset by the national office between classes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from conftest import PILOT
 from fixtures import seed
-from fixtures.screens import api, appeal_input, appellant, decided, run, select, upload  # noqa: F401 - fixtures
+from fixtures.screens import api, appeal_input, appellant, decided, op, run, select, upload  # noqa: F401 - fixtures
+from perlinsos.db.models import Decision, Household, Person, Registration
+from perlinsos.graphql.relay import to_global_id
 from perlinsos.registration.consent import SCOPES
+from sqlalchemy import select as sql_select
 
 
 # --- facilitator -----------------------------------------------------------------------------------
@@ -77,3 +82,49 @@ async def test_village_operator_records_an_appeal_brought_in_person(api, db, dec
                                                           "DOCUMENT_SEEN:SUPPORTING_DOCUMENT"]
     again = (await run(api, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]["appeal"]
     assert again["id"] == filed["id"]  # a retry after a dropped connection: the same appeal
+
+
+# --- a training pilot (Bimtek) ---------------------------------------------------------------------
+
+
+async def test_national_office_resets_a_training_pilot_between_classes(api, db, ikd):
+    admin, now = ikd.sign_in_staff("kantor-pusat"), datetime.now(UTC)
+    phases = {"registrationOpens": (now - timedelta(days=1)).isoformat(),
+              "registrationCloses": (now + timedelta(days=30)).isoformat(),
+              "appealOpens": (now - timedelta(days=1)).isoformat(),
+              "appealCloses": (now + timedelta(days=60)).isoformat()}
+    training = {"code": "LATIHAN-01", "name": "Bimtek operator desa Banyuwangi", "regions": ["35.10"],
+                "programmes": ["PKH"], "phases": phases, "training": True,
+                "plugins": [{"name": "ikd", "settings": {"issuer": ikd.issuer, "audience": ikd.audience,
+                                                         "client_secret": ikd.client_secret}},
+                            {"name": "appeals", "settings": {}}]}
+    await run(api, "CreatePilot", {"input": training}, token=admin)
+    # the class: a village operator of the training pilot records a made-up household's appeal
+    await seed.staff(db, "operator-latihan", "VILLAGE_OPERATOR", seed.KEMIREN, "LATIHAN-01", issuer=ikd.issuer)
+    operator, classroom = ikd.sign_in_staff("operator-latihan"), replace(api, pilot="LATIHAN-01")
+    (reg,) = await seed.registrations(db, "LATIHAN-01", 1, start=400)
+    async with db.read() as s:
+        nik, kk, decision = (await s.execute(
+            sql_select(Person.nik, Household.kk_number, Decision.id)
+            .join(Registration, Registration.person_id == Person.id)
+            .join(Household, Household.id == Registration.household_id)
+            .join(Decision, Decision.registration_id == Registration.id).where(Registration.id == reg))).one()
+    form = {key: value for key, value in appeal_input(to_global_id("Decision", decision), []).items()
+            if key not in ("evidence", "citizenToken")}
+    form |= {"nik": nik, "kk": kk, "clientKey": "latihan-sanggah-0001",
+             "identityCheck": {"ownerPresent": True, "ktpSeen": True, "documentsSeen": ["SUPPORTING_DOCUMENT"]}}
+    filed = (await run(classroom, "FileAppealInPerson", {"input": form}, token=operator))["fileAppealInPerson"]
+    assert filed["appeal"]["channel"] == "VILLAGE_OFFICE"
+
+    reset = (await run(api, "ResetTrainingPilot", {"code": "LATIHAN-01"}, token=admin))["resetTrainingPilot"]
+    assert reset["pilot"]["code"] == "LATIHAN-01" and reset["pilot"]["training"] is True
+    assert reset["deleted"] == {"registrations": 1, "consents": 0, "decisions": 1, "appeals": 1, "evidenceFiles": 0,
+                                "notifications": 1, "selectionRuns": 0}  # the appeal's receipt
+    # the next class sends the same request with the same key: a new request, not the deleted appeal
+    again = await classroom.query(op("FileAppealInPerson"), {"input": form}, token=operator)
+    assert again["data"]["fileAppealInPerson"]["appeal"] is None
+    assert [e["code"] for e in again["data"]["fileAppealInPerson"]["errors"]] == ["DECISION_NOT_FOUND"]
+    # the real pilot is never reset: refused, with nothing deleted
+    refused = await api.query(op("ResetTrainingPilot"), {"code": PILOT}, token=admin)
+    assert refused["data"]["resetTrainingPilot"]["deleted"] is None
+    assert [e["code"] for e in refused["data"]["resetTrainingPilot"]["errors"]] == ["NOT_A_TRAINING_PILOT"]

@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 from fixtures import seed
 from perlinsos.cli import main
-from perlinsos.db.models import (Appeal, AuditEvent, Decision, EvidenceFile, Notification, Person, Registration)
+from perlinsos.graphql.relay import from_global_id
+from perlinsos.db.models import (Appeal, AuditEvent, ClientKey, Decision, EvidenceFile, Household, Notification, Person,
+                                 Registration)
 from sqlalchemy import func, select
 
 ADMIN = "staff:admin"
@@ -161,6 +163,59 @@ async def test_an_admin_resets_a_training_pilot_and_only_it(trained, db):
                                 .where(Registration.id.in_(kept)))).scalar_one() == 2
         row = (await s.execute(select(AuditEvent).where(AuditEvent.action == "TRAINING_PILOT_RESET"))).scalar_one()
     assert (row.actor, row.entity_id) == ("admin", CODE)
+
+
+IN_PERSON = """mutation($i: FileAppealInPersonInput!) { fileAppealInPerson(input: $i) { appeal { id channel }
+  errors { code field } } }"""
+
+
+async def test_a_client_key_sent_again_after_a_reset_is_a_new_request(admin, db, ikd):
+    """The class repeats an exercise after a reset with the key it used before: the key's first
+    answer (an appeal the reset deleted, whose id a new row may take) is never replayed; the
+    request is refused as any new one would be, or done anew."""
+    from perlinsos.graphql.relay import to_global_id
+
+    i = training_input(ikd)
+    i["plugins"].append({"name": "appeals", "settings": {}})  # the class practises appeals
+    assert (await admin.data(CREATE, {"i": i}, token=ADMIN))["createPilot"]["errors"] == []
+    trained = admin
+    await seed.staff(db, "operator-latihan", "VILLAGE_OPERATOR", seed.KEMIREN, pilot_code=CODE, issuer=ikd.issuer)
+    operator = ikd.sign_in_staff("operator-latihan")
+
+    async def household(number: int) -> dict:
+        (reg,) = await seed.registrations(db, CODE, 1, start=number)
+        async with db.read() as s:
+            nik, kk = (await s.execute(select(Person.nik, Household.kk_number).join(
+                Household, Household.id == Person.household_id).join(
+                Registration, Registration.person_id == Person.id).where(Registration.id == reg))).one()
+            d = (await s.execute(select(Decision.id).where(Decision.registration_id == reg))).scalar_one()
+        return {"nik": nik, "kk": kk, "decision": to_global_id("Decision", d), "ground": "DATA_INCORRECT",
+                "disputedReasons": ["ELECTRICITY_ABOVE_LIMIT"],
+                "statement": "Daya listrik rumah kami 900 VA, bukan 2.200 VA (latihan).",
+                "comparisonData": {"meter_id": "5123-0099-77", "electricity_va": 900},
+                "identityCheck": {"ownerPresent": True, "ktpSeen": True, "documentsSeen": ["SUPPORTING_DOCUMENT"]},
+                "clientKey": "latihan-sanggah-01"}
+
+    async def file(form: dict) -> dict:
+        return (await trained.data(IN_PERSON, {"i": form}, token=operator, pilot=CODE))["fileAppealInPerson"]
+
+    form = await household(300)
+    first = await file(form)
+    assert first["errors"] == [] and first["appeal"]["channel"] == "VILLAGE_OFFICE"
+    assert (await file(form))["appeal"] == first["appeal"]  # before the reset: a retry, the same appeal
+
+    reset = (await trained.data(RESET, {"code": CODE}, token=ADMIN))["resetTrainingPilot"]
+    assert reset["errors"] == [] and reset["deleted"]["appeals"] == 1
+    async with db.read() as s:
+        assert (await s.execute(select(func.count()).select_from(ClientKey))).scalar_one() == 0
+
+    again = await file(form)  # the same request: its decision is gone too, refused as any new request
+    assert again["appeal"] is None and [e["code"] for e in again["errors"]] == ["DECISION_NOT_FOUND"]
+    fresh = await file(await household(301))  # the exercise redone on new data, the same key
+    assert fresh["errors"] == [] and fresh["appeal"]["channel"] == "VILLAGE_OFFICE"
+    async with db.read() as s:
+        appeal = await s.get(Appeal, from_global_id("Appeal", fresh["appeal"]["id"]))
+        assert appeal is not None and appeal.channel.value == "VILLAGE_OFFICE"
 
 
 def test_the_cli_resets_a_training_pilot_and_refuses_another(database_url, tmp_path):

@@ -5,7 +5,9 @@ simulators only: its citizens sign in at the IKD simulator (the synthetic popula
 go to the SMS simulator, so a class can never reach a real person or a real record. Its texts are
 prefixed LATIHAN / TRAINING, it is left out of every statistic, and an admin can reset it to its
 start for the next class (:func:`reset`): its registrations, consents, decisions, appeals, evidence
-and notifications are deleted; the audit log is append-only, so its rows stay and the reset adds one.
+and notifications are deleted, and so are the client keys (:mod:`perlinsos.idempotency`) whose
+answer names one of them (a key sent again after the reset is a new request, never a replay of a
+deleted row); the audit log is append-only, so its rows stay and the reset adds one.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from perlinsos import audit
 from perlinsos.contract import Principal
 from perlinsos.db.engine import Database
-from perlinsos.db.models import (Appeal, Base, Consent, Decision, DecisionReason, EvidenceFile, Notification,
+from perlinsos.globalids import MalformedId, decode
+from perlinsos.db.models import (Appeal, Base, ClientKey, Consent, Decision, DecisionReason, EvidenceFile, Notification,
                                  Pilot, Registration, SelectionPartition, SelectionRun)
 from perlinsos.problems import problem
 
@@ -120,6 +123,15 @@ async def _delete_all(session: AsyncSession, pilot_id: int) -> tuple[ResetCounts
     async def gone(stmt) -> int:
         return (await session.execute(stmt.execution_options(synchronize_session=False))).rowcount or 0
 
+    # client keys answering with a row about to go: before the rows, while the subqueries still find them
+    evidence_ids = select(EvidenceFile.id).where(EvidenceFile.appeal_id.in_(appeals)).scalar_subquery()
+    await gone(delete(ClientKey).where(
+        ((ClientKey.operation == "registerHousehold") & ClientKey.entity_id.in_(regs))
+        | (ClientKey.operation.in_(("fileAppeal", "fileAppealInPerson")) & ClientKey.entity_id.in_(appeals))
+        | ((ClientKey.operation == "evidenceUpload") & ClientKey.entity_id.in_(evidence_ids))))
+    await _forget_legacy_uploads(session, set((await session.execute(
+        select(EvidenceFile.id).where(EvidenceFile.appeal_id.in_(appeals)))).scalars()))
+
     notifications = await gone(delete(Notification).where(
         (Notification.pilot_id == pilot_id) | Notification.decision_id.in_(decisions)
         | Notification.appeal_id.in_(appeals)))
@@ -138,6 +150,25 @@ async def _delete_all(session: AsyncSession, pilot_id: int) -> tuple[ResetCounts
     if consent_ids:  # a consent another pilot's registration still rests on stays
         still_used = select(Registration.consent_id).where(Registration.consent_id.is_not(None)).scalar_subquery()
         consents = await gone(delete(Consent).where(Consent.id.in_(consent_ids), Consent.id.not_in(still_used)))
+        await gone(delete(ClientKey).where(ClientKey.operation == "giveConsent", ClientKey.entity_id.in_(consent_ids),
+                                           ClientKey.entity_id.not_in(select(Consent.id).scalar_subquery())))
     return ResetCounts(registrations=registrations, consents=consents, decisions=decision_count,
                        appeals=appeal_count, evidence_files=evidence, notifications=notifications,
                        selection_runs=run_count), hashes
+
+
+async def _forget_legacy_uploads(session: AsyncSession, evidence_ids: set[int]) -> None:
+    """Upload keys completed before they recorded their entity id name the file only in the stored
+    answer: those naming a file about to go are deleted too."""
+    if not evidence_ids:
+        return
+    rows = (await session.execute(select(ClientKey).where(
+        ClientKey.operation == "evidenceUpload", ClientKey.entity_id.is_(None),
+        ClientKey.completed_at.is_not(None)))).scalars().all()
+    for row in rows:
+        try:
+            named = decode("EvidenceFile", ((row.response or {}).get("body") or {}).get("id"))
+        except MalformedId:  # an answer naming no file names none of these
+            continue
+        if named in evidence_ids:
+            await session.delete(row)

@@ -221,8 +221,10 @@ async def _upload(request: Request) -> Response:
         except BaseException:
             await idempotency.release(caller.state.db, caller.principal, key)
             raise
-        await idempotency.complete(caller.state.db, caller.principal, key, response={
-            "status": response.status_code, "body": json.loads(response.body)})
+        answer = json.loads(response.body)
+        await idempotency.complete(caller.state.db, caller.principal, key,  # the file, for a training reset
+                                   entity_id=globalids.decode("EvidenceFile", answer["id"]),
+                                   response={"status": response.status_code, "body": answer})
         return response
     return await _store(request, caller, actor, settings, limit, declared, kind, raw_name, person_id)
 
