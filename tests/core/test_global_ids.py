@@ -38,7 +38,8 @@ from perlinsos.settings import Settings
 EXAMPLES = int(os.environ.get("PERLINSOS_FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("PERLINSOS_FUZZ_SEED", "2025"))
 A = data.nik(0)
-ROLES = {"citizen": f"citizen:{A}", "admin": "staff:admin"}  # between them, every id reaches its parser
+# between them, every id reaches its parser (the facilitator: the worklist and recordInformed)
+ROLES = {"citizen": f"citizen:{A}", "admin": "staff:admin", "facilitator": "staff:fac"}
 SCHEMA = build_schema(PluginManager(extra_plugins=[(static_auth.NAME, static_auth)], national=static_auth.NATIONAL),
                       Settings())._schema
 KINDS = sorted({name for name, t in SCHEMA.type_map.items()
@@ -220,6 +221,7 @@ async def world(client, db, pilot):
     await data.registrations(db, pilot, 2)
     await data.consent(db, A)
     await data.staff(db, "admin", "ADMIN", "35")
+    await data.staff(db, "fac", "FACILITATOR", data.KEMIREN, pilot_code=pilot)
     return client
 
 

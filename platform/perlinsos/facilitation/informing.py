@@ -83,12 +83,12 @@ async def record_informed(db: Database, principal: Principal | None, pilot: Pilo
             target = (await conn.execute(select(n.c.decision_id).where(
                 n.c.id == notification_id, n.c.pilot_id == pilot.id, n.c.decision_id.is_not(None)))).first()
             if target is None:
-                raise problem("NOT_FOUND", field="id")
+                raise problem("NOTIFICATION_OR_REGISTRATION_NOT_FOUND", field="id")
             decision = (await conn.execute(select(d).where(d.c.id == target.decision_id))).first()
         else:
             if (await conn.execute(select(r.c.id).where(r.c.id == registration_id, r.c.pilot_id == pilot.id))
                     ).first() is None:
-                raise problem("NOT_FOUND", field="id")
+                raise problem("NOTIFICATION_OR_REGISTRATION_NOT_FOUND", field="id")
             decision = (await conn.execute(select(d).where(d.c.registration_id == registration_id,
                                                            d.c.is_current.is_(True)))).first()
             if decision is None:

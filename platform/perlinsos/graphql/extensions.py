@@ -7,6 +7,9 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLObjectType, OperationDefinitionNode
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from perlinsos import audit
@@ -53,20 +56,33 @@ class AccessLog(SchemaExtension):
 
     Execution marks candidates with their response paths (``Context.mark_access``); here, once the
     answer is final, only marks whose path survives in ``data`` are written: data discarded by a
-    sibling's error is not logged, data shown always is. Runs before the answer is sent, in its own
+    sibling's error is not logged, data shown always is. Runs before the answer is sent (over HTTP when
+    the operation ends, over a websocket just before its result is sent), in its own
     short write transaction (a read-only request never holds a write lock while resolving), and
     closes the log: a branch still running afterwards writes nothing.
     """
 
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
+        # A query or mutation over the websocket (``Schema.stream``) is sent at this hook's yield,
+        # still inside ``on_operation``: the rows are written first, as over HTTP. Written only
+        # after the send, a socket closed meanwhile cancelled the write and lost rows of data the
+        # client had received.
+        if (isinstance(result, ExecutionResult) and not isinstance(result, PreExecutionError)
+                and self.execution_context.operation_type is not OperationType.SUBSCRIPTION):
+            await self._write(result.data)
+        yield
+
     async def on_operation(self) -> AsyncIterator[None]:
         yield
+        result = self.execution_context.result
+        await self._write(getattr(result, "data", None) if result is not None else None)
+
+    async def _write(self, data: Any) -> None:
         context = self.execution_context.context
         marks = getattr(context, "access_marks", None)
-        if marks is None:
+        if marks is None or context.access_closed:
             return
         context.access_closed = True
-        result = self.execution_context.result
-        data = getattr(result, "data", None) if result is not None else None
         shown: dict[str, set[int]] = {}
         for path, people, purpose in marks:
             if reached(data, path):

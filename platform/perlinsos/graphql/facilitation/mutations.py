@@ -40,7 +40,7 @@ def _target(value: str) -> tuple[int | None, int | None]:
         except globalids.MalformedId:
             continue
         return (key, None) if kind == "Notification" else (None, key)
-    raise problem("NOT_FOUND", field="id")
+    raise problem("NOTIFICATION_OR_REGISTRATION_NOT_FOUND", field="id")
 
 
 @strawberry.type
