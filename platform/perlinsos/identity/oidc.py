@@ -38,11 +38,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from difflib import SequenceMatcher
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import jwt
-from pydantic import HttpUrl, TypeAdapter, ValidationError
+from pydantic import AfterValidator, Field, HttpUrl, TypeAdapter, ValidationError
 
 from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.httpclients import LoopClients
@@ -98,6 +98,22 @@ def check_algorithms(value: Iterable[str]) -> list[str]:
                          f"(allowed, asymmetric only: {', '.join(sorted(ASYMMETRIC_ALGORITHMS))})")
     return value
 
+
+
+# --- settings fields every sign-in plugin takes (ikd, oidc): one definition each ----------------
+# Defaults are given where a plugin declares the field, e.g. ``access_token_typ: AccessTokenTyp = ACCESS_TOKEN_TYP``.
+
+JwksRefetchSeconds = Annotated[float, Field(
+    gt=0, le=3600, description="an unknown key id refetches the JWKS at most once per this many seconds")]
+JwksCacheSeconds = Annotated[float, Field(gt=0, le=86400, description="JWKS refreshed after this age")]
+AccessTokenTyp = Annotated[str, AfterValidator(check_token_typ), Field(
+    description="the `typ` header of the provider's access tokens (RFC 9068: at+jwt); a token without it, "
+                "such as an ID token, is refused. Ignored when access_token_claim is set")]
+AccessTokenClaim = Annotated[str | None, AfterValidator(check_token_claim), Field(
+    description="name=value of the claim marking an access token (e.g. typ=Bearer), for a provider whose "
+                "access tokens carry no RFC 9068 typ header; replaces the typ check")]
+MaxTokenSeconds = Annotated[int, Field(
+    ge=60, le=7 * 86400, description="longest token lifetime accepted (exp - iat, and exp from now)")]
 
 # --- is the token ours? -----------------------------------------------------------------------
 
