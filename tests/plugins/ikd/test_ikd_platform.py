@@ -10,18 +10,10 @@ import pytest
 from perlinsos.app import create_app
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot
 from perlinsos.pilots.store import save_pilot
+from fixtures.refusals import as_seen as _refusal
 
 VIEWER = "{ viewer { subject kind roles pilot } }"
 PILOT = "BWI-2025"
-
-
-def _refusal(reply: httpx.Response) -> tuple:
-    """A reply as a client sees it, less its request id (fresh per request, in the body's
-    ``extensions.requestId`` and the ``X-Request-Id`` header), which must be there and agree."""
-    rid = reply.headers["x-request-id"]
-    assert [e["extensions"].get("requestId") for e in reply.json()["errors"]] == [rid], reply.text
-    headers = sorted((k, v) for k, v in reply.headers.items() if k != "x-request-id")
-    return reply.status_code, reply.text.replace(rid, "<request id>"), headers
 
 
 class Api:
