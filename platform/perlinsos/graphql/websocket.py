@@ -172,6 +172,13 @@ class _Gate:
             return _error("GRAPHQL_PARSE_FAILED", error.message)
         return None
 
+    async def handle(self) -> None:
+        # the protocol handler's own loop (next in the MRO); the socket leaves the per-user count however it ends
+        try:
+            await super().handle()
+        finally:
+            self._forget()
+
     def _forget(self) -> None:
         principal = getattr(self.context, "principal", None)
         if principal is not None:
@@ -212,12 +219,6 @@ class GatedTransportWS(_Gate, BaseGraphQLTransportWSHandler):
 
     def in_flight(self) -> int:
         return len(self.operations)
-
-    async def handle(self) -> None:
-        try:
-            await super().handle()
-        finally:
-            self._forget()
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -263,12 +264,6 @@ class GatedLegacyWS(_Gate, BaseGraphQLWSHandler):
         return _error("BAD_REQUEST", "Protokol graphql-ws hanya untuk langganan; pakai graphql-transport-ws untuk "
                                      "query dan mutasi. / graphql-ws carries subscriptions only: use "
                                      "graphql-transport-ws for queries and mutations.")
-
-    async def handle(self) -> None:
-        try:
-            await super().handle()
-        finally:
-            self._forget()
 
     async def handle_message(self, message: Any) -> None:
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
