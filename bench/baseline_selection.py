@@ -302,5 +302,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
     conn.execute("COMMIT")
     conn.close()
     facts_conn.close()
-    return {"processed": processed, "decided": decided, "unchanged": unchanged, "outcomes": dict(outcomes),
-            "failed_reasons": dict(failed_reasons), "pending_reasons": dict(pending_reasons)}
+    # kept/failed_facts: decisions kept because a source failed on a re-run; a first run keeps none
+    return {"processed": processed, "decided": decided, "unchanged": unchanged, "kept": 0,
+            "outcomes": dict(outcomes), "failed_reasons": dict(failed_reasons),
+            "pending_reasons": dict(pending_reasons), "failed_facts": {}}
