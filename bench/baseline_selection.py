@@ -287,9 +287,9 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                 conn.executemany(NOTE_SQL, notes)
                 decided += len(new)
             _audit(conn, run_id, persons, [d[0] for d in decisions] if new else [], len(evaluated))
-            counts = {"processed": processed, "decided": decided, "unchanged": unchanged,
+            counts = {"processed": processed, "decided": decided, "unchanged": unchanged, "kept": 0,
                       "outcomes": dict(outcomes), "failed_reasons": dict(failed_reasons),
-                      "pending_reasons": dict(pending_reasons)}
+                      "pending_reasons": dict(pending_reasons), "failed_facts": {}}
             conn.execute("UPDATE selection_run SET last_registration_id = ?, heartbeat_at = ?, counts = ? WHERE id = ?",
                          (after, now_text, json.dumps(counts), run_id))
             conn.execute("COMMIT")
