@@ -61,7 +61,7 @@ from perlinsos.db.models import Decision, DecisionReason, Household, Notificatio
 from perlinsos.idnumbers import mask_nik  # noqa: E402
 from perlinsos.messages import reason_message  # noqa: E402
 from perlinsos.notification.dispatcher import Dispatcher  # noqa: E402
-from perlinsos.notification.templates import TEMPLATES  # noqa: E402
+from perlinsos.notification.minimal import TEMPLATES, kind_of  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
 from perlinsos.pilots.store import save_pilot  # noqa: E402
 from perlinsos.plugins import PluginManager  # noqa: E402
@@ -170,12 +170,14 @@ async def seed(url: str, sim: SmsSimulator, count: int) -> tuple[PluginManager, 
                                          "reasons": [r["code"] for r in rs if r["verdict"] != "PASS"]},
                               "status": "PENDING", "attempts": 0, "next_attempt_at": now, "idempotency_key": key,
                               "created_at": now})
-            # the baseline's message: the same text, formatted here from the same data
+            # the baseline's message: the same text, formatted here from the same data — the SMS
+            # channel's default minimal text (perlinsos.notification.minimal: the kind of the main
+            # failed or unknown reason, never its values)
             main = next((r for r in rs if r["verdict"] == "FAIL"), None) or \
                 next((r for r in rs if r["verdict"] == "UNKNOWN"), None)
             text = TEMPLATES[template]["id"]["short"].format(
                 nik=mask_nik(people[-1]["nik"]), programme=programme, portal_url=PORTAL,
-                main_reason=main["messages"]["id"] if main else "").strip()
+                main_reason=kind_of(main["code"], "id") if main else "").strip()
             out.bodies.append({"to": phone(i), "sender_id": SENDER, "text": text, "idempotency_key": key})
         async with db.write() as s:
             for model, rows in ((Household, hh), (Person, people), (Registration, regs), (Decision, decisions),
