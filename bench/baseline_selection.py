@@ -130,6 +130,93 @@ def _audit(conn: sqlite3.Connection, run_id: str, persons: list[int], decision_i
     conn.execute("UPDATE audit_chain_head SET seq = ?, hash = ? WHERE id = 1", (seq, prev))
 
 
+class Tally:
+    """The run's outcome and reason counts, as the platform's summary keeps them."""
+
+    def __init__(self) -> None:
+        self.outcomes, self.failed_reasons, self.pending_reasons = Counter(), Counter(), Counter()
+
+
+def summary(processed: int, decided: int, unchanged: int, tally: Tally) -> dict[str, Any]:
+    """The counts the platform stores on its run row and returns. kept/failed_facts: decisions
+    kept because a source failed on a re-run (:mod:`perlinsos.selection.stability`); a first run
+    keeps none."""
+    return {"processed": processed, "decided": decided, "unchanged": unchanged, "kept": 0,
+            "outcomes": dict(tally.outcomes), "failed_reasons": dict(tally.failed_reasons),
+            "pending_reasons": dict(tally.pending_reasons), "failed_facts": {}}
+
+
+def evaluate_chunk(refs: list[RegistrantRef], person_ids: list[int], facts: dict[int, dict[str, Fact]],
+                   criteria: dict[str, Any], pilot: PilotContext) -> list[tuple]:
+    """Every criterion of each registrant's programme in a plain loop: (registration id, person id,
+    outcome, results, notice texts, criteria versions, inputs, inputs digest) per registrant."""
+    evaluated = []
+    for ref, person_id in zip(refs, person_ids, strict=True):
+        if ref.programme not in criteria:
+            found = [ConsentCriterion(), *criteria_for(ref.programme, pilot)]
+            criteria[ref.programme] = (found, {c.code: str(c.version) for c in found})
+        found, versions = criteria[ref.programme]
+        own = facts[ref.registration_id]
+        results, texts = [], []
+        failed = unknown = False
+        for criterion in found:
+            try:
+                result = criterion.evaluate(own, ref)
+            except Exception:  # noqa: BLE001 - one broken criterion must not stop the run
+                result = CriterionResult(criterion.code, UNKNOWN, detail="CRITERION_ERROR")
+            results.append(result)
+            failed = failed or result.verdict is FAIL
+            unknown = unknown or result.verdict is UNKNOWN
+            custom = getattr(criterion, "messages", None)
+            if custom is not None:
+                t = custom(result)
+                texts.append({"id": str(t["id"]), "en": str(t.get("en") or t["id"])})
+            else:
+                observed, limit = _plain(result.observed), _plain(result.limit)
+                texts.append({lang: reason_message(result.code, result.verdict.value, observed, limit,
+                                                   result.source, result.as_of, lang) for lang in ("id", "en")})
+        outcome = "NOT_ELIGIBLE" if failed else "PENDING" if unknown else "ELIGIBLE"
+        inputs = {"registrant": {"region_code": ref.region_code, "programme": ref.programme,
+                                 "members": len(ref.member_niks)},
+                  "facts": {name: {"value": _plain(f.value), "source": f.source,
+                                   "as_of": f.as_of.isoformat() if f.as_of else None, "error": f.error}
+                            for name, f in sorted(own.items())}}
+        doc = {"inputs": inputs, "versions": versions,
+               "results": [[r.code, r.verdict.value, r.observed, r.limit] for r in results]}
+        digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=_default).encode()).hexdigest()
+        evaluated.append((ref.registration_id, person_id, outcome, results, texts, versions, inputs, digest))
+    return evaluated
+
+
+def decision_rows(new: list[tuple], current: dict[int, Any], ids, run_id: str, pilot_id: int, now_stored: Any,
+                  day, tally: Tally) -> tuple[list[tuple], list[tuple], list[tuple]]:
+    """The decision, reason and portal notification rows of ``new`` (from :func:`evaluate_chunk`),
+    decision ids from ``ids``; JSON as text, ``now_stored``/``day(date)`` as the database takes them."""
+    decisions, reasons, notes = [], [], []
+    for decision_id, (rid, person_id, outcome, results, texts, versions, inputs, digest) in zip(ids, new):
+        version = current[rid][2] + 1 if rid in current else 1
+        decisions.append((decision_id, rid, version, outcome, json.dumps(versions), digest, run_id,
+                          now_stored, json.dumps(inputs)))
+        not_passed = []
+        for r, t in zip(results, texts, strict=True):
+            reasons.append((decision_id, r.code, r.verdict.value,
+                            None if r.observed is None else json.dumps({"value": _plain(r.observed)}),
+                            None if r.limit is None else json.dumps({"value": _plain(r.limit)}),
+                            r.source, day(r.as_of) if r.as_of else None, versions[r.code],
+                            r.detail, json.dumps(t)))
+            if r.verdict is FAIL:
+                tally.failed_reasons[r.code] += 1
+            elif r.verdict is UNKNOWN:
+                tally.pending_reasons[r.code] += 1
+            if r.verdict is not PASS:
+                not_passed.append(r.code)
+        notes.append((person_id, pilot_id, decision_id, f"DECISION_{outcome}",
+                      json.dumps({"outcome": outcome, "version": version, "reasons": not_passed}),
+                      now_stored, f"decision-{decision_id}-portal-{secrets.token_hex(6)}", now_stored))
+        tally.outcomes[outcome] += 1
+    return decisions, reasons, notes
+
+
 def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
     """Select every registration of ``pilot_code``; the counts, as the platform's summary gives them."""
     conn = connect(path)
@@ -146,7 +233,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                  (run_id, pilot_id, now, now))
     conn.execute("COMMIT")
     processed = decided = unchanged = 0
-    outcomes, failed_reasons, pending_reasons = Counter(), Counter(), Counter()
+    tally = Tally()
     after = 0
     while True:
         rows = conn.execute(CHUNK_SQL, (pilot_id, after, chunk)).fetchall()
@@ -206,42 +293,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
             for name, value in json.loads(corrected).items():
                 facts[rid][name] = Fact(rid, name, value, f"Sanggah #{appeal_id} (ditinjau)", when)
 
-        # evaluate: every criterion, in a loop
-        evaluated = []
-        for ref, (_, _, _, person_id, _, _, _) in zip(refs, rows, strict=True):
-            if ref.programme not in criteria:
-                found = [ConsentCriterion(), *criteria_for(ref.programme, pilot)]
-                criteria[ref.programme] = (found, {c.code: str(c.version) for c in found})
-            found, versions = criteria[ref.programme]
-            own = facts[ref.registration_id]
-            results, texts = [], []
-            failed = unknown = False
-            for criterion in found:
-                try:
-                    result = criterion.evaluate(own, ref)
-                except Exception:  # noqa: BLE001 - one broken criterion must not stop the run
-                    result = CriterionResult(criterion.code, UNKNOWN, detail="CRITERION_ERROR")
-                results.append(result)
-                failed = failed or result.verdict is FAIL
-                unknown = unknown or result.verdict is UNKNOWN
-                custom = getattr(criterion, "messages", None)
-                if custom is not None:
-                    t = custom(result)
-                    texts.append({"id": str(t["id"]), "en": str(t.get("en") or t["id"])})
-                else:
-                    observed, limit = _plain(result.observed), _plain(result.limit)
-                    texts.append({lang: reason_message(result.code, result.verdict.value, observed, limit,
-                                                       result.source, result.as_of, lang) for lang in ("id", "en")})
-            outcome = "NOT_ELIGIBLE" if failed else "PENDING" if unknown else "ELIGIBLE"
-            inputs = {"registrant": {"region_code": ref.region_code, "programme": ref.programme,
-                                     "members": len(ref.member_niks)},
-                      "facts": {name: {"value": _plain(f.value), "source": f.source,
-                                       "as_of": f.as_of.isoformat() if f.as_of else None, "error": f.error}
-                                for name, f in sorted(own.items())}}
-            doc = {"inputs": inputs, "versions": versions,
-                   "results": [[r.code, r.verdict.value, r.observed, r.limit] for r in results]}
-            digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=_default).encode()).hexdigest()
-            evaluated.append((ref.registration_id, person_id, outcome, results, texts, versions, inputs, digest))
+        evaluated = evaluate_chunk(refs, [r[3] for r in rows], facts, criteria, pilot)
 
         # write: one transaction per chunk
         conn.execute("BEGIN IMMEDIATE")
@@ -259,37 +311,14 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
                     conn.execute(f"UPDATE decision SET is_current = 0, superseded_at = ? WHERE id IN {_in(superseded)}",
                                  [now_text, *superseded])
                 next_id = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM decision").fetchone()[0]
-                decisions, reasons, notes = [], [], []
-                for decision_id, (rid, person_id, outcome, results, texts, versions, inputs, digest) in enumerate(
-                        new, next_id):
-                    version = current[rid][2] + 1 if rid in current else 1
-                    decisions.append((decision_id, rid, version, outcome, json.dumps(versions), digest, run_id,
-                                      now_text, json.dumps(inputs)))
-                    not_passed = []
-                    for r, t in zip(results, texts, strict=True):
-                        reasons.append((decision_id, r.code, r.verdict.value,
-                                        None if r.observed is None else json.dumps({"value": _plain(r.observed)}),
-                                        None if r.limit is None else json.dumps({"value": _plain(r.limit)}),
-                                        r.source, r.as_of.isoformat() if r.as_of else None, versions[r.code],
-                                        r.detail, json.dumps(t)))
-                        if r.verdict is FAIL:
-                            failed_reasons[r.code] += 1
-                        elif r.verdict is UNKNOWN:
-                            pending_reasons[r.code] += 1
-                        if r.verdict is not PASS:
-                            not_passed.append(r.code)
-                    notes.append((person_id, pilot_id, decision_id, f"DECISION_{outcome}",
-                                  json.dumps({"outcome": outcome, "version": version, "reasons": not_passed}),
-                                  now_text, f"decision-{decision_id}-portal-{secrets.token_hex(6)}", now_text))
-                    outcomes[outcome] += 1
+                decisions, reasons, notes = decision_rows(new, current, range(next_id, next_id + len(new)),
+                                                          run_id, pilot_id, now_text, date.isoformat, tally)
                 conn.executemany(DECISION_SQL, decisions)
                 conn.executemany(REASON_SQL, reasons)
                 conn.executemany(NOTE_SQL, notes)
                 decided += len(new)
             _audit(conn, run_id, persons, [d[0] for d in decisions] if new else [], len(evaluated))
-            counts = {"processed": processed, "decided": decided, "unchanged": unchanged, "kept": 0,
-                      "outcomes": dict(outcomes), "failed_reasons": dict(failed_reasons),
-                      "pending_reasons": dict(pending_reasons), "failed_facts": {}}
+            counts = summary(processed, decided, unchanged, tally)
             conn.execute("UPDATE selection_run SET last_registration_id = ?, heartbeat_at = ?, counts = ? WHERE id = ?",
                          (after, now_text, json.dumps(counts), run_id))
             conn.execute("COMMIT")
@@ -302,7 +331,4 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
     conn.execute("COMMIT")
     conn.close()
     facts_conn.close()
-    # kept/failed_facts: decisions kept because a source failed on a re-run; a first run keeps none
-    return {"processed": processed, "decided": decided, "unchanged": unchanged, "kept": 0,
-            "outcomes": dict(outcomes), "failed_reasons": dict(failed_reasons),
-            "pending_reasons": dict(pending_reasons), "failed_facts": {}}
+    return summary(processed, decided, unchanged, tally)

@@ -2,8 +2,9 @@
 the seeded ``bench_facts`` table (one query per chunk) instead of IKD's consented facts API.
 
 Registered by ``selection.py`` as ``bench_facts`` and enabled in the bench pilot beside
-``criteria`` (see ``bench_criteria.py``). ``read_facts`` is also what the plain-Python baseline
-calls, so both sides pay exactly the same for their facts. Never deploy it.
+``criteria`` (see ``bench_criteria.py``). ``read_facts`` (SQLite) and ``read_facts_pg``
+(PostgreSQL, asyncpg) are also what the plain-Python baselines call, so both sides pay exactly the
+same for their facts. Never deploy it.
 
 Like the real source (``perlinsos_criteria.sources``) it never makes a value up: no consent gives
 ``NO_CONSENT`` facts, a scope left out of the consent ``SCOPE_NOT_GRANTED``, a NIK the table does
@@ -30,8 +31,10 @@ _SPECS = [(name, F.IKD_FACTS[name].source, F.IKD_FACTS[name].scope, name in _JSO
 DDL = f"""CREATE TABLE bench_facts (nik TEXT PRIMARY KEY, {', '.join(f'{c} {"TEXT" if c in _JSON else "INTEGER"}'
                                                                   for c in COLUMNS)}, as_of TEXT NOT NULL)"""
 _SELECT = f"SELECT nik, {', '.join(COLUMNS)}, as_of FROM bench_facts WHERE nik IN "
+_SELECT_PG = f"SELECT nik, {', '.join(COLUMNS)}, as_of FROM bench_facts WHERE nik = ANY($1::text[])"
 
 _conn: sqlite3.Connection | None = None
+_pg = None  # an asyncpg connection, on PostgreSQL
 
 
 def configure(path: str) -> None:
@@ -42,11 +45,26 @@ def configure(path: str) -> None:
     _conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
 
 
+async def configure_pg(url: str) -> None:
+    """On PostgreSQL: a connection of the plugin's own (asyncpg), as a real source has its own client."""
+    import asyncpg
+
+    global _pg
+    _pg = await asyncpg.connect(url)
+
+
 def close() -> None:
     global _conn
     if _conn is not None:
         _conn.close()
         _conn = None
+
+
+async def close_pg() -> None:
+    global _pg
+    if _pg is not None:
+        await _pg.close()
+        _pg = None
 
 
 def read_facts(conn: sqlite3.Connection, registrants: Sequence[RegistrantRef]) -> list[Fact]:
@@ -55,6 +73,17 @@ def read_facts(conn: sqlite3.Connection, registrants: Sequence[RegistrantRef]) -
     rows = {}
     if asked:
         rows = {row[0]: row for row in conn.execute(_SELECT + f"({','.join('?' * len(asked))})", asked)}
+    return _facts(rows, registrants)
+
+
+async def read_facts_pg(conn, registrants: Sequence[RegistrantRef]) -> list[Fact]:
+    """The same on PostgreSQL: one ``= ANY($1)`` query on an asyncpg connection."""
+    asked = [r.nik for r in registrants if r.consent is not None]
+    rows = {row[0]: row for row in await conn.fetch(_SELECT_PG, asked)} if asked else {}
+    return _facts(rows, registrants)
+
+
+def _facts(rows: dict, registrants: Sequence[RegistrantRef]) -> list[Fact]:
     found: list[Fact] = []
     for ref in registrants:
         rid = ref.registration_id
@@ -77,6 +106,8 @@ def read_facts(conn: sqlite3.Connection, registrants: Sequence[RegistrantRef]) -
 
 @hookimpl
 async def collect_facts(registrants, pilot):
+    if _pg is not None:
+        return await read_facts_pg(_pg, registrants)
     if _conn is None:
         raise RuntimeError("bench_facts.configure(path) was not called")
     return read_facts(_conn, registrants)
