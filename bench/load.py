@@ -43,15 +43,18 @@ from _common import (  # noqa: E402
     Server,
     Stats,
     UsageError,
+    diff,
     engine_name,
     free_port,
+    load,
     run_in_fresh_database,
     server_env,
 )
+import load_seed  # noqa: E402
 from fixtures.ikd import IkdSimulator  # noqa: E402
 from perlinsos.registration import consent  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
-from perlinsos.db.models import Registration, StaffAssignment, StaffRole  # noqa: E402
+from perlinsos.db.models import AuditEvent, Pilot, Registration, StaffAssignment, StaffRole  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
 from perlinsos.pilots.store import get_pilot, pilot_context, save_pilot  # noqa: E402
 from perlinsos.plugins import PluginManager  # noqa: E402
@@ -225,68 +228,200 @@ async def timed(concurrency: int, seconds: float, one) -> float:
         return time.perf_counter() - t0
 
 
+async def audit_rows(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.read() as s:
+            return (await s.execute(select(func.count(AuditEvent.id)))).scalar_one()
+    finally:
+        await db.dispose()
+
+
+async def seed_bulk(url: str, n: int) -> None:
+    """``--seed N`` synthetic registrations in the pilot (after the set-up's own, which selection read)."""
+    db = Database(url)
+    try:
+        async with db.read() as s:
+            pilot_id = (await s.execute(select(Pilot.id).where(Pilot.code == PILOT))).scalar_one()
+    finally:
+        await db.dispose()
+    print(f"seeding {n:,} synthetic registrations (decision, 3 reasons, a portal notification each; not measured)")
+    seconds = await load_seed.seed(url, n, pilot_id, log=lambda line: print(line, flush=True))
+    print(f"seeded in {seconds:.0f} s")
+
+
+async def same_answers(http: httpx.AsyncClient, platform: str, baseline: str, readers) -> str | None:
+    """None when both sides answer ``ME`` alike for a few citizens; else the first difference."""
+    for _, token in readers[:5]:
+        a, b = await gql(http, platform, ME, token), await gql(http, baseline, ME, token)
+        if a != b:
+            return diff(a, b)
+        if not _ok("me", a):
+            return f"not a citizen's answer with a decision: {json.dumps(a)[:300]}"
+    return None
+
+
+async def statements_per_request(url: str, readers, staff: str) -> dict[str, int]:
+    """SQL statements per request of each read operation, counted in process (the platform app on
+    the same database, a ``before_cursor_execute`` listener on its engine); the second request of
+    each kind is counted, after one that warms the pilot cache and the JWKS."""
+    from sqlalchemy import event
+
+    from perlinsos.app import create_app
+    from perlinsos.settings import Settings
+
+    app = create_app(Settings.from_env(server_env(PERLINSOS_DATABASE_URL=url), database_url=url))
+    engine = app.state.perlinsos.db.engine.sync_engine
+    count = {"n": 0}
+
+    def seen(*_):
+        count["n"] += 1
+
+    event.listen(engine, "before_cursor_execute", seen)
+    token = readers[0][1]
+    queries = {"me": (ME, token), "me.notifications": (INBOX, token), "reviewer.registrations": (REGISTRATIONS, staff),
+               "reviewer.appeals": (APPEALS, staff)}
+    found = {}
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://load") as http:
+            for kind, (query, who) in queries.items():
+                await gql(http, "http://load", query, who)
+                count["n"] = 0
+                body = await gql(http, "http://load", query, who)
+                found[kind] = count["n"] if _ok(kind, body) else -1
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+        await app.state.perlinsos.db.dispose()
+    return found
+
+
+async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int:
+    """``--only me``: the platform's ``me`` and the hand-written one, alternating rounds, with the
+    CPU each server process spent per request."""
+    tokens = [t for _, t in readers]
+    turn = {"n": 0}
+    body = json.dumps({"query": ME, "variables": {}})
+    headers = {"X-Perlinsos-Pilot": PILOT, "Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
+    stats = {"platform": Stats(), "baseline": Stats()}
+    written = {"platform": 0, "baseline": 0}
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        def request(server: Server):
+            async def one() -> bool:
+                turn["n"] += 1
+                r = await http.post(server.url + "/graphql", content=body, headers={
+                    **headers, "Authorization": f"Bearer {tokens[turn['n'] % len(tokens)]}"})
+                return r.status_code == 200 and b'"decision":{' in r.content and b'"errors"' not in r.content
+            return one
+
+        sides = {"platform": platform, "baseline": raw}
+        for s in sides.values():  # warm-up: keys, pools, caches
+            await load(s, request(s), seconds=2, concurrency=args.concurrency, max_requests=10**6, stats=None)
+        for i in range(args.rounds):
+            for name in (["platform", "baseline"] if i % 2 == 0 else ["baseline", "platform"]):
+                before = await audit_rows(url)
+                await load(sides[name], request(sides[name]), seconds=args.seconds / args.rounds,
+                           concurrency=args.concurrency, max_requests=10**6, stats=stats[name])
+                written[name] += await audit_rows(url) - before
+    print(f"\n`me` only: {engine_name(url)}, {args.concurrency} clients, {args.rounds} alternating rounds, "
+          f"{args.seconds:g} s per side; {len(tokens)} citizens' IKD tokens verified on both sides")
+    print(f"{'side':<9} {'requests':>8} {'errors':>6} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'cpu ms/req':>10} "
+          f"{'audit rows':>10}  per-round req/s")
+    for name, s in stats.items():
+        cpu = f"{s.cpu_per_request * 1000:10.2f}" if s.cpu_per_request else f"{'n/a':>10}"
+        print(f"{name:<9} {s.requests:>8} {s.errors:>6} {s.rate:>8.1f} {s.pct(0.5):>7.1f} {s.pct(0.99):>7.1f} {cpu} "
+              f"{written[name]:>10}  " + " ".join(f"{r:.1f}" for r in s.rounds))
+    p, b = stats["platform"], stats["baseline"]
+    cpu_ratio = b.cpu_per_request / p.cpu_per_request if p.cpu_per_request and b.cpu_per_request else float("nan")
+    print(f"me: platform / hand-written = {p.rate / b.rate:.2f}x (wall), {cpu_ratio:.2f}x (CPU per request)")
+    return 3 if p.errors or b.errors or written["platform"] != written["baseline"] else 0
+
+
 async def main_async(args: argparse.Namespace, url: str, workdir: Path) -> int:
-    fresh = int(args.seconds * 30)  # registrations the run may need (15% of ~200 req/s); then it reads
+    fresh = 0 if args.only == "me" else int(args.seconds * 30)  # registrations the run may need; then it reads
     with IkdSimulator(people=args.people, seed=2025) as ikd:
         await setup_database(url, ikd)
         env = server_env(PERLINSOS_DATABASE_URL=url, PERLINSOS_DISPATCHER_IN_PROCESS="0")
         servers = [Serve(f"api-{i + 1}", env, workdir) for i in range(args.api)]
-        raw = Server("baseline", "baseline_load:create_app", env, workdir)
+        raw = Server("baseline", "baseline_load:create_app",
+                     {**env, "BASELINE_IKD_ISSUER": ikd.issuer, "BASELINE_IKD_AUDIENCE": ikd.audience}, workdir)
         try:
             for s in [*servers, raw]:
                 await s.wait_ready()
             urls = [s.url for s in servers]
             async with httpx.AsyncClient(timeout=60) as http:
                 readers, pool, staff = await prepare(http, ikd, urls, url, args.readers, fresh, 8)
-            mix = Mix(urls, readers, pool, staff)
-            me_only = Mix(urls, readers, pool, staff, mix=(("me", 1),))
-            raw_me, ping, turn = Stats(), Stats(), {"n": 0}
-            niks = [n for n, _ in readers]
+                if args.seed:
+                    await seed_bulk(url, args.seed)
+                different = await same_answers(http, urls[0], raw.url, readers)
+            if different:
+                print("DIFFERENT ANSWERS to `me` — nothing measured:\n" + different)
+                return 2
+            print("answers to `me` equal on both sides (5 citizens)")
+            if args.only == "me":
+                code = await me_only(args, url, servers[0], raw, readers)
+                cpu = None
+            else:
+                code = None
+                mix = Mix(urls, readers, pool, staff)
+                me_only_mix = Mix(urls, readers, pool, staff, mix=(("me", 1),))
+                raw_me, ping, turn = Stats(), Stats(), {"n": 0}
+                tokens = [t for _, t in readers]
 
-            def baseline(path: str, stats: Stats):
-                async def one(http: httpx.AsyncClient) -> None:
-                    turn["n"] += 1
-                    t0 = time.perf_counter()
-                    try:
-                        r = await http.get(raw.url + path, params={"nik": niks[turn["n"] % len(niks)]})
-                        ok = r.status_code == 200 and (path != "/me" or r.json()["data"]["me"]["registrations"])
-                    except httpx.HTTPError:
-                        ok = False
-                    stats.latencies.append(time.perf_counter() - t0)
-                    stats.requests += 1
-                    stats.errors += not ok
-                return one
+                def baseline(path: str, stats: Stats):
+                    async def one(http: httpx.AsyncClient) -> None:
+                        turn["n"] += 1
+                        t0 = time.perf_counter()
+                        try:
+                            if path == "/me":  # the same request as the platform's: POST, token, pilot
+                                body = await gql(http, raw.url, ME, tokens[turn["n"] % len(tokens)])
+                                ok = _ok("me", body)
+                            else:
+                                ok = (await http.get(raw.url + path)).status_code == 200
+                        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+                            ok = False
+                        stats.latencies.append(time.perf_counter() - t0)
+                        stats.requests += 1
+                        stats.errors += not ok
+                    return one
 
-            warm = Stats()
-            await timed(args.concurrency, 2, baseline("/me", warm))  # warm-up, not counted
-            await timed(args.concurrency, 2, Mix(urls, readers, [], staff, mix=(("me", 1),)).one)
-            mix_time = me_time = raw_time = ping_time = 0.0
-            for _ in range(2):  # alternating, to even out drift
-                mix_time += await timed(args.concurrency, args.seconds / 2, mix.one)
-                me_time += await timed(args.concurrency, args.seconds / 4, me_only.one)
-                raw_time += await timed(args.concurrency, args.seconds / 4, baseline("/me", raw_me))
-                ping_time += await timed(args.concurrency, args.seconds / 8, baseline("/ping", ping))
+                warm = Stats()
+                await timed(args.concurrency, 2, baseline("/me", warm))  # warm-up, not counted
+                await timed(args.concurrency, 2, Mix(urls, readers, [], staff, mix=(("me", 1),)).one)
+                mix_time = me_time = raw_time = ping_time = 0.0
+                for _ in range(2):  # alternating, to even out drift
+                    mix_time += await timed(args.concurrency, args.seconds / 2, mix.one)
+                    me_time += await timed(args.concurrency, args.seconds / 4, me_only_mix.one)
+                    raw_time += await timed(args.concurrency, args.seconds / 4, baseline("/me", raw_me))
+                    ping_time += await timed(args.concurrency, args.seconds / 8, baseline("/ping", ping))
+                cpu = [s.cpu_seconds() for s in servers]
         finally:
-            cpu = [s.cpu_seconds() for s in servers]
             for s in [*servers, raw]:
                 s.stop()
+        if args.count_statements:
+            counts = await statements_per_request(url, readers, staff)
+            print("SQL statements per request (in process, the second request of each): "
+                  + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if code is not None:
+        return code
     total = sum(s.requests for s in mix.stats.values())
-    errors = sum(s.errors for s in mix.stats.values()) + me_only.stats["me"].errors + raw_me.errors + ping.errors
+    errors = sum(s.errors for s in mix.stats.values()) + me_only_mix.stats["me"].errors + raw_me.errors + ping.errors
     rate, floor = total / mix_time, ping.requests / ping_time
-    me_rate, raw_rate = me_only.stats["me"].requests / me_time, raw_me.requests / raw_time
+    me_rate, raw_rate = me_only_mix.stats["me"].requests / me_time, raw_me.requests / raw_time
     print(f"\n{engine_name(url)}, {args.api} x `perlinsos serve`, {args.concurrency} clients; measured: "
           f"{args.seconds:g} s of mix, {args.seconds / 2:g} s of me only on each side, {args.seconds / 4:g} s of "
-          f"SELECT 1, in 2 alternating rounds; platform server CPU {sum(c or 0 for c in cpu):.1f} s")
+          f"SELECT 1, in 2 alternating rounds; platform server CPU {sum(c or 0 for c in cpu):.1f} s"
+          + (f"; {args.seed:,} synthetic registrations seeded" if args.seed else ""))
     print(f"{'operation':<26} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7}")
     rows = [(k, mix.stats[k], None) for k, _ in MIX]
-    rows += [("me only (platform)", me_only.stats["me"], me_rate), ("me only (baseline)", raw_me, raw_rate),
+    rows += [("me only (platform)", me_only_mix.stats["me"], me_rate), ("me only (baseline)", raw_me, raw_rate),
              ("SELECT 1 (baseline)", ping, floor)]
     for name, s, r in rows:
         print(f"{name:<26} {s.requests:>8} {s.errors:>6} {'' if r is None else f'{r:.1f}':>7} "
               f"{s.pct(0.5):>7.1f} {s.pct(0.99):>7.1f}")
     print(f"mix throughput {rate:.1f} req/s = {rate / floor:.2f}x the SELECT 1 floor; "
           f"me: platform / hand-written = {me_rate / raw_rate:.2f}x; errors {errors}")
-    for line in [*mix.samples, *me_only.samples][:5]:
+    for line in [*mix.samples, *me_only_mix.samples][:5]:
         print("  e.g. " + line)
     db = Database(url)
     try:
@@ -294,9 +429,10 @@ async def main_async(args: argparse.Namespace, url: str, workdir: Path) -> int:
             stored = (await s.execute(select(func.count(Registration.id)))).scalar_one()
     finally:
         await db.dispose()
-    expected = args.readers + len(mix.registered)
+    expected = args.readers + len(mix.registered) + args.seed
     print(f"registrations stored {stored:,}: {args.readers:,} before the run + {len(mix.registered):,} answered "
-          f"created during it ({'all accounted for' if stored == expected else 'MISMATCH'})")
+          f"created during it" + (f" + {args.seed:,} seeded" if args.seed else "")
+          + f" ({'all accounted for' if stored == expected else 'MISMATCH'})")
     return 3 if errors or stored != expected or len(set(mix.registered)) != len(mix.registered) else 0
 
 
@@ -307,10 +443,20 @@ def main() -> int:
     parser.add_argument("--api", type=int, default=1, help="`perlinsos serve` processes (round-robin)")
     parser.add_argument("--people", type=int, default=6000, help="IKD simulator population")
     parser.add_argument("--readers", type=int, default=300, help="households registered and selected first")
+    parser.add_argument("--only", choices=["me"], help="me: only `me`, platform vs. the fair baseline, "
+                        "alternating rounds, req/s and server CPU per request of each side")
+    parser.add_argument("--rounds", type=int, default=4, help="alternating rounds of --only me")
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="bulk-load N synthetic registrations (decision, reasons, notification) after the "
+                        "set-up, not measured")
+    parser.add_argument("--count-statements", action="store_true",
+                        help="afterwards, count SQL statements per request of each read operation (in process)")
     parser.add_argument("--database-url", help="a PostgreSQL server (default: a SQLite file)")
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120:
         parser.error("--seconds must be between 1 and 120 (the run is bounded)")
+    if not 0 <= args.seed <= 5_000_000:
+        parser.error("--seed must be between 0 and 5,000,000")
     return run_in_fresh_database(parser, args.database_url, lambda url, workdir: main_async(args, url, workdir),
                                  prefix="perlinsos-load-")
 
