@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ import bench_facts  # noqa: E402
 from perlinsos import regions  # noqa: E402
 from perlinsos.pilots.files import bundled_pilot_file, parse_pilot  # noqa: E402
 from perlinsos.plugins import PluginManager  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 PILOT = "BWI-2025"
 OTHER_PILOT = "JBR-2025"  # a neighbouring pilot where some applicants also registered (ALREADY_REGISTERED)
@@ -131,21 +133,19 @@ EMPLOYMENT = [("[]", .975), ('["ASN"]', .01), ('["TNI"]', .005), ('["POLRI"]', .
 CARS = [(0, .95), (1, .04), (2, .01)]
 
 
-def seed(path: Path, n: int, batch: int = 20_000) -> dict[str, int]:
+def pilot_villages() -> list[str]:
+    return [r.code for r in regions.all_regions() if r.level == "village" and regions.is_within(r.code, "35.10")]
+
+
+def synthetic(n: int, bwi: int, jbr: int, stamp: Any, given: Any, elsewhere: list[tuple],
+              batch: int = 20_000) -> Iterator[tuple[list[tuple], ...]]:
     """``n`` households in the pilot's villages (1% outside it), one registration each (the head
-    applies), 2-5 members; consents, facts and registrations elsewhere in a realistic mix."""
+    applies), 2-5 members; consents, facts and registrations elsewhere in a realistic mix. Yields
+    (households, persons, registrations, consents, facts) per ``batch``; the registrations in the
+    other pilot go to ``elsewhere``. ``stamp``/``given``: the times as the database takes them."""
     rng = random.Random(SEED)
-    villages = [r.code for r in regions.all_regions()
-                if r.level == "village" and regions.is_within(r.code, "35.10")]
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA synchronous=OFF")
-    bwi, jbr = (conn.execute("SELECT id FROM pilot WHERE code = ?", (c,)).fetchone()[0] for c in (PILOT, OTHER_PILOT))
-    conn.execute(bench_facts.DDL)
-    stamp, given = "2025-08-10 03:00:00.000000", "2025-08-05 02:00:00.000000"
+    villages = pilot_villages()
     person_id = consent_id = 0
-    counts = {"households": 0, "persons": 0, "registrations": 0, "consents": 0, "elsewhere": 0, "facts": 0}
-    elsewhere: list[tuple] = []
-    conn.execute("BEGIN")
     for start in range(0, n, batch):
         households, persons, registrations, consents, facts = [], [], [], [], []
         for i in range(start, min(n, start + batch)):
@@ -185,6 +185,23 @@ def seed(path: Path, n: int, batch: int = 20_000) -> dict[str, int]:
                           else rng.randrange(2_810_140, 6_000_000))
                 facts.append((nik, None if rng.random() < .01 else income, _pick(rng, FLAGS), _pick(rng, VA),
                                _pick(rng, DECILES), _pick(rng, EMPLOYMENT), _pick(rng, CARS), "2025-08-01"))
+        yield households, persons, registrations, consents, facts
+
+
+TABLES = ("households", "persons", "registrations", "consents", "facts")
+
+
+def seed(path: Path, n: int, batch: int = 20_000) -> dict[str, int]:
+    """The synthetic pilot (:func:`synthetic`) written into a migrated SQLite file with ``executemany``."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    bwi, jbr = (conn.execute("SELECT id FROM pilot WHERE code = ?", (c,)).fetchone()[0] for c in (PILOT, OTHER_PILOT))
+    conn.execute(bench_facts.DDL)
+    stamp, given = "2025-08-10 03:00:00.000000", "2025-08-05 02:00:00.000000"
+    counts = dict.fromkeys((*TABLES, "elsewhere"), 0)
+    elsewhere: list[tuple] = []
+    conn.execute("BEGIN")
+    for households, persons, registrations, consents, facts in synthetic(n, bwi, jbr, stamp, given, elsewhere, batch):
         conn.executemany("INSERT INTO household (id, kk_number, region_code, updated_at, created_at) "
                          "VALUES (?, ?, ?, ?, ?)", households)
         conn.executemany("INSERT INTO person (id, nik, household_id, name, birth_date, sex, region_code, "
@@ -196,8 +213,7 @@ def seed(path: Path, n: int, batch: int = 20_000) -> dict[str, int]:
                          "provider_reference, given_at, withdrawn_at) "
                          "VALUES (?, ?, ?, 'bansos-selection', '2025-08', 'SELF', ?, ?, ?, ?)", consents)
         conn.executemany(f"INSERT INTO bench_facts VALUES ({','.join('?' * 8)})", facts)
-        for key, rows in (("households", households), ("persons", persons), ("registrations", registrations),
-                          ("consents", consents), ("facts", facts)):
+        for key, rows in zip(TABLES, (households, persons, registrations, consents, facts), strict=True):
             counts[key] += len(rows)
     conn.executemany("INSERT INTO registration (pilot_id, programme, person_id, household_id, region_code, channel, "
                      "submitted_at) VALUES (?, ?, ?, ?, ?, 'SELF', ?)", elsewhere)
@@ -236,9 +252,13 @@ async def _platform(path: str, chunk: int, profile: str | None) -> dict[str, Any
     from perlinsos.selection.service import run_for_cli
     from perlinsos.settings import Settings
 
-    bench_facts.configure(path)
+    pg = path.startswith("postgresql")
+    if pg:
+        await bench_facts.configure_pg(path)
+    else:
+        bench_facts.configure(path)
     plugins = bench_plugins()
-    settings = Settings(database_url=f"sqlite+aiosqlite:///{path}")
+    settings = Settings(database_url=path if pg else f"sqlite+aiosqlite:///{path}")
     try:
         rss0, cpu0, t0 = _maxrss_mb(), _cpu(), time.perf_counter()
         profiler = _profiler(profile)
@@ -247,6 +267,7 @@ async def _platform(path: str, chunk: int, profile: str | None) -> dict[str, Any
         _dump(profiler, profile)
     finally:
         bench_facts.close()
+        await bench_facts.close_pg()
     return {"seconds": seconds, "cpu": cpu, "rss_start": rss0, "rss_peak": _maxrss_mb(), "counts": summary.as_counts()}
 
 
@@ -259,7 +280,12 @@ def _baseline(path: str, chunk: int, profile: str | None) -> dict[str, Any]:
     rss0, cpu0, t0 = _maxrss_mb(), _cpu(), time.perf_counter()
     profiler = _profiler(profile)
     with gc_setup:
-        counts = baseline_selection.run(path, PILOT, chunk)
+        if path.startswith("postgresql"):
+            import baseline_selection_pg
+
+            counts = asyncio.run(baseline_selection_pg.run(path, PILOT, chunk))
+        else:
+            counts = baseline_selection.run(path, PILOT, chunk)
     seconds, cpu = time.perf_counter() - t0, _cpu() - cpu0
     _dump(profiler, profile)
     return {"seconds": seconds, "cpu": cpu, "rss_start": rss0, "rss_peak": _maxrss_mb(), "counts": counts}
@@ -281,12 +307,37 @@ def _dump(profiler, path: str | None) -> None:
         profiler.dump_stats(path)
 
 
-def worker(side: str, path: str, chunk: int, profile: str | None) -> None:
+async def _scale_worker(url: str, chunk: int, worker_id: str) -> dict[str, Any]:
+    """``perlinsos select --worker`` in-process with the bench plugins: says ``ready`` once connected,
+    joins the pilot's run when it is begun, works until every partition is done."""
+    from perlinsos.selection import partitions
+    from perlinsos.selection.service import worker_for_cli
+    from perlinsos.settings import Settings
+
+    await bench_facts.configure_pg(url)
+    cpu0 = _cpu()
+    try:
+        done = await worker_for_cli(Settings(database_url=url), bench_plugins(), PILOT, None, chunk, wait=120,
+                                    lease=partitions.DEFAULT_LEASE, worker=worker_id,
+                                    ready=lambda: print("ready", flush=True))
+    finally:
+        await bench_facts.close_pg()
+    return {"end": time.time(), "cpu": _cpu() - cpu0, "rss_peak": _maxrss_mb(), "partitions": len(done.partitions),
+            "processed": done.mine.processed}
+
+
+def worker(side: str, path: str, chunk: int, profile: str | None, worker_id: str | None = None) -> None:
     # the baseline imports what it uses up front too, so both start from comparable set-ups
     import baseline_selection  # noqa: F401
     from perlinsos.selection import run_selection  # noqa: F401
 
-    result = asyncio.run(_platform(path, chunk, profile)) if side == "platform" else _baseline(path, chunk, profile)
+    if path.startswith("postgresql"):
+        import asyncpg  # noqa: F401
+        import baseline_selection_pg  # noqa: F401
+    if side == "scale":
+        result = asyncio.run(_scale_worker(path, chunk, worker_id or "worker"))
+    else:
+        result = asyncio.run(_platform(path, chunk, profile)) if side == "platform" else _baseline(path, chunk, profile)
     print(json.dumps(result))
 
 
@@ -297,15 +348,25 @@ def copy_db(source: Path, target: Path) -> None:
     shutil.copy(source, target)
 
 
-def run_side(side: str, path: Path, chunk: int, profile: str | None = None) -> dict[str, Any]:
+def run_side(side: str, path: Path | str, chunk: int, profile: str | None = None) -> dict[str, Any]:
+    """One side in a subprocess; on PostgreSQL (``path`` a URL) with its backends' CPU (``pg_cpu``)."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", side, "--database", str(path),
            "--chunk", str(chunk)]
     if profile:
         cmd += ["--cprofile", profile]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    backends = None
+    if str(path).startswith("postgresql"):
+        import selection_pg
+
+        backends = selection_pg.BackendCPU(make_url(str(path)).database)
+    with backends or contextlib.nullcontext():
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{side} failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if backends is not None:
+        result["pg_cpu"] = backends.seconds
+    return result
 
 
 # --- comparing the two databases ----------------------------------------------------------------
@@ -373,16 +434,34 @@ def main() -> int:
     parser.add_argument("--cprofile", default=None, metavar="FILE",
                         help="also profile the platform side at the smallest size; stats to FILE, top costs printed")
     parser.add_argument("--keep", default=None, metavar="DIR", help="keep the databases in DIR")
-    parser.add_argument("--worker", choices=("platform", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", default=None, metavar="postgresql://...",
+                        help="PostgreSQL server to use: fresh databases are created beside the one named (and "
+                             "dropped); SQLite files are the default")
+    parser.add_argument("--workers", type=int, default=0, metavar="K",
+                        help="PostgreSQL: also run the largest size with 1..K platform selection workers sharing "
+                             "one run, throughput per K (default: not run)")
+    parser.add_argument("--partition-size", type=int, default=2000,
+                        help="with --workers: registrations per village partition (as `perlinsos select "
+                             "--partition-size`, default 2000)")
+    parser.add_argument("--worker", choices=("platform", "baseline", "scale"), help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-id", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.chunk <= 10_000:
         parser.error("--chunk must be 1..10000 (as `perlinsos select --chunk-size`)")
     if args.worker:
-        worker(args.worker, args.database, args.chunk, args.cprofile)
+        worker(args.worker, args.database, args.chunk, args.cprofile, args.worker_id)
         return 0
     n = 1_000_000 if args.million else args.n
     sizes = sorted({int(s.replace("_", "")) for s in args.sizes.split(",")} if args.sizes else {max(1, n // 10), n})
+    if args.database_url:
+        if make_url(args.database_url).get_backend_name() not in ("postgresql", "postgres"):
+            parser.error("--database-url must be a postgresql:// URL (SQLite is the default)")
+        if args.keep or args.cprofile:
+            parser.error("--keep and --cprofile are SQLite only")
+        return bench_pg(args, sizes)
+    if args.workers:
+        parser.error("--workers needs --database-url (several workers share a run on PostgreSQL)")
 
     workdir = Path(args.keep or tempfile.mkdtemp(prefix="perlinsos-bench-selection-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -411,7 +490,8 @@ def main() -> int:
                     runs[side].append(r := run_side(side, copy, args.chunk))
                     print(f"  {side:<8} {size:>9,}  {r['seconds']:7.1f}s  {size / r['seconds']:8.0f} reg/s  "
                           f"cpu {r['cpu']:6.1f}s  peak RSS {r['rss_peak']:.0f} MB", flush=True)
-                status = max(status, check(workdir, size, runs))
+                status = max(status, check(size, runs, lambda s=size: compare(
+                    workdir / f"platform-{s}.db", workdir / f"baseline-{s}.db")))
             results[size] = {side: best(rs) for side, rs in runs.items()}
             for path in (seeded, workdir / f"platform-{size}.db", workdir / f"baseline-{size}.db"):
                 if not args.keep or path == seeded:
@@ -438,13 +518,13 @@ def _load() -> str:
         return "n/a"
 
 
-def check(workdir: Path, size: int, runs: dict[str, list[dict[str, Any]]]) -> int:
-    """2 when the last round's two databases (or summaries) differ, else 0."""
+def check(size: int, runs: dict[str, list[dict[str, Any]]], compare_last) -> int:
+    """2 when the last round's two databases (``compare_last()``'s problems) or summaries differ, else 0."""
     p, b = runs["platform"][-1]["counts"], runs["baseline"][-1]["counts"]
     if p != b:
         print(f"SUMMARIES DIFFER at {size:,}:\n  platform {p}\n  baseline {b}")
         return 2
-    problems = compare(workdir / f"platform-{size}.db", workdir / f"baseline-{size}.db")
+    problems = compare_last()
     if problems:
         print(f"THE TWO SIDES DISAGREE at {size:,}:\n" + "\n".join(problems[:10]))
         return 2
@@ -456,27 +536,35 @@ def check(workdir: Path, size: int, runs: dict[str, list[dict[str, Any]]]) -> in
 def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Of several rounds: the fastest wall time, the least CPU, the highest peak RSS."""
     fastest = min(runs, key=lambda r: r["seconds"])
+    extra = {"pg_cpu": min(r["pg_cpu"] for r in runs)} if "pg_cpu" in fastest else {}
     return {**fastest, "cpu": min(r["cpu"] for r in runs), "rss_peak": max(r["rss_peak"] for r in runs),
-            "rounds": [r["seconds"] for r in runs]}
+            "rounds": [r["seconds"] for r in runs], **extra}
 
 
 def report(results: dict[int, dict[str, dict[str, Any]]], chunk: int) -> None:
     print()
+    pg = "pg_cpu" in next(iter(results.values()))["platform"]
     print(f"{'size':>10} {'side':<9} {'seconds':>8} {'reg/s':>8} {'cpu s':>7} {'cpu ms/1k':>9} "
-          f"{'RSS start MB':>12} {'RSS peak MB':>11} {'growth MB':>9}")
+          + (f"{'pg cpu s':>8} {'pg ms/1k':>8} " if pg else "")
+          + f"{'RSS start MB':>12} {'RSS peak MB':>11} {'growth MB':>9}")
     for size, sides in results.items():
         for side in ("platform", "baseline"):
             r = sides[side]
             print(f"{size:>10,} {side:<9} {r['seconds']:>8.1f} {size / r['seconds']:>8.0f} {r['cpu']:>7.1f} "
-                  f"{r['cpu'] / size * 1e6:>9.1f} {r['rss_start']:>12.0f} {r['rss_peak']:>11.0f} "
-                  f"{r['rss_peak'] - r['rss_start']:>9.1f}")
+                  f"{r['cpu'] / size * 1e6:>9.1f} "
+                  + (f"{r['pg_cpu']:>8.1f} {r['pg_cpu'] / size * 1e6:>8.1f} " if pg else "")
+                  + f"{r['rss_start']:>12.0f} {r['rss_peak']:>11.0f} {r['rss_peak'] - r['rss_start']:>9.1f}")
     largest = max(results)
     p, b = results[largest]["platform"], results[largest]["baseline"]
     ratio = b["seconds"] / p["seconds"]
     cpu_ratio = b["cpu"] / p["cpu"] if p["cpu"] else float("nan")
     print()
     print(f"ratio platform/baseline at {largest:,} (chunk {chunk}): {ratio:.2f}x reg/s, {cpu_ratio:.2f}x by CPU "
+          f"of the process{'' if not pg else ' (PostgreSQL backends not counted)'} "
           f"(target >= {TARGET}x){'   BELOW TARGET' if ratio < TARGET else ''}")
+    if pg:
+        print(f"  with the PostgreSQL backends' CPU (/proc): {(b['cpu'] + b['pg_cpu']) / (p['cpu'] + p['pg_cpu']):.2f}x; "
+              f"backends alone {b['pg_cpu'] / p['pg_cpu'] if p['pg_cpu'] else float('nan'):.2f}x")
     if len(p["rounds"]) > 1:
         print(f"per-round seconds at {largest:,}: platform {' '.join(f'{x:.1f}' for x in p['rounds'])}, "
               f"baseline {' '.join(f'{x:.1f}' for x in b['rounds'])} (best of each used)")
@@ -492,6 +580,90 @@ def report(results: dict[int, dict[str, dict[str, Any]]], chunk: int) -> None:
     print(f"outcomes: {', '.join(f'{k} {v:,}' for k, v in sorted(counts['outcomes'].items()))}")
     print(f"failed reasons: {', '.join(f'{k} {v:,}' for k, v in sorted(counts['failed_reasons'].items()))}")
     print(f"pending reasons: {', '.join(f'{k} {v:,}' for k, v in sorted(counts['pending_reasons'].items()))}")
+
+
+def bench_pg(args: argparse.Namespace, sizes: list[int]) -> int:
+    """The PostgreSQL side: a migrated template database with the pilots, a seeded copy per size, a
+    copy of that per side and round (``CREATE DATABASE ... TEMPLATE``), compared then dropped; with
+    ``--workers K``, the largest size again with 1..K platform workers sharing one run."""
+    import selection_pg as pg
+    from perlinsos.db import migrate
+
+    admin, created = args.database_url, []
+
+    def make(what: str, template: str | None = None) -> str:
+        created.append(name := f"{pg.PREFIX}_{what}")
+        return pg.create(admin, name, template)
+
+    results: dict[int, dict[str, dict[str, Any]]] = {}
+    status = 0
+    try:
+        tpl = make("tpl")
+        migrate.upgrade(tpl)
+        asyncio.run(_save_pilots(tpl, pilot_specs(bench_plugins())))
+        print(f"selection benchmark: PostgreSQL ({make_url(admin).host}), chunk {args.chunk}, sizes "
+              f"{', '.join(f'{s:,}' for s in sizes)}, {args.rounds} round(s) at {sizes[-1]:,}; python "
+              f"{sys.version.split()[0]}, {os.cpu_count()} cpus, load average {_load()}")
+        k = 0
+        for size in sizes:
+            seeded = make(f"seed{size}", template=f"{pg.PREFIX}_tpl")
+            t = time.perf_counter()
+            counts = pg.seed(seeded, size, synthetic, (PILOT, OTHER_PILOT))
+            print(f"seeded {size:,} in {time.perf_counter() - t:.1f}s: "
+                  + ", ".join(f"{v:,} {key}" for key, v in counts.items()), flush=True)
+            runs: dict[str, list[dict[str, Any]]] = {"platform": [], "baseline": []}
+            for _ in range(args.rounds if size == sizes[-1] else 1):
+                order = ("platform", "baseline") if k % 2 == 0 else ("baseline", "platform")
+                k += 1
+                urls = {}
+                for side in order:
+                    pg.drop(admin, f"{pg.PREFIX}_{side}")
+                    urls[side] = make(side, template=f"{pg.PREFIX}_seed{size}")
+                    runs[side].append(r := run_side(side, urls[side], args.chunk))
+                    print(f"  {side:<8} {size:>9,}  {r['seconds']:7.1f}s  {size / r['seconds']:8.0f} reg/s  "
+                          f"cpu {r['cpu']:6.1f}s  PostgreSQL backends {r['pg_cpu']:6.1f}s  "
+                          f"peak RSS {r['rss_peak']:.0f} MB", flush=True)
+                status = max(status, check(size, runs, lambda: pg.compare(urls["platform"], urls["baseline"])))
+                for side in order:
+                    pg.drop(admin, f"{pg.PREFIX}_{side}")
+            results[size] = {side: best(rs) for side, rs in runs.items()}
+        report(results, args.chunk)
+        if args.workers:
+            scale_out(args, sizes[-1], f"{pg.PREFIX}_seed{sizes[-1]}")
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    finally:
+        for name in reversed(created):
+            pg.drop(admin, name)
+    return status
+
+
+def scale_out(args: argparse.Namespace, size: int, seeded: str) -> None:
+    """The largest size with K = 1..``--workers`` platform workers on one run; throughput per K."""
+    import selection_pg as pg
+    from perlinsos.selection.service import start_for_cli
+    from perlinsos.settings import Settings
+
+    def start(url: str) -> None:  # `perlinsos select --start-only`: the run and its village partitions
+        asyncio.run(start_for_cli(Settings(database_url=url), bench_plugins(), PILOT, None,
+                                  partition_size=args.partition_size))
+
+    print(f"\nscale-out at {size:,}: K platform workers (`perlinsos select --worker`) on one run, village partitions "
+          f"of up to {args.partition_size:,}, chunk {args.chunk}; load average {_load()}")
+    print(f"{'K':>3} {'seconds':>8} {'reg/s':>8} {'x K=1':>6} {'worker cpu s':>12} {'pg cpu s':>8} "
+          f"{'partitions':>10}  by worker")
+    first = None
+    for k in range(1, args.workers + 1):
+        r = pg.scale_run(args.database_url, seeded, size, k, args.chunk, Path(__file__).resolve(), start)
+        rate = size / r["seconds"]
+        first = first or rate
+        print(f"{k:>3} {r['seconds']:>8.1f} {rate:>8.0f} {rate / first:>6.2f} {r['cpu']:>12.1f} "
+              f"{r['pg_cpu']:>8.1f} {r['partitions']:>10}  {r['by_worker']}", flush=True)
+        if r["problems"]:
+            raise RuntimeError(f"K={k}: work done twice or not at all:\n" + "\n".join(r["problems"]))
+    print(f"every registration decided exactly once (one current version-1 decision, one notification), every "
+          f"partition DONE at its first attempt; load average now {_load()}")
 
 
 def profile(workdir: Path, template: Path, size: int, chunk: int, out: str) -> None:
