@@ -13,7 +13,7 @@ from collections import defaultdict, namedtuple
 from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Table, and_, select
+from sqlalchemy import Table, and_, bindparam, select
 from strawberry.dataloader import DataLoader
 
 from perlinsos.db.engine import Database
@@ -60,38 +60,68 @@ def _chunks(keys: Sequence[Hashable]) -> Iterable[Sequence[Hashable]]:
         yield keys[i : i + _CHUNK]
 
 
+def _one_statement(table: Table, column=None, *where, columns: Sequence[str] | None = None):
+    """(statement, key column name): the rows whose ``column`` is in ``:keys``, built once per process."""
+    column = table.c.id if column is None else column
+    selected = [table.c[name] for name in columns] if columns else [table]
+    if columns and column.key not in columns:
+        selected.append(column)
+    return select(*selected).where(column.in_(bindparam("keys", expanding=True)), *where), column.key
+
+
+def _many_statement(table: Table, column, order=None, columns: Sequence[str] | None = None):
+    order = table.c.id if order is None else order
+    stmt, key = _one_statement(table, column, columns=columns)
+    return stmt.order_by(column, order), key
+
+
+_D, _DR = Decision.__table__, DecisionReason.__table__
+#: name -> (one row or many per key, statement, key column). Statements are built here once: built
+#: per request, they cost more CPU than a citizen's whole answer (ARCHITECTURE: the request path).
+_SPECS: dict[str, tuple[bool, Any, str]] = {
+    "person": (False, *_one_statement(Person.__table__, columns=PERSON_COLUMNS)),
+    "household": (False, *_one_statement(Household.__table__)),
+    "pilot": (False, *_one_statement(Pilot.__table__)),
+    "registration": (False, *_one_statement(Registration.__table__)),
+    "decision": (False, *_one_statement(_D, columns=DECISION_COLUMNS)),
+    "current_decision": (False, *_one_statement(_D, _D.c.registration_id, _D.c.is_current.is_(True),
+                                                columns=DECISION_COLUMNS)),
+    "decision_history": (True, *_many_statement(_D, _D.c.registration_id, _D.c.version.desc(),
+                                                columns=DECISION_COLUMNS)),
+    "reasons": (True, *_many_statement(_DR, _DR.c.decision_id, columns=REASON_COLUMNS)),
+    "appeals": (True, *_many_statement(Appeal.__table__, Appeal.__table__.c.decision_id)),
+    "evidence": (True, *_many_statement(EvidenceFile.__table__, EvidenceFile.__table__.c.appeal_id)),
+    "notifications": (True, *_many_statement(Notification.__table__, Notification.__table__.c.decision_id)),
+    "members": (True, *_many_statement(Person.__table__, Person.__table__.c.household_id, columns=PERSON_COLUMNS)),
+}
+
+
 class Loaders:
-    """The loaders of one request (never shared: they cache what the viewer was allowed to see)."""
+    """The loaders of one request (never shared: they cache what the viewer was allowed to see).
+
+    Each loader (``person``, ``household``, ``pilot``, ``registration``, ``decision``,
+    ``current_decision``, ``decision_history``, ``reasons``, ``appeals``, ``evidence``,
+    ``notifications``, ``members``) is made on first use: most requests use one or two."""
 
     def __init__(self, db: Database):
         self.db = db
         self._lent: dict[Any, Any] = {}  # task -> the connection one_connection lent it
-        self.person = self._one(Person.__table__, columns=PERSON_COLUMNS)
-        self.household = self._one(Household.__table__)
-        self.pilot = self._one(Pilot.__table__)
-        self.registration = self._one(Registration.__table__)
-        self.decision = self._one(Decision.__table__, columns=DECISION_COLUMNS)
-        self.current_decision = self._one(
-            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.is_current.is_(True),
-            columns=DECISION_COLUMNS,
-        )
-        self.decision_history = self._many(
-            Decision.__table__, Decision.__table__.c.registration_id, Decision.__table__.c.version.desc(),
-            columns=DECISION_COLUMNS,
-        )
-        self.reasons = self._many(DecisionReason.__table__, DecisionReason.__table__.c.decision_id,
-                                  columns=REASON_COLUMNS)
-        self.appeals = self._many(Appeal.__table__, Appeal.__table__.c.decision_id)
-        self.evidence = self._many(EvidenceFile.__table__, EvidenceFile.__table__.c.appeal_id)
-        self.notifications = self._many(Notification.__table__, Notification.__table__.c.decision_id)
-        self.members = self._many(Person.__table__, Person.__table__.c.household_id, columns=PERSON_COLUMNS)
 
-    async def _rows(self, stmt) -> list[Any]:
+    def __getattr__(self, name: str) -> DataLoader:
+        spec = _SPECS.get(name)
+        if spec is None:
+            raise AttributeError(name)
+        many, stmt, key = spec
+        loader = self._many(stmt, key) if many else self._one(stmt, key)
+        setattr(self, name, loader)  # found by normal lookup from now on
+        return loader
+
+    async def _rows(self, stmt, params: dict | None = None) -> list[Any]:
         conn = self._lent.get(asyncio.current_task()) if self._lent else None
         if conn is not None:
-            return list((await conn.execute(stmt)).all())
+            return list((await conn.execute(stmt, params)).all())
         async with self.db.engine.connect() as conn:
-            return list((await conn.execute(stmt)).all())
+            return list((await conn.execute(stmt, params)).all())
 
     @contextlib.asynccontextmanager
     async def one_connection(self):
@@ -139,33 +169,22 @@ class Loaders:
             return [decisions.get(r.id) for r in registrations]
         return []
 
-    def _one(self, table: Table, column=None, *where, columns: Sequence[str] | None = None) -> DataLoader:
-        column = table.c.id if column is None else column
-        selected = [table.c[name] for name in columns] if columns else [table]
-        if columns and column.key not in columns:
-            selected.append(column)
-
+    def _one(self, stmt, key: str) -> DataLoader:
         async def load(keys: list[Hashable]) -> list[Any]:
             found: dict[Hashable, Any] = {}
             for chunk in _chunks(keys):
-                for row in await self._rows(select(*selected).where(column.in_(chunk), *where)):
-                    found[getattr(row, column.key)] = row
+                for row in await self._rows(stmt, {"keys": list(chunk)}):
+                    found[getattr(row, key)] = row
             return [found.get(k) for k in keys]
 
         return SharedLoader(load_fn=load)
 
-    def _many(self, table: Table, column, order=None, columns: Sequence[str] | None = None) -> DataLoader:
-        order = table.c.id if order is None else order
-        selected = [table.c[name] for name in columns] if columns else [table]
-        if columns and column.key not in columns:
-            selected.append(column)
-
+    def _many(self, stmt, key: str) -> DataLoader:
         async def load(keys: list[Hashable]) -> list[list[Any]]:
             found: dict[Hashable, list[Any]] = defaultdict(list)
             for chunk in _chunks(keys):
-                stmt = select(*selected).where(column.in_(chunk)).order_by(column, order)
-                for row in await self._rows(stmt):
-                    found[getattr(row, column.key)].append(row)
+                for row in await self._rows(stmt, {"keys": list(chunk)}):
+                    found[getattr(row, key)].append(row)
             return [found.get(k, []) for k in keys]
 
         return SharedLoader(load_fn=load)

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from cross_web import HTTPException
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -115,6 +115,7 @@ class PilotCache:
     def __init__(self, db, plugins: PluginManager, ttl: float = 5.0):
         self.db, self.plugins, self.ttl = db, plugins, ttl
         self._cache: dict[str, tuple[float, Any]] = {}
+        self._hooks: dict[str, tuple[Any, Any]] = {}  # code -> (pilot context, its bound hooks)
 
     async def get(self, code: str):
         hit = self._cache.get(code)
@@ -125,6 +126,16 @@ class PilotCache:
         context = store.pilot_context(row, self.plugins) if row else None
         self._cache[code] = (time.monotonic(), context)
         return context
+
+    def hooks(self, pilot):
+        """The pilot's hook callers, bound once per cached pilot context (so its trust table is
+        built once, not per request); a re-read pilot gets new ones."""
+        hit = self._hooks.get(pilot.code)
+        if hit is not None and hit[0] is pilot:
+            return hit[1]
+        hooks = self.plugins.for_pilot(pilot)
+        self._hooks[pilot.code] = (pilot, hooks)
+        return hooks
 
     def invalidate(self, code: str) -> None:
         """Forget ``code`` (after this process changed it): the next request reads it again.
@@ -137,6 +148,9 @@ class PilotCache:
         async with self.db.read() as session:
             rows = await store.list_pilots(session)
         return rows[0].code if len(rows) == 1 else None
+
+
+_HOUSEHOLD_OF = select(Person.__table__.c.household_id).where(Person.__table__.c.nik == bindparam("nik"))
 
 
 class GraphQLView(GraphQL):
@@ -320,15 +334,13 @@ class GraphQLView(GraphQL):
         pilot = await state.pilots.get(code) if code else None
         if code and pilot is None:
             raise LookupError(code)
-        hooks = state.plugins.for_pilot(pilot) if pilot else None
+        hooks = state.pilots.hooks(pilot) if pilot else None
         token = auth.bearer_token(authorization)
         async with state.db.read() as session:
             principal = await auth.authenticate(token, hooks, session)
             household_id = None
             if principal is not None and principal.is_citizen and principal.nik:
-                household_id = (
-                    await session.execute(select(Person.household_id).where(Person.nik == principal.nik))
-                ).scalar_one_or_none()
+                household_id = (await session.execute(_HOUSEHOLD_OF, {"nik": principal.nik})).scalar_one_or_none()
         return pilot, hooks, principal, token, household_id
 
     async def get_context(self, request: Request | WebSocket, response=None) -> Context:

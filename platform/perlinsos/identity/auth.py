@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from perlinsos.contract import Principal, Role, StaffScope
@@ -91,25 +91,34 @@ async def _confirmed_nik(principal: Principal, trust, session: AsyncSession) -> 
     return replace(principal, nik=None, claimed_nik=principal.nik)
 
 
+def _staff_roles_statement(of_pilot: bool, national: bool):
+    sa = StaffAssignment.__table__
+    where = ([sa.c.pilot_id == bindparam("pilot_id")] if of_pilot else []) + ([sa.c.pilot_id.is_(None)] if national else [])
+    return (select(sa.c.role, sa.c.region_code, Pilot.__table__.c.code, sa.c.pilot_id)
+            .outerjoin(Pilot.__table__, Pilot.__table__.c.id == sa.c.pilot_id)
+            .where(sa.c.issuer == bindparam("issuer"), sa.c.subject == bindparam("subject"), sa.c.revoked_at.is_(None),
+                   or_(*where)))
+
+
+#: (this pilot's, national) -> the statement, built once: every request with a token runs one
+_STAFF_ROLES = {(p, n): _staff_roles_statement(p, n) for p in (True, False) for n in (True, False) if p or n}
+
+
 async def with_staff_roles(principal: Principal, session: AsyncSession, pilot=None, *,
                            national: bool = False) -> Principal:
     """Attach the principal's live staff assignments (citizens may be staff too): those of this
     pilot, and the national ones when the principal's provider is national."""
-    where = [StaffAssignment.pilot_id == pilot.id] if pilot is not None and pilot.id is not None else []
-    if national:
-        where.append(StaffAssignment.pilot_id.is_(None))
-    if not where or principal.issuer is None:
+    of_pilot = pilot is not None and pilot.id is not None
+    if not (of_pilot or national) or principal.issuer is None:
         return principal
-    rows = (
-        await session.execute(
-            select(StaffAssignment.role, StaffAssignment.region_code, Pilot.code, StaffAssignment.pilot_id)
-            .outerjoin(Pilot, Pilot.id == StaffAssignment.pilot_id)
-            .where(StaffAssignment.issuer == principal.issuer, StaffAssignment.subject == principal.subject,
-                   StaffAssignment.revoked_at.is_(None), or_(*where))
-        )
-    ).all()
-    scopes = tuple(StaffScope(Role(role.value), region, code, pilot_id) for role, region, code, pilot_id in rows)
+    rows = (await session.execute(_STAFF_ROLES[of_pilot, national], {
+        "issuer": principal.issuer, "subject": principal.subject, **({"pilot_id": pilot.id} if of_pilot else {})})).all()
+    scopes = tuple(StaffScope(Role(_value(role)), region, code, pilot_id) for role, region, code, pilot_id in rows)
     return replace(principal, scopes=principal.scopes + scopes) if scopes else principal
+
+
+def _value(role) -> str:
+    return getattr(role, "value", role)
 
 
 async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | None, token: str | None,

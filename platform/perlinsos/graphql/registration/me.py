@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+from collections import namedtuple
 from datetime import datetime
 
 import strawberry
+from sqlalchemy import and_, bindparam, select
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -17,10 +21,12 @@ from perlinsos.graphql.errors import Unauthenticated
 from perlinsos.graphql.registration.types import Household, Registrant, Registration
 from perlinsos.graphql.relay import to_global_id
 from perlinsos.graphql.notification.inbox import inbox_connection
-from perlinsos.graphql.loaders import peek
+from perlinsos.db.models import Decision, Person
+from perlinsos.db.models import Registration as RegistrationTable
+from perlinsos.graphql.loaders import DECISION_COLUMNS, PERSON_COLUMNS, DecisionRow, PersonRow, peek, prime
 from perlinsos.graphql.notification.types import Notification
 from perlinsos.graphql.relay import Connection, build_connection, decode_cursor, page_size
-from perlinsos.graphql.util import then
+from perlinsos.graphql.util import selected_names, then
 from perlinsos.notification import inbox
 
 
@@ -57,15 +63,44 @@ class DataAccess:
                    actor=a.actor, actor_issuer=a.actor_issuer, purpose=a.purpose, operation=a.operation)
 
 
+async def _consents(root: Me, info: Info) -> list[Consent]:
+    records = await root.own_records(info)
+    return [Consent.from_row(r) for r in records.consents] if records else []
+
+
+async def _appeals(root: Me, info: Info) -> list[Appeal]:
+    records = await root.own_records(info)
+    return [Appeal.from_row(r) for r in records.appeals] if records else []
+
+
+async def _timeline(root: Me, info: Info) -> list[TimelineEntry]:
+    records = await root.own_records(info)
+    return [TimelineEntry(at=i.at, kind=i.kind, ref=to_global_id(i.ref_type, i.ref_id), detail=i.detail)
+            for i in records.timeline] if records else []
+
+
 @strawberry.type(description="The signed-in citizen's own records.")
 class Me:
     person: Registrant | None = strawberry.field(description="Null until the first consent brings the record.")
     registrations: list[Registration]
-    consents: list[Consent]
-    appeals: list[Appeal] = strawberry.field(description="Your sanggah, oldest first.")
-    timeline: list[TimelineEntry]
+    # Read only when asked (the portal's announcement-day screen asks for registrations and decisions only).
+    consents: list[Consent] = strawberry.field(resolver=_consents)
+    appeals: list[Appeal] = strawberry.field(description="Your sanggah, oldest first.", resolver=_appeals)
+    timeline: list[TimelineEntry] = strawberry.field(resolver=_timeline)
     household_id: strawberry.Private[int | None]
     person_db_id: strawberry.Private[int | None] = None
+    nik: strawberry.Private[str | None] = None
+    #: the one read of everything (consents, appeals, timeline), shared by the fields that need it
+    _records: strawberry.Private[dict] = dataclasses.field(default_factory=dict)
+
+    def own_records(self, info: Info) -> asyncio.Future:
+        if "task" not in self._records:
+            async def read():
+                async with ctx(info).db.engine.connect() as conn:
+                    return await citizen.own_records(conn, self.nik)
+
+            self._records["task"] = asyncio.ensure_future(read())
+        return asyncio.shield(self._records["task"])  # one field's cancellation never cancels another's read
 
     # Nullable (as dataAccessLog): a bad `first` or `after` is an error at this field alone, not a null `me`.
     @strawberry.field(description="Portal inbox, newest first (decisions and appeal steps, with reasons). "
@@ -124,17 +159,39 @@ class MeQueries:
             raise Unauthenticated()
         if not c.principal.nik:
             return None
-        async with c.db.engine.connect() as conn:
-            records = await citizen.own_records(conn, c.principal.nik)
-        if records is None:
-            return Me(person=None, registrations=[], consents=[], appeals=[], timeline=[], household_id=None)
+        # The person, their registrations and current decisions in one query, primed into the loader
+        # Registration.decision reads; their reasons, when selected, in a second one on the same
+        # connection: two statements for the portal's screen, whatever the size of the pilot.
+        async with c.loaders.one_connection() as conn:
+            rows = (await conn.execute(_OWN, {"nik": c.principal.nik})).all()
+            if not rows:
+                return Me(person=None, registrations=[], household_id=None, nik=c.principal.nik)
+            person = PersonRow._make(rows[0][:_SPLIT[0]])
+            registrations, decisions = [], {}
+            for row in rows:
+                if row[_SPLIT[0]] is None:
+                    continue  # the person has no registration (the outer join's one row)
+                registration = _RegistrationRow._make(row[_SPLIT[0]:_SPLIT[1]])
+                registrations.append(Registration.from_row(registration))
+                decisions[registration.id] = DecisionRow._make(row[_SPLIT[1]:]) if row[_SPLIT[1]] is not None else None
+            c.loaders.current_decision.prime_many(decisions)
+            current = [d.id for d in decisions.values() if d is not None]
+            if current and {"decision", "reasons"} <= selected_names(info):
+                await prime(c.loaders.reasons, current)
         return Me(
-            person=Registrant.from_row(records.person, c),
-            registrations=[Registration.from_row(r) for r in records.registrations],
-            consents=[Consent.from_row(r) for r in records.consents],
-            appeals=[Appeal.from_row(r) for r in records.appeals],
-            timeline=[TimelineEntry(at=i.at, kind=i.kind, ref=to_global_id(i.ref_type, i.ref_id), detail=i.detail)
-                      for i in records.timeline],
-            household_id=records.person.household_id,
-            person_db_id=records.person.id,
+            person=Registrant.from_row(person, c),
+            registrations=registrations,
+            household_id=person.household_id,
+            person_db_id=person.id,
+            nik=c.principal.nik,
         )
+
+
+_P, _R, _D = Person.__table__, RegistrationTable.__table__, Decision.__table__
+_RegistrationRow = namedtuple("_RegistrationRow", [c.key for c in _R.columns])
+_SPLIT = (len(PERSON_COLUMNS), len(PERSON_COLUMNS) + len(_R.columns))
+_OWN = (select(*[_P.c[n] for n in PERSON_COLUMNS], *[c.label(f"r_{c.key}") for c in _R.columns],
+               *[_D.c[n].label(f"d_{n}") for n in DECISION_COLUMNS])
+        .select_from(_P.outerjoin(_R, _R.c.person_id == _P.c.id)
+                     .outerjoin(_D, and_(_D.c.registration_id == _R.c.id, _D.c.is_current.is_(True))))
+        .where(_P.c.nik == bindparam("nik")).order_by(_R.c.id))
