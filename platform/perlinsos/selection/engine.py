@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from perlinsos import audit, scopes
-from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef
+from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef, Verdict
 from perlinsos.db.engine import Database
 from perlinsos.db.outages import DEFAULT_PATIENCE, DatabaseUnavailable, is_unavailable
 from perlinsos.db.models import (
@@ -395,10 +395,10 @@ async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria:
 
 def _count(summary: Summary, e: ev.Evaluation) -> None:
     summary.outcomes[e.outcome] += 1
-    for r in e.results:
-        if r.verdict.value == "FAIL":
+    for r in e.results:  # verdicts are Verdict members by now (evaluate); `is` spares the enum lookups
+        if r.verdict is Verdict.FAIL:
             summary.failed_reasons[r.code] += 1
-        elif r.verdict.value == "UNKNOWN":
+        elif r.verdict is Verdict.UNKNOWN:
             summary.pending_reasons[r.code] += 1
 
 

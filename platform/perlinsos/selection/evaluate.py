@@ -86,26 +86,49 @@ def evaluate(criteria: Sequence[Criterion], facts: Mapping[str, Fact], ref: Regi
     for criterion in criteria:
         try:
             result = criterion.evaluate(facts, ref)
-            if not isinstance(result, CriterionResult):
+            if type(result) is not CriterionResult and not isinstance(result, CriterionResult):
                 raise TypeError(f"returned {type(result).__name__}, not a CriterionResult")
-            result = _verdict(result)
+            if type(result.verdict) is not Verdict:
+                result = _verdict(result)
         except Exception as exc:  # noqa: BLE001 - one broken criterion must not stop the run
             log.warning("criterion %s failed for registration %s: %r", criterion.code, ref.registration_id, exc)
             result = CriterionResult(criterion.code, Verdict.UNKNOWN, detail="CRITERION_ERROR")
         results.append(result)
         messages.append(_messages(criterion, result))
-    versions = {c.code: str(c.version) for c in criteria}
+    versions = _versions(criteria)
     inputs = {  # JSON-clean, as stored (each value as a JSON round trip gives it back)
         "registrant": {"region_code": _plain(ref.region_code), "programme": _plain(ref.programme),
                        "members": len(ref.member_niks)},
-        "facts": {_key(name): {"value": _plain(f.value), "source": _plain(f.source), "as_of": _plain(f.as_of),
-                               "error": _plain(f.error)}
-                  for name, f in sorted(facts.items())},
+        "facts": {_key(name): _fact_input(f) for name, f in sorted(facts.items())},
     }
     digest_doc = {"inputs": inputs, "versions": versions,
                   "results": [[r.code, r.verdict.value, r.observed, r.limit] for r in results]}
     digest = hashlib.sha256(json.dumps(digest_doc, sort_keys=True, default=_json_default).encode()).hexdigest()
     return Evaluation(outcome_of(results), results, messages, versions, inputs, digest)
+
+
+def _versions(criteria: Sequence[Criterion]) -> dict[str, str]:
+    """Each criterion's version by code. A run evaluates the same list for every registrant of a
+    programme, so the last list's answer is kept (one entry: nothing grows in a long-lived API
+    process); a fresh dict each time, since callers keep it."""
+    global _LAST
+    last = _LAST
+    if last is None or last[0] is not criteria or last[1] != len(criteria):
+        last = _LAST = (criteria, len(criteria), {c.code: str(c.version) for c in criteria})
+    return dict(last[2])
+
+
+_LAST: tuple[Sequence[Criterion], int, dict[str, str]] | None = None
+
+
+def _fact_input(f: Fact) -> dict[str, Any]:
+    # the common case inline (exact str/None source and error, a date or None as_of): _plain is
+    # called about fifty times per registrant otherwise
+    source, as_of, error = f.source, f.as_of, f.error
+    return {"value": _plain(f.value),
+            "source": source if type(source) is str or source is None else _plain(source),
+            "as_of": None if as_of is None else as_of.isoformat() if type(as_of) is date else _plain(as_of),
+            "error": error if type(error) is str or error is None else _plain(error)}
 
 
 def _verdict(result: CriterionResult) -> CriterionResult:
@@ -121,7 +144,7 @@ def _messages(criterion: Criterion, result: CriterionResult) -> dict[str, str]:
     if callable(custom):
         try:
             texts = custom(result)
-            if isinstance(texts, Mapping) and texts.get("id"):
+            if (type(texts) is dict or isinstance(texts, Mapping)) and texts.get("id"):
                 return {"id": str(texts["id"]), "en": str(texts.get("en") or texts["id"])}
         except Exception:  # noqa: BLE001 - fall back to the platform's texts
             log.warning("criterion %s: messages() failed", criterion.code, exc_info=True)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 
 from perlinsos import audit
+from perlinsos.db import bulk
+from perlinsos.contract import Verdict
 from perlinsos.db.models import Decision, DecisionReason, Notification
 from perlinsos.notification import idempotency_key
 from perlinsos.plugins import PilotHooks
@@ -35,28 +37,41 @@ async def decisions(conn, hooks: PilotHooks, chunk: Chunk, new: dict[int, ev.Eva
              "outcome": e.outcome, "is_current": True, "criteria_versions": e.versions,
              "inputs_digest": e.digest, "cause": cause, "run_id": run_id,
              "decided_at": now, "inputs": e.inputs} for rid, e in new.items()]
-    # Ids matched by registration (one new decision each), not by row order: with
-    # sort_by_parameter_order, SQLite gets one INSERT ... RETURNING per row; without, one per batch.
+    # Ids are taken before the insert (the sequence on PostgreSQL; past the largest on SQLite,
+    # whose write lock this transaction holds), so the rows go in one executemany and need no
+    # RETURNING, which SQLAlchemy sends as one statement per row on SQLite.
     table = Decision.__table__
-    ids = {rid: did for rid, did in await conn.execute(
-        insert(table).returning(table.c.registration_id, table.c.id), rows)}
+    taken = await bulk.next_ids(conn, table, len(rows))
+    ids = {row["registration_id"]: did for row, did in zip(rows, taken, strict=True)}
+    await bulk.insert_rows(conn, table, ("id", *DECISION_COLUMNS),
+                           [(ids[row["registration_id"]], *(row[c] for c in DECISION_COLUMNS)) for row in rows])
     reasons, notes, made = [], [], []
+    plain = ev._plain
     for (rid, e), row in zip(new.items(), rows, strict=True):
         decision_id = ids[rid]
+        versions = e.versions
         for result, texts in zip(e.results, e.messages, strict=True):
-            reasons.append({"decision_id": decision_id, "code": result.code, "verdict": result.verdict.value,
-                            "observed": None if result.observed is None else {"value": ev._plain(result.observed)},
-                            "limit": None if result.limit is None else {"value": ev._plain(result.limit)},
-                            "source": result.source, "as_of": result.as_of,
-                            "criterion_version": e.versions[result.code], "detail": result.detail,
-                            "messages": texts})
+            observed, limit = result.observed, result.limit
+            reasons.append((decision_id, result.code, result.verdict.value,
+                            None if observed is None else {"value": plain(observed)},
+                            None if limit is None else {"value": plain(limit)},
+                            result.source, result.as_of, versions[result.code], result.detail, texts))
         notes += note(decision_id, chunk.person_ids[rid], hooks.pilot.id, e, row, channels, now)
         made.append({"decision_id": decision_id, "registration_id": rid, "version": row["version"],
-                     "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict.value == "FAIL"]})
-    await conn.execute(insert(DecisionReason.__table__), reasons)
+                     "outcome": e.outcome, "failed": [r.code for r in e.results if r.verdict is Verdict.FAIL]})
+    # Straight to the driver's executemany (db/bulk.py): the same values, without SQLAlchemy's
+    # per-row parameter handling, which cost as much as SQLite's own work for these ~5,000 rows.
+    await bulk.insert_rows(conn, DecisionReason.__table__, REASON_COLUMNS, reasons)
     if notes:
-        await conn.execute(insert(Notification.__table__), notes)
+        columns = tuple(notes[0])
+        await bulk.insert_rows(conn, Notification.__table__, columns, [tuple(n[c] for c in columns) for n in notes])
     return ids, made
+
+
+DECISION_COLUMNS = ("registration_id", "version", "outcome", "is_current", "criteria_versions", "inputs_digest",
+                    "cause", "run_id", "decided_at", "inputs")
+REASON_COLUMNS = ("decision_id", "code", "verdict", "observed", "limit", "source", "as_of", "criterion_version",
+                  "detail", "messages")
 
 
 async def audit_chunk(session, run_id: str, cause: str, chunk: Chunk, processed: int, decision_ids: list[int]) -> None:
@@ -97,7 +112,7 @@ def notifications(decision_id: int, person_id: int, pilot_id: int, e: ev.Evaluat
                   channels: list[Any], now) -> list[dict[str, Any]]:
     """The outbox rows a decision causes: the portal inbox always, plus each enabled channel."""
     params = {"outcome": e.outcome, "version": row["version"],
-              "reasons": [r.code for r in e.results if r.verdict.value != "PASS"]}
+              "reasons": [r.code for r in e.results if r.verdict is not Verdict.PASS]}
     template = f"DECISION_{e.outcome}"
     names = ["portal", *(getattr(c, "name", None) for c in channels)]
     return [{"person_id": person_id, "pilot_id": pilot_id, "decision_id": decision_id, "channel": name, "recipient": None,
