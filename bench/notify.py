@@ -40,6 +40,7 @@ import random
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from collections import Counter
@@ -201,14 +202,34 @@ async def enqueue(db: Database, notes: list[dict[str, Any]]) -> None:
 # --- the two sides ---------------------------------------------------------------------------------
 
 
+def other_threads_cpu() -> float:
+    """User + system CPU of this process's threads other than the event loop's (aiosqlite's
+    connection threads, the default executor), from /proc; 0 where unavailable."""
+    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
+    me = str(threading.get_native_id())
+    try:
+        for task in os.listdir("/proc/self/task"):
+            if task != me:
+                try:
+                    fields = Path(f"/proc/self/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+                    total += (int(fields[11]) + int(fields[12])) / tick
+                except (OSError, ValueError, IndexError):
+                    pass  # the thread ended meanwhile
+    except OSError:
+        return 0.0
+    return total
+
+
 class Side:
     def __init__(self, name: str, sim: SmsSimulator):
         self.name, self.sim = name, sim
         self.stats = Stats()
         self.sim_cpu = 0.0
+        self.threads_cpu = 0.0  # of self.stats.cpu: threads other than the event loop's
         self.failures: list[str] = []
 
     async def measure(self, send, count: int, profiler: cProfile.Profile | None = None) -> None:
+        threads0 = other_threads_cpu()
         sim0, cpu0, t0 = proc_cpu_seconds(self.sim.process.pid), time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -218,6 +239,7 @@ class Side:
             if profiler is not None:
                 profiler.disable()
         elapsed, cpu1, sim1 = time.perf_counter() - t0, time.process_time(), proc_cpu_seconds(self.sim.process.pid)
+        self.threads_cpu += max(other_threads_cpu() - threads0, 0.0)  # (threads ended meanwhile are not seen)
         s = self.stats
         s.requests += count
         s.errors += count - ok
@@ -375,14 +397,15 @@ def report(args, url: str, sides: dict[str, Side]) -> None:
     print(f"\nnotify: {args.n} SMS per side, {engine_name(url)}, concurrency {args.concurrency}, platform batch "
           f"{args.batch}, {args.rounds} alternating rounds, {args.warmup} warm-up; no delivery-report callback; "
           f"{os.cpu_count()} CPUs, load average {load}")
-    print(f"{'side':<9} {'messages':>8} {'errors':>6} {'msg/s':>8} {'cpu ms/msg':>10} {'sim cpu ms/msg':>14}  "
-          "per-round msg/s")
+    print(f"{'side':<9} {'messages':>8} {'errors':>6} {'msg/s':>8} {'cpu ms/msg':>10} {'(threads)':>9} "
+          f"{'sim cpu ms/msg':>14}  per-round msg/s")
     for name, s in sides.items():
         cpu = s.stats.cpu / s.stats.requests * 1000 if s.stats.requests else float("nan")
         sim = s.sim_cpu / s.stats.requests * 1000 if s.stats.requests else float("nan")
+        threads = s.threads_cpu / s.stats.requests * 1000 if s.stats.requests else float("nan")
         rounds = " ".join(f"{r:.0f}" for r in s.stats.rounds)
-        print(f"{name:<9} {s.stats.requests:>8} {s.stats.errors:>6} {s.stats.rate:>8.1f} {cpu:>10.3f} {sim:>14.3f}  "
-              f"{rounds}")
+        print(f"{name:<9} {s.stats.requests:>8} {s.stats.errors:>6} {s.stats.rate:>8.1f} {cpu:>10.3f} {threads:>9.3f} "
+              f"{sim:>14.3f}  {rounds}")
     p, b = sides["platform"].stats, sides["baseline"].stats
     ratio = p.rate / b.rate if b.rate else float("nan")
     cpu_ratio = b.cpu_per_request / p.cpu_per_request if p.cpu_per_request and b.cpu_per_request else None

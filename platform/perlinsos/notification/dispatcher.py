@@ -1,20 +1,38 @@
-"""The dispatcher: claims due outbox rows in batches and delivers them concurrently, renewing the
-batch's leases while it works (a short lease, so a dead dispatcher's rows are taken over soon)."""
+"""The dispatcher: claims due outbox rows in batches and delivers them concurrently, renewing each
+batch's leases while it works (a short lease, so a dead dispatcher's rows are taken over soon).
+
+Pipelined: while batch n is being sent, batch n+1 is claimed and its texts' data read, and the
+results of finished sends are written (group commit, :class:`~.outbox.Recorder`) outside the send
+slots; batch n+1's sends start as soon as the last of batch n's has started, so the gateway never
+waits for the database. At most two batches are claimed and unfinished at a time (their leases kept);
+a claim is still one transaction (``FOR UPDATE SKIP LOCKED`` / ``BEGIN IMMEDIATE``), so several
+dispatcher processes never take the same row, and every result is written only while the row is
+still that claim's."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections import Counter
+from dataclasses import dataclass
 
 from perlinsos.db.engine import Database
 from perlinsos.facilitation import escalate
 from perlinsos.facilitation.tasks import GAVE_UP
-from perlinsos.notification.outbox import Claimed, Policy, Recorder, claim, deliver, renew
+from perlinsos.notification.outbox import Claimed, Policy, Recorder, attempt, claim, renew, settled
 from perlinsos.notification.rendering import Renderer
 from perlinsos.plugins import PluginManager
 
 log = logging.getLogger(__name__)
+#: how long a finished send's result waits for others to share its write transaction (no send waits)
+LINGER = 0.1
+
+
+@dataclass
+class _Batch:
+    claimed: list[Claimed]
+    renderer: Renderer
+    keeper: asyncio.Future  # renews the batch's leases from its claim to its last result
 
 
 class Dispatcher:
@@ -26,28 +44,99 @@ class Dispatcher:
 
     async def run_once(self) -> Counter:
         """Deliver one batch of due rows; returns how many ended in each status."""
+        return await self.run_batches(1)
+
+    async def run_batches(self, max_batches: int = 10_000, stop: asyncio.Event | None = None) -> Counter:
+        """Deliver batch after batch, each claimed while the one before is being sent, until nothing
+        is due, ``max_batches`` were claimed or ``stop`` is set (what is claimed is delivered first).
+        A failed first claim raises (e.g. the database away); a later one ends the run with what was
+        delivered (the next run meets it again)."""
+        gate = asyncio.Semaphore(self.concurrency)
+        # results share write transactions: those finishing within LINGER seconds, one audit row each
+        recorder = Recorder(self.db, linger=LINGER, group=max(self.batch, 1))
+        total: Counter = Counter()
+        sending: list[asyncio.Future] = []
+        try:
+            batch = await self._claim()
+            claimed = 1
+            while batch is not None:
+                started = asyncio.Event()
+                sending.append(asyncio.ensure_future(self._send(batch, gate, recorder, started)))
+                more = claimed < max_batches and not (stop is not None and stop.is_set())
+                upcoming = asyncio.ensure_future(self._claim()) if more else None
+                # the next batch's sends start when the last of this one's has: no slot idles on a claim
+                waiter = asyncio.ensure_future(started.wait())
+                await asyncio.wait({waiter, sending[-1]}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+                for done in [f for f in sending if f.done()]:
+                    sending.remove(done)
+                    total.update(done.result())
+                if upcoming is None:
+                    break
+                try:
+                    batch = await upcoming
+                except Exception:
+                    if not total and not sending:
+                        raise
+                    log.warning("dispatcher: claiming the next batch failed; delivering what is claimed",
+                                exc_info=True)
+                    break
+                claimed += 1
+        finally:
+            try:
+                for result in await asyncio.gather(*sending):
+                    total.update(result)
+            finally:  # cancelled: no lease keeper left behind (the rows' leases run out)
+                for future in sending:
+                    future.cancel()
+        return total
+
+    async def _claim(self) -> _Batch | None:
         claimed = await claim(self.db, self.batch, self.policy)
         if not claimed:
-            return Counter()
-        keeper = asyncio.ensure_future(self._keep_leases(claimed))  # from the claim to the batch's end
+            return None
+        keeper = asyncio.ensure_future(self._keep_leases(claimed))
         try:
             renderer = Renderer(self.db, self.plugins, self.portal_url)
             await renderer.prepare([c.row for c in claimed])
-            gate = asyncio.Semaphore(self.concurrency)
-            recorder = Recorder(self.db)  # results of sends finishing together share a write transaction
-
-            async def one(item) -> str:
-                async with gate:
-                    try:
-                        return await deliver(self.db, renderer, item, self.policy, recorder)
-                    except Exception:  # noqa: BLE001 - the lease expires and the row is retried
-                        log.exception("notification %s: delivery crashed; it will be retried", item.id)
-                        return "CRASHED"
-
-            ended = await asyncio.gather(*(one(item) for item in claimed))
-        finally:
+        except BaseException:
             keeper.cancel()
-        await self._escalate([item.id for item, status in zip(claimed, ended, strict=True) if status in GAVE_UP])
+            raise
+        return _Batch(claimed, renderer, keeper)
+
+    async def _send(self, batch: _Batch, gate: asyncio.Semaphore, recorder: Recorder,
+                    started: asyncio.Event) -> Counter:
+        """Send a claimed batch ``concurrency`` at a time (``gate``, shared with the next batch),
+        writing each result once its send slot is free; ``started`` is set when every send has begun."""
+        waiting = len(batch.claimed)
+
+        async def one(item: Claimed) -> str:
+            nonlocal waiting
+            async with gate:
+                waiting -= 1
+                if not waiting:
+                    started.set()
+                try:
+                    status, values = await attempt(batch.renderer, item, self.policy)
+                except Exception:  # noqa: BLE001 - the lease expires and the row is retried
+                    log.exception("notification %s: delivery crashed; it will be retried", item.id)
+                    return "CRASHED"
+            try:  # outside the gate: the next send does not wait for this write
+                written = await recorder.record(item, **values)
+            except Exception:  # noqa: BLE001 - the row stays SENDING: its lease expires, it is re-sent
+                log.exception("notification %s: writing the result failed; it will be re-sent with the same "
+                              "idempotency key", item.id)
+                return "CRASHED"
+            settled(item, status, written)
+            return status
+
+        try:
+            ended = await asyncio.gather(*(one(item) for item in batch.claimed))
+        finally:
+            batch.keeper.cancel()
+            started.set()
+        await self._escalate([item.id for item, status in zip(batch.claimed, ended, strict=True)
+                              if status in GAVE_UP])
         return Counter(ended)
 
     async def _escalate(self, ids: list[int]) -> None:
@@ -74,18 +163,12 @@ class Dispatcher:
 
     async def drain(self, max_batches: int = 10_000) -> Counter:
         """Deliver until nothing is due (rows waiting for a later retry are left)."""
-        total: Counter = Counter()
-        for _ in range(max_batches):
-            done = await self.run_once()
-            if not done:
-                break
-            total.update(done)
-        return total
+        return await self.run_batches(max_batches)
 
     async def run_forever(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                done = await self.run_once()
+                done = await self.run_batches(stop=stop)
             except Exception:  # noqa: BLE001 - e.g. the database restarting: wait and go on
                 log.exception("dispatcher: batch failed")
                 done = Counter()

@@ -80,15 +80,22 @@ class Renderer:
             texts = [x for x in sorted(reasons.get(decision.id, []) if decision else [],
                                        key=lambda x: ORDER.get(getattr(x.verdict, "value", x.verdict), 3))
                      if getattr(x.verdict, "value", x.verdict) != "PASS"]
-            self._context[row.id] = {
-                "programme": decision.programme if decision else "", "version": decision.version if decision else "",
-                "pilot": pilot_row.name if pilot_row else "", "portal_url": self.portal_url,
-                "ground": a.ground if a else "", "resolution": (a.resolution_note or "") if a else "",
-                "reasons": {lang: "\n".join(f"- {(x.messages or {}).get(lang, '')}" for x in texts)
-                            for lang in ("id", "en")},
-                "main_reason": {lang: (texts[0].messages or {}).get(lang, "") if texts else "" for lang in ("id", "en")},
-                "codes": [x.code for x in texts],
-            }
+            # the texts' values are made in render, for the row's language and detail only
+            self._context[row.id] = (decision, a, pilot_row, texts)
+
+    def _values(self, row: Any, lang: str, minimal: bool) -> dict[str, Any]:
+        decision, a, pilot_row, texts = self._context.pop(row.id)
+        values = {
+            "programme": decision.programme if decision else "", "version": decision.version if decision else "",
+            "pilot": pilot_row.name if pilot_row else "", "portal_url": self.portal_url,
+            "ground": a.ground if a else "", "resolution": (a.resolution_note or "") if a else "",
+        }
+        if minimal:
+            values.update(minimal_values([x.code for x in texts], lang))
+        else:
+            values["reasons"] = "\n".join(f"- {(x.messages or {}).get(lang, '')}" for x in texts)
+            values["main_reason"] = (texts[0].messages or {}).get(lang, "") if texts else ""
+        return values
 
     async def render(self, row: Any, person: Any) -> Rendered:
         """The texts of ``row``: in full for the portal inbox (read behind sign-in) and for a channel
@@ -96,14 +103,10 @@ class Renderer:
         about anyone: :mod:`perlinsos.notification.minimal`)."""
         if row.id not in self._context:
             await self.prepare([row])
-        values = dict(self._context.pop(row.id))
         lang = row.language if row.language in ("id", "en") else "id"
-        values["reasons"], values["main_reason"] = values["reasons"][lang], values["main_reason"][lang]
-        codes = values.pop("codes")
-        values["nik"] = mask_nik(person.nik) if person is not None else ""
         minimal = row.channel != "portal" and detail_of(await self.channel(row.pilot_id, row.channel)) == MINIMAL
-        if minimal:
-            values.update(minimal_values(codes, lang))
+        values = self._values(row, lang, minimal)
+        values["nik"] = mask_nik(person.nik) if person is not None else ""
         pilot_row, _ = await self._pilot(row.pilot_id) if row.pilot_id else (None, None)
         text = render(row.template, lang, values, pilot_row.templates if pilot_row else None, minimal=minimal)
         if pilot_row is not None and getattr(pilot_row, "training", False):

@@ -6,6 +6,7 @@ again when their short lease runs out; a stop (SIGTERM) ends the wait at once.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 from collections import Counter
@@ -24,7 +25,7 @@ async def deliver_until_stopped(dispatcher: Dispatcher, stop: asyncio.Event, *, 
     outages = Outages(WHAT, patience)
     while not stop.is_set():
         try:
-            done = await dispatcher.run_once()
+            done = await dispatcher.run_batches(stop=stop)
         except Exception as exc:
             if not is_unavailable(exc):  # a bug in one batch: logged whole, the loop goes on
                 log.exception("dispatcher: batch failed")
@@ -46,8 +47,8 @@ async def drain(dispatcher: Dispatcher, *, patience: float, max_batches: int = 1
     """Deliver until nothing is due (``notify run --once``), waiting out an outage on the way."""
     outages = Outages(WHAT, patience)
     total: Counter = Counter()
-    for _ in range(max_batches):
-        done = await outages.call(dispatcher.run_once)
+    for _ in range(max_batches):  # each call delivers batches until nothing is due or the database goes away
+        done = await outages.call(functools.partial(dispatcher.run_batches, max_batches))
         if not done:
             break
         total.update(done)

@@ -3,12 +3,28 @@ i.e. Google's libphonenumber metadata plus DOMAIN.md's ``+62 8[1-35-9]`` rule) a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import phonenumbers
 from perlinsos.errors import Undeliverable
 from perlinsos.idnumbers import InvalidPhone, normalize_phone
 
 NO_NUMBER = "no mobile number on record"
+#: a number already in the E.164 form normalize_phone returns, with DOMAIN.md's +62 8[1-35-9] rule
+_CANONICAL = re.compile(r"\+62(8[1-35-9][0-9]{7,10})")
+_MOBILE = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+
+
+def _canonical(phone: str) -> bool:
+    """Whether ``phone`` is what ``normalize_phone(phone)`` returns unchanged, checked without
+    parsing: for ``+62`` and the digits, ``phonenumbers.parse`` gives exactly
+    ``PhoneNumber(62, int(digits))``, and a mobile (or fixed-or-mobile) type from the metadata
+    implies ``is_valid_number`` (the type is UNKNOWN otherwise). Stored numbers are normalised on
+    the way in, so this is the common case; anything else takes the full path, and its reason."""
+    match = _CANONICAL.fullmatch(phone)
+    return match is not None and phonenumbers.number_type(
+        phonenumbers.PhoneNumber(country_code=62, national_number=int(match[1]))) in _MOBILE
 
 
 def e164(phone: Any) -> str:
@@ -18,6 +34,8 @@ def e164(phone: Any) -> str:
         raise Undeliverable(NO_NUMBER)
     if not isinstance(phone, str):
         raise Undeliverable("invalid mobile number: not text")
+    if _canonical(phone):
+        return phone
     try:
         return normalize_phone(phone)
     except InvalidPhone as exc:
