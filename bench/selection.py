@@ -1,7 +1,8 @@
-"""Benchmark: selection of a pilot of N synthetic registrations on SQLite, platform vs. plain Python, same run.
+"""Benchmark: selection of a pilot of N synthetic registrations on SQLite or PostgreSQL, platform vs. plain Python.
 
     .venv/bin/python bench/selection.py [--n 100000 | --million] [--chunk 500] [--sizes 10000,100000]
                                         [--rounds 1] [--cprofile platform.prof] [--keep DIR]
+                                        [--database-url postgresql://user@host:5432/db [--workers K]]
 
 For each size (default N/10 and N): one SQLite file is seeded (migrations, the bundled Banyuwangi
 pilot enabling only ``criteria`` and the bench fact source ``bench_facts``, then households,
@@ -25,6 +26,14 @@ each side (wall time of the selection alone, after imports), the ratio (target >
 ``BELOW TARGET`` under), CPU seconds of the process (both threads on the platform side), and peak
 RSS (VmHWM) at each size: it must not grow with N (streaming).
 Exit 0 whatever the ratio; 2 if the two sides disagree; 1 if a side fails.
+
+PostgreSQL (``--database-url``; ``selection_pg.py``): the same pilot in databases created beside
+the one named (dropped afterwards), seeded with binary COPY; each side runs on its own copy
+(``CREATE DATABASE ... TEMPLATE``); the baseline is ``baseline_selection_pg.py`` (asyncpg, COPY);
+the comparison also checks the audit rows and verifies both audit chains; the CPU of each side's
+PostgreSQL backends is read from /proc (the process's own CPU does not include the server's).
+``--workers K`` then runs the largest size with K = 1..K platform selection workers sharing one
+run (``perlinsos select --worker``, village partitions) and checks no registration was decided twice.
 """
 from __future__ import annotations
 
@@ -518,7 +527,7 @@ def _load() -> str:
         return "n/a"
 
 
-def check(size: int, runs: dict[str, list[dict[str, Any]]], compare_last) -> int:
+def check(size: int, runs: dict[str, list[dict[str, Any]]], compare_last, also: str = "") -> int:
     """2 when the last round's two databases (``compare_last()``'s problems) or summaries differ, else 0."""
     p, b = runs["platform"][-1]["counts"], runs["baseline"][-1]["counts"]
     if p != b:
@@ -529,7 +538,7 @@ def check(size: int, runs: dict[str, list[dict[str, Any]]], compare_last) -> int
         print(f"THE TWO SIDES DISAGREE at {size:,}:\n" + "\n".join(problems[:10]))
         return 2
     print(f"  same decisions on both sides ({size:,} digests, reason/notification counts, "
-          f"{min(25, size)} registrations in detail)", flush=True)
+          f"{min(25, size)} registrations in detail{also})", flush=True)
     return 0
 
 
@@ -623,7 +632,8 @@ def bench_pg(args: argparse.Namespace, sizes: list[int]) -> int:
                     print(f"  {side:<8} {size:>9,}  {r['seconds']:7.1f}s  {size / r['seconds']:8.0f} reg/s  "
                           f"cpu {r['cpu']:6.1f}s  PostgreSQL backends {r['pg_cpu']:6.1f}s  "
                           f"peak RSS {r['rss_peak']:.0f} MB", flush=True)
-                status = max(status, check(size, runs, lambda: pg.compare(urls["platform"], urls["baseline"])))
+                status = max(status, check(size, runs, lambda: pg.compare(urls["platform"], urls["baseline"]),
+                                           ", audit rows by action, both audit chains verified"))
                 for side in order:
                     pg.drop(admin, f"{pg.PREFIX}_{side}")
             results[size] = {side: best(rs) for side, rs in runs.items()}
