@@ -392,6 +392,15 @@ async def bench(args, url: str, sims: dict[str, SmsSimulator]) -> int:
     return 0
 
 
+async def processes(args, url: str, sim: SmsSimulator) -> int:
+    from notify_processes import scaleout
+
+    args.portal = PORTAL
+    counts = [int(m) for m in args.processes.split(",")]
+    _, seeded = await seed(url, sim, (args.warmup + args.n) * len(counts))
+    return await scaleout(args, url, sim, seeded, enqueue, Database, Notification)
+
+
 def report(args, url: str, sides: dict[str, Side]) -> None:
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nnotify: {args.n} SMS per side, {engine_name(url)}, concurrency {args.concurrency}, platform batch "
@@ -424,15 +433,23 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=200, help="messages per side before measuring")
     ap.add_argument("--cprofile", metavar="PREFIX", help="profile each side's measured rounds into "
                     "PREFIX-platform.prof and PREFIX-baseline.prof")
+    ap.add_argument("--processes", metavar="M,M", help="instead of the comparison: M dispatcher processes (each "
+                    "M in the list, e.g. 1,2) draining --n rows of one PostgreSQL outbox at once; throughput per M "
+                    "and checks that no row was claimed or sent twice (bench/notify_processes.py)")
     ap.add_argument("--database-url", help="PostgreSQL server to use (a fresh database is created beside "
                     "the one named, and dropped afterwards); default: a SQLite file in a temp dir")
     args = ap.parse_args()
     if args.n < args.rounds or args.concurrency < 1 or args.batch < 1 or args.warmup < 0:
         ap.error("--n must be at least --rounds; --concurrency and --batch at least 1")
+    if args.processes and not args.database_url:
+        ap.error("--processes needs --database-url (several processes on one SQLite file is not the question)")
     workdir = Path(tempfile.mkdtemp(prefix="perlinsos-bench-"))
     try:
         with fresh_database(args.database_url, workdir) as url:
             migrate.upgrade(url)
+            if args.processes:
+                with SmsSimulator(**SIM_OPTIONS) as sim:
+                    return asyncio.run(processes(args, url, sim))
             with SmsSimulator(**SIM_OPTIONS) as platform_sim, SmsSimulator(**SIM_OPTIONS) as baseline_sim:
                 return asyncio.run(bench(args, url, {"platform": platform_sim, "baseline": baseline_sim}))
     except ValueError as exc:
