@@ -336,7 +336,10 @@ class GraphQLView(GraphQL):
             raise LookupError(code)
         hooks = state.pilots.hooks(pilot) if pilot else None
         token = auth.bearer_token(authorization)
-        async with state.db.read() as session:
+        if token is None:
+            return pilot, hooks, None, None, None  # anonymous: nothing to read
+        # A Core connection, not an ORM session: the same statements without the ORM's per-statement work.
+        async with state.db.engine.connect() as session:
             principal = await auth.authenticate(token, hooks, session)
             household_id = None
             if principal is not None and principal.is_citizen and principal.nik:
