@@ -80,7 +80,8 @@ def outage_at(chunk: int, database_url: str, proxy: FaultProxy | None, seconds: 
         outage_plugin.AT[chunk] = lambda: proxy.cut(seconds)
     else:
         path = make_url(database_url).database
-        outage_plugin.AT[chunk] = lambda: lock_sqlite(path, seconds)
+        # in a thread: the lock is taken once the write in flight (the chunk before) commits
+        outage_plugin.AT[chunk] = lambda: asyncio.to_thread(lock_sqlite, path, seconds)
 
 
 def environment(monkeypatch, url: str, patience: float) -> None:
@@ -144,7 +145,9 @@ def test_select_rides_out_an_outage_mid_run(database_url, through, monkeypatch, 
 def test_a_worker_out_of_patience_marks_its_run_failed(database_url, through, monkeypatch, caplog):
     url, proxy = through
     seeded(database_url)
-    outage_at(2, database_url, proxy, 3.0)  # longer than the worker waits
+    # longer than the worker waits; at the third chunk's facts, read while the second is written
+    # (the first is committed by then)
+    outage_at(3, database_url, proxy, 3.0)
     environment(monkeypatch, url, patience=1)
     result = CliRunner().invoke(main, ["select", "--pilot", "BWI-2025", "--no-progress", "--chunk-size", "4",
                                        "--partition-size", "10"])

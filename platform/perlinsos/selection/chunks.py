@@ -114,9 +114,12 @@ async def _members(conn: AsyncConnection, household_ids: set[int]) -> dict[int, 
 
 async def _live_consents(conn: AsyncConnection, person_ids: set[int]) -> dict[int, object]:
     consent = Consent.__table__
+    # only what a grant carries: every datetime column read is a parse per row on SQLite
     rows = await conn.execute(
-        select(consent).where(consent.c.person_id.in_(person_ids), consent.c.purpose == DEFAULT_PURPOSE,
-                              consent.c.withdrawn_at.is_(None)).order_by(consent.c.given_at)
+        select(consent.c.person_id, consent.c.scopes, consent.c.purpose, consent.c.policy_version,
+               consent.c.given_at, consent.c.expires_at, consent.c.provider_reference, consent.c.provider_issuer)
+        .where(consent.c.person_id.in_(person_ids), consent.c.purpose == DEFAULT_PURPOSE,
+               consent.c.withdrawn_at.is_(None)).order_by(consent.c.given_at)
     )
     now: datetime = utcnow()
     live: dict[int, object] = {}

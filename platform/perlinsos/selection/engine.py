@@ -15,13 +15,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select, update
 
-from perlinsos import audit, scopes
-from perlinsos.contract import FACTS, Fact, PilotContext, RegistrantRef, Verdict
+from perlinsos import audit
+from perlinsos.contract import PilotContext, Verdict
 from perlinsos.db.engine import Database
 from perlinsos.db.outages import DEFAULT_PATIENCE, DatabaseUnavailable, is_unavailable
 from perlinsos.db.models import (
@@ -36,8 +36,8 @@ from perlinsos.plugins import PilotHooks
 from perlinsos.selection import evaluate as ev
 from perlinsos.selection import partitions as parts
 from perlinsos.selection import recovery
-from perlinsos.selection import stability, writes
-from perlinsos.selection.chunks import FACT_SCOPES, PLATFORM, Chunk, load_chunk
+from perlinsos.selection import gather, stability, writes
+from perlinsos.selection.chunks import Chunk, load_chunk
 
 log = logging.getLogger(__name__)
 DEFAULT_CHUNK = 500
@@ -145,17 +145,20 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
                 continue
             counts = Summary.from_counts(run_id, claim.counts)
             after_id = claim.after_id
+            ahead = _Ahead(db, hooks, programme, chunk_size, claim.region_codes, criteria)
             try:
                 while True:
                     try:
-                        async with db.engine.connect() as conn:
-                            chunk = await load_chunk(conn, hooks.pilot.id, programme, after_id, chunk_size,
-                                                     regions=claim.region_codes)
-                        if chunk is None:
+                        prepared = await ahead.take(after_id)
+                        if prepared is None:
                             break
-                        delta = await _select_chunk(db, hooks, chunk, criteria, counts, cause,
-                                                    _partition_writer(db, claim, lease))
+                        # the next chunk is read and evaluated while this one is written: on
+                        # SQLite the write runs in the driver's thread, on PostgreSQL in the server
+                        ahead.start(prepared.chunk.last_id)
+                        delta = await _write_chunk(db, hooks, prepared, criteria, counts, cause,
+                                                   _partition_writer(db, claim, lease))
                     except Exception as exc:
+                        await ahead.drop()
                         if not is_unavailable(exc):
                             raise
                         held = await recovery.after_outage(g, db, claim, exc)
@@ -163,16 +166,18 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
                         continue
                     await g.recovered()
                     result.mine.add(delta)
-                    after_id = chunk.last_id
+                    after_id = prepared.chunk.last_id
                     if progress:
-                        progress(result.mine, len(chunk.refs))
+                        progress(result.mine, len(prepared.chunk.refs))
                     if time.monotonic() - refreshed > 1.0:  # watchers see progress about every second
                         await g.call(lambda: parts.refresh(db, run_id, finish=False))
                         refreshed = time.monotonic()
             except parts.PartitionLost as lost:
+                await ahead.drop()
                 log.warning("%s: %s", worker, lost)
                 continue
             except BaseException as exc:
+                await ahead.drop()
                 # Given back at once; its committed chunks stay, and the next claim resumes after them.
                 await recovery.let_go(db, claim, worker)
                 if not isinstance(exc, DatabaseUnavailable):  # that one is recorded below
@@ -185,6 +190,51 @@ async def work(db: Database, hooks: PilotHooks, run_id: str, *, programme: str |
     except DatabaseUnavailable as gone:
         await recovery.mark_failed(db, run_id, gone)
         raise
+
+
+class _Ahead:
+    """The next chunk of a partition, read and prepared (:func:`gather.prepare`) in a task of its
+    own. Only ever one ahead; it is taken only if it starts where the last committed chunk
+    ended, and dropped (cancelled, its outcome discarded) on any error or lost partition, so
+    the resume point is always the last committed chunk."""
+
+    def __init__(self, db: Database, hooks: PilotHooks, programme: str | None, chunk_size: int,
+                 regions: list[str] | None, criteria: dict[str, list]):
+        self._args = db, hooks, programme, chunk_size, regions, criteria
+        self._task: asyncio.Task | None = None
+        self._after: int | None = None
+
+    async def _read(self, after_id: int) -> gather.Prepared | None:
+        db, hooks, programme, chunk_size, regions, criteria = self._args
+        async with db.engine.connect() as conn:
+            chunk = await load_chunk(conn, hooks.pilot.id, programme, after_id, chunk_size, regions=regions)
+        return None if chunk is None else await gather.prepare(hooks, chunk, criteria)
+
+    def start(self, after_id: int) -> None:
+        self._task, self._after = asyncio.ensure_future(self._read(after_id)), after_id
+
+    async def take(self, after_id: int) -> gather.Prepared | None:
+        task, self._task = self._task, None
+        if task is not None and self._after == after_id:
+            return await task
+        if task is not None:
+            await _discard(task)
+        return await self._read(after_id)
+
+    async def drop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            await _discard(task)
+
+
+async def _discard(task: asyncio.Task) -> None:
+    """Cancel ``task`` and wait until it has stopped (its connection given back), ignoring its
+    outcome: ``asyncio.wait`` raises nothing of the task's, and a cancellation of the caller
+    itself still propagates."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 def default_worker() -> str:
@@ -277,73 +327,20 @@ async def _finish(db: Database, summary: Summary, status: RunStatus, error: str 
         await parts.audit_run_end(session, summary.run_id, status.value, values.get("counts"), error)
 
 
-async def _facts(hooks: PilotHooks, chunk: Chunk) -> dict[int, dict[str, Fact]]:
-    """One ``collect_facts`` call per plugin for the whole chunk; a failing plugin costs only its
-    own facts (its criteria then answer UNKNOWN: PENDING, never a rejection).
-
-    Grants go only to the source that can honour them: a plugin bound to a provider for facts
-    receives only the registrants who consented through that provider; a plugin bound to none
-    receives everyone, with no provider's grant id. Registrants whose consent no bound source can
-    read get a platform fact that says so (the consent criterion then names the provider)."""
-    facts: dict[int, dict[str, Fact]] = {rid: dict(pf) for rid, pf in chunk.platform_facts.items()}
-    trust = await hooks.trust()
-    bound = trust.bound_plugins(FACTS)
-    readable = {i for p in bound for i in trust.issuers_of(p, FACTS)}
-    unbound_refs: list[RegistrantRef] = []  # built once, when a plugin bound to no provider asks
-    today = utcnow().date()
-    required = _required_scopes(hooks)
-    for ref in chunk.refs:
-        missing = [s for s in required if ref.consent and not ref.consent.allows(s)]
-        if missing:
-            facts[ref.registration_id]["platform.consent_missing_scopes"] = Fact(
-                ref.registration_id, "platform.consent_missing_scopes", missing, PLATFORM, today)
-        if bound and ref.consent is not None and ref.consent.issuer is not None and ref.consent.issuer not in readable:
-            facts[ref.registration_id]["platform.consent_unreadable"] = Fact(
-                ref.registration_id, "platform.consent_unreadable",
-                trust.name_of(ref.consent.issuer) or ref.consent.issuer, PLATFORM, today)
-
-    def registrants_for(plugin: str) -> dict[str, Any] | None:
-        if plugin not in bound:
-            if not unbound_refs:
-                unbound_refs.extend(replace(r, consent=replace(r.consent, reference=None, issuer=None))
-                                    if r.consent and (r.consent.reference or r.consent.issuer) else r
-                                    for r in chunk.refs)
-            return {"registrants": unbound_refs}
-        issuers = trust.issuers_of(plugin, FACTS)
-        mine = [r for r in chunk.refs if r.consent is not None and r.consent.issuer in issuers]
-        return {"registrants": mine} if mine else None
-
-    for plugin, result in await hooks.settled_each("collect_facts", registrants_for):
-        if isinstance(result, Exception):
-            log.warning("plugin %s: collect_facts failed for a chunk of %d: %r", plugin, len(chunk.refs), result)
-            continue
-        for fact in result or ():
-            if isinstance(fact, Fact) and fact.registration_id in facts and not fact.name.startswith("platform."):
-                facts[fact.registration_id][fact.name] = fact
-    for registration_id, corrected in chunk.corrections.items():
-        facts[registration_id].update(corrected)
-    return facts
-
-
-def _required_scopes(hooks: PilotHooks) -> tuple[str, ...]:
-    """The scopes selection reads under: the platform's fact scopes and every scope the pilot's
-    plugins declare (a land registry's ``facts:land``), never ``person`` (registration needs it)."""
-    declared, _ = scopes.merge(hooks.sync_results("consent_scopes"))
-    return (*FACT_SCOPES, *(code for code in declared if code not in scopes.BUILTIN))
-
-
 async def _select_chunk(db: Database, hooks: PilotHooks, chunk: Chunk, criteria: dict[str, list],
                         summary: Summary, cause: str, write_progress) -> Summary:
     """Decide one chunk in one transaction; ``summary`` (the counts its progress row holds) gains
     the chunk's counts once committed, and they are returned. ``write_progress(conn, phase, ...)``
     is called first ("hold": may refuse, rolling everything back) and last ("record")."""
-    facts = await _facts(hooks, chunk)
-    evaluations = {}
+    return await _write_chunk(db, hooks, await gather.prepare(hooks, chunk, criteria), criteria, summary, cause,
+                              write_progress)
+
+
+async def _write_chunk(db: Database, hooks: PilotHooks, prepared: gather.Prepared, criteria: dict[str, list],
+                       summary: Summary, cause: str, write_progress) -> Summary:
+    """The write half of :func:`_select_chunk`, for a chunk already prepared."""
+    chunk, facts, evaluations = prepared.chunk, prepared.facts, prepared.evaluations
     refs = {ref.registration_id: ref for ref in chunk.refs}
-    for ref in chunk.refs:
-        if ref.programme not in criteria:
-            criteria[ref.programme] = await ev.criteria_for(hooks, ref.programme)
-        evaluations[ref.registration_id] = ev.evaluate(criteria[ref.programme], facts[ref.registration_id], ref)
     channels = await writes.channels_of(hooks)
     made: list[dict[str, Any]] = []
     delta = Summary(summary.run_id)  # counted into `summary` only once the chunk is committed
