@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from perlinsos import idnumbers
@@ -102,25 +102,32 @@ async def _corrections(conn: AsyncConnection, registration_ids: list[int]) -> di
     return found
 
 
+# The chunk's look-ups, built once: an ``in_`` of a Python list coerces each of its hundreds of
+# values every time; an expanding parameter takes the list at execution.
+_person = Person.__table__
+_MEMBERS = (select(_person.c.household_id, _person.c.nik)
+            .where(_person.c.household_id.in_(bindparam("ids", expanding=True))).order_by(_person.c.id))
+
+
 async def _members(conn: AsyncConnection, household_ids: set[int]) -> dict[int, list[str]]:
-    person = Person.__table__
-    rows = await conn.execute(select(person.c.household_id, person.c.nik)
-                              .where(person.c.household_id.in_(household_ids)).order_by(person.c.id))
     found: dict[int, list[str]] = defaultdict(list)
-    for household_id, nik in rows:
+    for household_id, nik in (await conn.execute(_MEMBERS, {"ids": list(household_ids)})).all():
         found[household_id].append(nik)
     return found
 
 
+_consent = Consent.__table__
+# only what a grant carries: every datetime column read is a parse per row on SQLite
+_CONSENTS = (select(_consent.c.person_id, _consent.c.scopes, _consent.c.purpose, _consent.c.policy_version,
+                    _consent.c.given_at, _consent.c.expires_at, _consent.c.provider_reference,
+                    _consent.c.provider_issuer)
+             .where(_consent.c.person_id.in_(bindparam("ids", expanding=True)),
+                    _consent.c.purpose == bindparam("purpose"), _consent.c.withdrawn_at.is_(None))
+             .order_by(_consent.c.given_at))
+
+
 async def _live_consents(conn: AsyncConnection, person_ids: set[int]) -> dict[int, object]:
-    consent = Consent.__table__
-    # only what a grant carries: every datetime column read is a parse per row on SQLite
-    rows = await conn.execute(
-        select(consent.c.person_id, consent.c.scopes, consent.c.purpose, consent.c.policy_version,
-               consent.c.given_at, consent.c.expires_at, consent.c.provider_reference, consent.c.provider_issuer)
-        .where(consent.c.person_id.in_(person_ids), consent.c.purpose == DEFAULT_PURPOSE,
-               consent.c.withdrawn_at.is_(None)).order_by(consent.c.given_at)
-    )
+    rows = (await conn.execute(_CONSENTS, {"ids": list(person_ids), "purpose": DEFAULT_PURPOSE})).all()
     now: datetime = utcnow()
     live: dict[int, object] = {}
     for row in rows:  # newest last, so it wins
