@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 from cross_web import HTTPException
-from sqlalchemy import bindparam, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -20,7 +19,6 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types.graphql import OperationType
 
 from perlinsos.identity import auth
-from perlinsos.db.models import Person
 from perlinsos.errors import AuthenticationFailed, ConfigurationError, SourceUnavailable
 from perlinsos.graphql.context import Context
 from perlinsos.graphql.gate import Refusal, check_request, subscription_over_http
@@ -148,9 +146,6 @@ class PilotCache:
         async with self.db.read() as session:
             rows = await store.list_pilots(session)
         return rows[0].code if len(rows) == 1 else None
-
-
-_HOUSEHOLD_OF = select(Person.__table__.c.household_id).where(Person.__table__.c.nik == bindparam("nik"))
 
 
 class GraphQLView(GraphQL):
@@ -339,11 +334,8 @@ class GraphQLView(GraphQL):
         if token is None:
             return pilot, hooks, None, None, None  # anonymous: nothing to read
         # A Core connection, not an ORM session: the same statements without the ORM's per-statement work.
-        async with state.db.engine.connect() as session:
-            principal = await auth.authenticate(token, hooks, session)
-            household_id = None
-            if principal is not None and principal.is_citizen and principal.nik:
-                household_id = (await session.execute(_HOUSEHOLD_OF, {"nik": principal.nik})).scalar_one_or_none()
+        async with state.db.engine.connect() as conn:
+            principal, household_id = await auth.identify(token, hooks, conn)
         return pilot, hooks, principal, token, household_id
 
     async def get_context(self, request: Request | WebSocket, response=None) -> Context:

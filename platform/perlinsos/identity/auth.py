@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import bindparam, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, literal_column, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from perlinsos.contract import Principal, Role, StaffScope
-from perlinsos.db.models import Channel, IdentityLink, Pilot, StaffAssignment
+from perlinsos.db.models import Channel, IdentityLink, Person, Pilot, StaffAssignment
 from perlinsos.db.engine import Database
 from perlinsos.errors import AuthenticationFailed, SourceUnavailable
 from perlinsos.plugins import PilotHooks
@@ -57,8 +57,16 @@ def bearer_token(authorization: str | None) -> str | None:
 
 async def authenticate(token: str | None, hooks: PilotHooks | None, session: AsyncSession) -> Principal | None:
     """``None`` for an anonymous request; raises :class:`AuthenticationFailed` for a bad token."""
+    return (await identify(token, hooks, session, household=False))[0]
+
+
+async def identify(token: str | None, hooks: PilotHooks | None, session: AsyncSession | AsyncConnection, *,
+                   household: bool = True) -> tuple[Principal | None, int | None]:
+    """:func:`authenticate`, and with ``household`` the signed-in citizen's household id (``None``
+    for staff, anonymous and a NIK without a record), read in the same statement as the staff roles:
+    one round trip fewer on every citizen's request."""
     if token is None:
-        return None
+        return None, None
     if hooks is None:
         raise AuthenticationFailed("no pilot to authenticate against")
     plugin, principal = await hooks.first_with_plugin("authenticate", token=token)
@@ -74,7 +82,17 @@ async def authenticate(token: str | None, hooks: PilotHooks | None, session: Asy
     # Roles are the platform's to give: whatever a plugin put in `scopes` is dropped.
     principal = replace(principal, scopes=())
     principal = await _confirmed_nik(principal, trust, session)
-    return await with_staff_roles(principal, session, hooks.pilot, national=trust.is_national(principal.issuer))
+    nik = principal.nik if household and principal.is_citizen else None
+    national = trust.is_national(principal.issuer)
+    of_pilot = hooks.pilot is not None and hooks.pilot.id is not None
+    if nik is None or not (of_pilot or national) or principal.issuer is None:
+        household_id = None if nik is None else \
+            (await session.execute(_HOUSEHOLD_OF, {"nik": nik})).scalar_one_or_none()
+        return await with_staff_roles(principal, session, hooks.pilot, national=national), household_id
+    rows = (await session.execute(_ROLES_AND_HOUSEHOLD[of_pilot, national], {
+        "issuer": principal.issuer, "subject": principal.subject, "nik": nik,
+        **({"pilot_id": hooks.pilot.id} if of_pilot else {})})).all()
+    return _with_scopes(principal, [r[1:] for r in rows if r.role is not None]), rows[0].household_id
 
 
 async def _confirmed_nik(principal: Principal, trust, session: AsyncSession) -> Principal:
@@ -100,8 +118,19 @@ def _staff_roles_statement(of_pilot: bool, national: bool):
                    or_(*where)))
 
 
+def _roles_and_household_statement(of_pilot: bool, national: bool):
+    """The staff roles (none: one row of NULLs) and the household of the person with ``:nik``."""
+    roles = _staff_roles_statement(of_pilot, national).subquery()
+    one = select(literal_column("1").label("one")).subquery()
+    household = select(Person.__table__.c.household_id).where(Person.__table__.c.nik == bindparam("nik"))
+    return (select(household.scalar_subquery().label("household_id"), roles.c.role, roles.c.region_code, roles.c.code,
+                   roles.c.pilot_id).select_from(one.outerjoin(roles, true())))
+
+
 #: (this pilot's, national) -> the statement, built once: every request with a token runs one
 _STAFF_ROLES = {(p, n): _staff_roles_statement(p, n) for p in (True, False) for n in (True, False) if p or n}
+_ROLES_AND_HOUSEHOLD = {k: _roles_and_household_statement(*k) for k in _STAFF_ROLES}
+_HOUSEHOLD_OF = select(Person.__table__.c.household_id).where(Person.__table__.c.nik == bindparam("nik"))
 
 
 async def with_staff_roles(principal: Principal, session: AsyncSession, pilot=None, *,
@@ -113,6 +142,10 @@ async def with_staff_roles(principal: Principal, session: AsyncSession, pilot=No
         return principal
     rows = (await session.execute(_STAFF_ROLES[of_pilot, national], {
         "issuer": principal.issuer, "subject": principal.subject, **({"pilot_id": pilot.id} if of_pilot else {})})).all()
+    return _with_scopes(principal, rows)
+
+
+def _with_scopes(principal: Principal, rows) -> Principal:
     scopes = tuple(StaffScope(Role(_value(role)), region, code, pilot_id) for role, region, code, pilot_id in rows)
     return replace(principal, scopes=principal.scopes + scopes) if scopes else principal
 
@@ -151,4 +184,4 @@ async def acting(db: Database, hooks: PilotHooks | None, principal: Principal | 
     return Actor(citizen=citizen, citizen_token=citizen_token, facilitator=principal)
 
 
-__all__ = ["Actor", "acting", "authenticate", "bearer_token", "with_staff_roles"]
+__all__ = ["Actor", "acting", "authenticate", "bearer_token", "identify", "with_staff_roles"]
