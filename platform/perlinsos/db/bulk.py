@@ -12,18 +12,25 @@ format, enums checked against their values); only the per-row machinery is skipp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import sqltypes
 
-_Plan = tuple[str, tuple[int, ...], tuple[Callable[[Any], Any] | None, ...]]
+from perlinsos.db.types import UTCDateTime
+
+_Plan = tuple[str, Callable[[Sequence[Any]], tuple[Any, ...]]]
 _plans: dict[tuple[str, str, tuple[str, ...]], _Plan] = {}
 
 
 def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
+    """The compiled INSERT and a function from a row (values in ``columns`` order) to the
+    driver's parameters, generated once as one tuple expression: a loop over columns per row
+    cost as much as the conversions themselves."""
     key = (dialect.name, table.name, columns)
     plan = _plans.get(key)
     if plan is None:
@@ -31,9 +38,47 @@ def _plan(dialect: Dialect, table: Table, columns: tuple[str, ...]) -> _Plan:
         order = tuple(compiled.positiontup or ())
         if sorted(order) != sorted(columns):  # a default or expression would need SQLAlchemy's own path
             raise ValueError(f"{table.name}: cannot insert {columns} positionally (compiled {order})")
-        processors = tuple(table.c[name].type._cached_bind_processor(dialect) for name in order)
-        plan = _plans[key] = (compiled.string, tuple(columns.index(name) for name in order), processors)
+        scope: dict[str, Any] = {}
+        parts = []
+        for n, name in enumerate(order):
+            process = _processor(dialect, table.c[name].type)
+            value = f"row[{columns.index(name)}]"
+            if process is None:
+                parts.append(value)
+            else:
+                scope[f"p{n}"] = process
+                parts.append(f"p{n}({value})")
+        convert = eval(f"lambda row: ({', '.join(parts)},)", scope)  # noqa: S307 - built from column positions only
+        plan = _plans[key] = (compiled.string, convert)
     return plan
+
+
+def _processor(dialect: Dialect, type_: Any) -> Callable[[Any], Any] | None:
+    """SQLAlchemy's bind processor for the column, or what it amounts to: for a plain JSON
+    column, the dialect's serializer itself (SQLAlchemy's wrapper only checks for its NULL
+    markers, which no caller here passes; ``None`` is stored as JSON null either way)."""
+    impl = type_.dialect_impl(dialect)
+    if (isinstance(impl, sqltypes.JSON) and type(impl).bind_processor is sqltypes.JSON.bind_processor
+            and not impl.none_as_null and impl._str_impl.bind_processor(dialect) is None):
+        return dialect._json_serializer or json.dumps
+    process = type_._cached_bind_processor(dialect)
+    if process is not None and isinstance(type_, UTCDateTime):
+        return _last_one(process)
+    return process
+
+
+def _last_one(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process`` remembering its last answer: a chunk's rows share one timestamp object. The
+    pair is replaced whole, so threads sharing the plan never see one value's answer for another."""
+    last: list[tuple[Any, Any]] = [(object(), None)]
+
+    def remembered(value: Any) -> Any:
+        seen, answer = last[0]
+        if value is not seen:
+            answer = process(value)
+            last[0] = (value, answer)
+        return answer
+    return remembered
 
 
 async def insert_rows(conn: AsyncConnection, table: Table, columns: Sequence[str],
@@ -52,19 +97,8 @@ def insert_rows_sync(conn: Connection, table: Table, columns: Sequence[str], row
 
 def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...],
                rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    sql, positions, processors = _plan(dialect, table, columns)
-    if positions == tuple(range(len(positions))):
-        convert = [(i, p) for i, p in enumerate(processors) if p is not None]
-        params = []
-        for row in rows:
-            values = list(row)
-            for i, process in convert:
-                values[i] = process(values[i])
-            params.append(tuple(values))
-    else:
-        params = [tuple(row[i] if p is None else p(row[i]) for i, p in zip(positions, processors, strict=True))
-                  for row in rows]
-    return sql, params
+    sql, convert = _plan(dialect, table, columns)
+    return sql, [convert(row) for row in rows]
 
 
 async def next_ids(conn: AsyncConnection, table: Table, n: int) -> list[int]:
