@@ -44,9 +44,24 @@ def reset() -> None:
     verifier.reset()
 
 
+#: the provider of the settings object last asked for (a pilot's settings live as long as its cached
+#: context: building and validating an OidcProvider per request is work for nothing)
+_last: tuple[IkdSettings | None, oidc.OidcProvider | None] = (None, None)
+
+
 def provider(settings: IkdSettings) -> oidc.OidcProvider:
     """IKD, as the core verifier needs it. IKD is a pilot's only provider today, so look-alike
     issuers are rejected rather than left to another plugin."""
+    global _last
+    known, made = _last
+    if known is settings:
+        return made
+    made = _provider(settings)
+    _last = (settings, made)
+    return made
+
+
+def _provider(settings: IkdSettings) -> oidc.OidcProvider:
     return oidc.OidcProvider(
         issuer=settings.issuer, audience=settings.audience,
         jwks_url=None if settings.jwks_url is None else str(settings.jwks_url),
