@@ -156,3 +156,36 @@ async def test_results_are_audited_per_group_every_row_counted(db, plugins, outb
     assert sum(d["count"] for d in results) == PEOPLE
     assert sum((Counter(d["statuses"]) for d in results), Counter()) == Counter({"SENT": PEOPLE})
     assert len(results) <= len(claims)  # results written in groups, not a row each
+
+
+async def test_a_dispatcher_cancelled_with_a_batch_claimed_ahead_renews_no_lease(db, plugins, outbox_rows,
+                                                                                   monkeypatch):
+    """Killed (cancelled) while batch 1 is being sent, batch 2 waits for send slots and batch 3 is
+    claimed ahead: nothing keeps renewing any of their leases, so once they run out another
+    dispatcher sends every row."""
+    in_flight = 0
+    send = ch.Pesan.send
+
+    async def hung(self, message):
+        nonlocal in_flight
+        in_flight += 1
+        await asyncio.sleep(3600)
+
+    monkeypatch.setattr(ch.Pesan, "send", hung)
+    policy = Policy(lease=0.3, base_delay=0.0)
+    task = asyncio.ensure_future(Dispatcher(db, plugins, portal_url="https://portal.test", batch=4, concurrency=4,
+                                            policy=policy).drain())
+    for _ in range(100):
+        await asyncio.sleep(0.05)
+        if in_flight == 4 and Counter(v for v in (await rows(db)).values())[("SENDING", 1)] == PEOPLE:
+            break
+    assert Counter((await rows(db)).values()) == {("SENDING", 1): PEOPLE}  # the third batch claimed ahead
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    monkeypatch.setattr(ch.Pesan, "send", send)
+    await asyncio.sleep(policy.lease * 3)  # would be renewed meanwhile by a keeper left behind
+    done = await Dispatcher(db, plugins, portal_url="https://portal.test", batch=4, policy=policy).drain()
+    assert done == {"SENT": PEOPLE}
+    assert ch.delivered_keys() == set(outbox_rows)

@@ -56,6 +56,7 @@ class Dispatcher:
         recorder = Recorder(self.db, linger=LINGER, group=max(self.batch, 1))
         total: Counter = Counter()
         sending: list[asyncio.Future] = []
+        upcoming: asyncio.Future | None = None
         try:
             batch = await self._claim()
             claimed = 1
@@ -66,8 +67,10 @@ class Dispatcher:
                 upcoming = asyncio.ensure_future(self._claim()) if more else None
                 # the next batch's sends start when the last of this one's has: no slot idles on a claim
                 waiter = asyncio.ensure_future(started.wait())
-                await asyncio.wait({waiter, sending[-1]}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                try:
+                    await asyncio.wait({waiter, sending[-1]}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
                 for done in [f for f in sending if f.done()]:
                     sending.remove(done)
                     total.update(done.result())
@@ -75,6 +78,7 @@ class Dispatcher:
                     break
                 try:
                     batch = await upcoming
+                    upcoming = None
                 except Exception:
                     if not total and not sending:
                         raise
@@ -82,13 +86,17 @@ class Dispatcher:
                                 exc_info=True)
                     break
                 claimed += 1
-        finally:
-            try:
-                for result in await asyncio.gather(*sending):
-                    total.update(result)
-            finally:  # cancelled: no lease keeper left behind (the rows' leases run out)
-                for future in sending:
-                    future.cancel()
+            for result in await asyncio.gather(*sending):
+                total.update(result)
+        except BaseException:  # cancelled (killed): nothing more is sent or written, no lease renewed
+            for future in sending:
+                future.cancel()
+            if upcoming is not None:  # a batch claimed ahead: its leases run out, another claim takes it
+                if upcoming.done() and not upcoming.cancelled() and upcoming.exception() is None \
+                        and upcoming.result() is not None:
+                    upcoming.result().keeper.cancel()
+                upcoming.cancel()
+            raise
         return total
 
     async def _claim(self) -> _Batch | None:
