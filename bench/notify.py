@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/notify.py [--n 10000] [--concurrency 16] [--batch 500] [--rounds 4] [--warmup 200]
                                      [--database-url postgresql://user@host:5432/db] [--cprofile PREFIX]
+    .venv/bin/python bench/notify.py --processes 1,2 --database-url postgresql://user@host:5432/db
+
+``--processes``: instead of the comparison, M dispatcher processes per M listed draining one
+PostgreSQL outbox at once (bench/notify_processes.py): throughput per M, and checks that no row was
+claimed or sent twice.
 
 A fresh database (a SQLite file in a temp dir, or a new PostgreSQL database created beside the one
 named by ``--database-url`` and dropped afterwards), migrations, and the bundled Banyuwangi pilot with
