@@ -118,3 +118,49 @@ async def test_next_ids_on_sqlite_need_the_write_lock(db):
     async with db.engine.connect() as conn:
         with pytest.raises(RuntimeError, match="write transaction"):
             await bulk.next_ids(conn, Decision.__table__, 1)
+
+
+async def test_many_rows_are_stored_as_sqlalchemy_stores_them(db):
+    """Past ``COPY_FROM`` rows PostgreSQL gets them by COPY: the same stored values."""
+    many = [(i, *row[1:]) for i, row in enumerate(ROWS * (bulk.COPY_FROM // len(ROWS) + 2), start=1)]
+    assert len(many) > bulk.COPY_FROM
+    via_orm, via_bulk = _table("bulk_many_orm"), _table("bulk_many_driver")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(via_orm.metadata.create_all)
+        await conn.run_sync(via_bulk.metadata.create_all)
+        await conn.execute(insert(via_orm), [dict(zip(COLUMNS, row, strict=True)) for row in many])
+        await bulk.insert_rows(conn, via_bulk, COLUMNS, many)
+        assert await _raw(conn, via_bulk) == await _raw(conn, via_orm)
+        await conn.run_sync(via_orm.metadata.drop_all)
+        await conn.run_sync(via_bulk.metadata.drop_all)
+
+
+async def test_many_rows_roll_back_with_their_transaction(db):
+    table = _table("bulk_many_rollback")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+    many = [(i, "x", None, None, None, "RED", None) for i in range(1, bulk.COPY_FROM + 10)]
+    with pytest.raises(RuntimeError):
+        async with db.engine.begin() as conn:
+            await bulk.insert_rows(conn, table, COLUMNS, many)
+            raise RuntimeError("the chunk's later write failed")
+    async with db.engine.begin() as conn:
+        assert await _raw(conn, table) == []
+        await conn.run_sync(table.metadata.drop_all)
+
+
+async def test_many_rows_after_other_statements_roll_back_too(db):
+    """The selection case: the rows come after other writes of the same transaction."""
+    table = _table("bulk_many_rollback_late")
+    async with db.engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+    many = [(i, "x", None, None, None, "RED", None) for i in range(2, bulk.COPY_FROM + 10)]
+    with pytest.raises(RuntimeError):
+        async with db.engine.begin() as conn:
+            await conn.execute(insert(table).values(id=1, label="first"))
+            await bulk.insert_rows(conn, table, COLUMNS, many)
+            assert len(await _raw(conn, table)) == len(many) + 1  # visible inside the transaction
+            raise RuntimeError("the chunk's later write failed")
+    async with db.engine.begin() as conn:
+        assert await _raw(conn, table) == []
+        await conn.run_sync(table.metadata.drop_all)
