@@ -67,8 +67,19 @@ def mask_numbers(text: str) -> str:
     return _SIXTEEN_DIGITS.sub(lambda m: mask_nik(m.group()), text)
 
 
+#: a text of GSM-7 characters only (one regex scan instead of a set lookup per character)
+_GSM7_TEXT = re.compile("[" + "".join(re.escape(c) for c in sorted(GSM7_BASIC | GSM7_EXTENSION)) + "]*")
+
+
 def encoding_of(text: str) -> str:
-    return GSM7 if all(c in GSM7_BASIC or c in GSM7_EXTENSION for c in text) else UCS2
+    return GSM7 if _GSM7_TEXT.fullmatch(text) else UCS2
+
+
+def _units(text: str, encoding: str) -> int:
+    """``sum(_weights(text, encoding))``, counted without a list per character."""
+    if encoding == GSM7:
+        return len(text) + sum(text.count(c) for c in GSM7_EXTENSION)
+    return sum(_weights(text, encoding))
 
 
 def _weights(text: str, encoding: str) -> list[int]:
@@ -80,13 +91,12 @@ def _weights(text: str, encoding: str) -> list[int]:
 def measure(text: str) -> SmsText:
     """Encoding, units and segments of ``text`` as it would be sent."""
     encoding = encoding_of(text)
-    weights = _weights(text, encoding)
-    units = sum(weights)
+    units = _units(text, encoding)
     single, per_segment = CAPACITY[encoding]
     if units <= single:
         return SmsText(text, encoding, units, 1 if text else 0)
     segments, used = 1, 0
-    for weight in weights:  # an escape pair or surrogate pair never straddles two segments
+    for weight in _weights(text, encoding):  # an escape pair or surrogate pair never straddles two segments
         if used + weight > per_segment:
             segments, used = segments + 1, 0
         used += weight
