@@ -108,22 +108,28 @@ subject_person_id, purpose, details, prev_hash, hash) VALUES (?, ?, ?, NULL, ?, 
 def _audit(conn: sqlite3.Connection, run_id: str, persons: list[int], decision_ids: list[int], processed: int) -> None:
     """The platform's audit rows for a chunk, chained the same way (``perlinsos.audit.link_hash``):
     a read of each registrant's facts, and one row for the chunk's decisions."""
-    seq, prev = conn.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetchone()
-    moment = datetime.now(UTC)
-    stamp, stored_at = audit.timestamp(moment), _stamp(moment)
     rows = [("READ_PERSONAL_DATA", "person", str(pid), pid, {"run_id": run_id}) for pid in sorted(persons)]
     if decision_ids:
         rows.append(("DECISIONS_MADE", "selection_run", run_id, None,
                      {"cause": "SELECTION", "processed": processed, "decided": len(decision_ids),
                       "decision_ids": [min(decision_ids), max(decision_ids)]}))
+    _chain(conn, rows)
+
+
+def _chain(conn: sqlite3.Connection, rows: list[tuple], actor: str = "system:selection") -> None:
+    """``rows`` (action, entity type, entity id, subject, details) chained after the head and inserted
+    (in the caller's ``BEGIN IMMEDIATE`` transaction, which serialises appenders on SQLite)."""
+    seq, prev = conn.execute("SELECT seq, hash FROM audit_chain_head WHERE id = 1").fetchone()
+    moment = datetime.now(UTC)
+    stamp, stored_at = audit.timestamp(moment), _stamp(moment)
     values = []
     for action, entity_type, entity_id, subject, details in rows:
         seq += 1
-        row = {"occurred_at": moment, "actor": "system:selection", "actor_role": None, "action": action,
+        row = {"occurred_at": moment, "actor": actor, "actor_role": None, "action": action,
                "entity_type": entity_type, "entity_id": entity_id, "subject_person_id": subject,
                "purpose": "selection", "details": details}
         digest = audit.link_hash(row, seq, prev, stamp=stamp)
-        values.append((seq, stored_at, "system:selection", action, entity_type, entity_id, subject,
+        values.append((seq, stored_at, actor, action, entity_type, entity_id, subject,
                        json.dumps(details), prev, digest))
         prev = digest
     conn.executemany(AUDIT_SQL, values)
@@ -229,8 +235,11 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
     run_id, now = str(uuid.uuid4()), _stamp(datetime.now(UTC))
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("INSERT INTO selection_run (id, pilot_id, status, started_by, started_at, heartbeat_at, "
-                 "last_registration_id, counts) VALUES (?, ?, 'RUNNING', 'bench', ?, ?, 0, '{}')",
+                 "last_registration_id, counts) VALUES (?, ?, 'RUNNING', 'cli', ?, ?, 0, '{}')",
                  (run_id, pilot_id, now, now))
+    # the run's start and end are audited as the platform audits them (`perlinsos select` starts as "cli")
+    _chain(conn, [("SELECTION_RUN_STARTED", "selection_run", run_id, None, {"pilot_id": pilot_id, "programme": None})],
+           actor="cli")
     conn.execute("COMMIT")
     processed = decided = unchanged = 0
     tally = Tally()
@@ -328,6 +337,8 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("UPDATE selection_run SET status = 'FINISHED', finished_at = ? WHERE id = ?",
                  (_stamp(datetime.now(UTC)), run_id))
+    _chain(conn, [("SELECTION_RUN_FINISHED", "selection_run", run_id, None,
+                   {"counts": summary(processed, decided, unchanged, tally), "error": None})])
     conn.execute("COMMIT")
     conn.close()
     facts_conn.close()

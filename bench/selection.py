@@ -396,6 +396,10 @@ def compare(platform: Path, baseline: Path, sample: int = 25) -> list[str]:
                       ("notifications", ("SELECT channel, template, status, count(*) FROM notification "
                                          "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3")),
                       ("decisions", "SELECT outcome, count(*), sum(is_current) FROM decision GROUP BY 1 ORDER BY 1"),
+                      # DECISIONS_MADE by the decisions they cover: the platform's chunks end at partition ends
+                      ("audit rows", "SELECT action, actor, sum(action != 'DECISIONS_MADE'), "
+                                     "sum(json_extract(details, '$.decided')) FROM audit_event GROUP BY 1, 2 "
+                                     "ORDER BY 1, 2"),
                       # not last_registration_id: a partitioned run keeps its resume points per village
                       ("runs", "SELECT status, counts FROM selection_run")):
         x, y = a.execute(sql).fetchall(), b.execute(sql).fetchall()
@@ -422,6 +426,24 @@ def compare(platform: Path, baseline: Path, sample: int = 25) -> list[str]:
             problems.append(f"registration {rid} differs in detail:\n  platform {x}\n  baseline {y}")
     a.close()
     b.close()
+    problems += asyncio.run(_verify_chains({"platform": platform, "baseline": baseline}))
+    return problems
+
+
+async def _verify_chains(paths: dict[str, Path]) -> list[str]:
+    """``perlinsos audit verify`` on each database: every hash recomputed, the head matched."""
+    from perlinsos import audit
+    from perlinsos.db.engine import Database
+
+    problems = []
+    for side, path in paths.items():
+        db = Database(f"sqlite+aiosqlite:///{path}")
+        try:
+            verified = await audit.verify(db)
+        finally:
+            await db.dispose()
+        if not isinstance(verified, audit.Verified):
+            problems.append(f"{side}'s audit chain is broken: {verified}")
     return problems
 
 
@@ -500,7 +522,8 @@ def main() -> int:
                     print(f"  {side:<8} {size:>9,}  {r['seconds']:7.1f}s  {size / r['seconds']:8.0f} reg/s  "
                           f"cpu {r['cpu']:6.1f}s  peak RSS {r['rss_peak']:.0f} MB", flush=True)
                 status = max(status, check(size, runs, lambda s=size: compare(
-                    workdir / f"platform-{s}.db", workdir / f"baseline-{s}.db")))
+                    workdir / f"platform-{s}.db", workdir / f"baseline-{s}.db"),
+                    ", audit rows by action, both audit chains verified"))
             results[size] = {side: best(rs) for side, rs in runs.items()}
             for path in (seeded, workdir / f"platform-{size}.db", workdir / f"baseline-{size}.db"):
                 if not args.keep or path == seeded:
