@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from perlinsos.errors import DatabaseError
 
@@ -122,6 +122,17 @@ class Database:
             return
         async with self._sqlite_write_lock(), self.writer() as session, session.begin():
             yield session
+
+    @contextlib.asynccontextmanager
+    async def single_reads(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for reads that need no transaction around them (each statement stands
+        alone, e.g. identifying a request's principal): on PostgreSQL in autocommit, which spares
+        the BEGIN and the ROLLBACK at check-in, two of the four round trips of a one-statement
+        read; on SQLite (no round trips) an ordinary connection."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     def _sqlite_write_lock(self) -> asyncio.Lock:
         loop = asyncio.get_running_loop()

@@ -333,8 +333,9 @@ class GraphQLView(GraphQL):
         token = auth.bearer_token(authorization)
         if token is None:
             return pilot, hooks, None, None, None  # anonymous: nothing to read
-        # A Core connection, not an ORM session: the same statements without the ORM's per-statement work.
-        async with state.db.engine.connect() as conn:
+        # A Core connection, not an ORM session: the same statements without the ORM's per-statement
+        # work; in autocommit on PostgreSQL (one statement: no transaction to begin and roll back).
+        async with state.db.single_reads() as conn:
             principal, household_id = await auth.identify(token, hooks, conn)
         return pilot, hooks, principal, token, household_id
 
