@@ -1,6 +1,7 @@
 """Stage 2 — selection: stream a pilot's registrations in chunks, gather facts with one hook call
 per chunk, evaluate every criterion, and write each chunk's decisions, reasons, notifications and
-progress in one transaction. A run is split by village (:mod:`.partitions`), so several worker
+progress in one transaction, the next chunk being read and evaluated meanwhile
+(:mod:`.gather`). A run is split by village (:mod:`.partitions`), so several worker
 processes can share it; a crashed run resumes after its last committed chunks; re-running with
 unchanged inputs and criteria writes nothing, and a re-run writes a new version only when what the
 citizen is told changes (:mod:`.stability`: a source that fails keeps the current decision)."""
