@@ -212,6 +212,11 @@ class _Ahead:
         return None if chunk is None else await gather.prepare(hooks, chunk, criteria)
 
     def start(self, after_id: int) -> None:
+        if self._args[0].is_sqlite:
+            # SQLite's work runs in the driver's thread of this process, under the same GIL as
+            # the evaluation: measured, reading ahead only added GIL hand-offs (+4% CPU, no
+            # shorter wall time). On PostgreSQL the server works meanwhile (0.9x wall vs 0.72x CPU).
+            return
         self._task, self._after = asyncio.ensure_future(self._read(after_id)), after_id
 
     async def take(self, after_id: int) -> gather.Prepared | None:
