@@ -162,6 +162,8 @@ def normalise(body: dict, c: Citizen) -> dict:
 async def load_pilot(url: str, ikd: IkdSimulator) -> str:
     data = tomllib.loads(bundled_pilot_file().read_text(encoding="utf-8"))
     data["plugins"]["ikd"] = {"issuer": ikd.issuer, "audience": ikd.audience, "client_secret": ikd.client_secret}
+    # production mode refuses the bundled development secrets (as bench_pilot_data replaces them)
+    data["plugins"]["notify_sms"]["api_key"] = "bench-sms-key"
     spec = parse_pilot(data, PluginManager(), source="bench")
     db = Database(url)
     try:
