@@ -245,7 +245,8 @@ def create_app(database_url: str | None = None, *, pilot: str | None = None, iss
             await conn.run_sync(audit.append, [dict(  # chained like the platform's (perlinsos.audit.append)
                 occurred_at=utcnow(), actor=subject, actor_role="CITIZEN", action="REGISTRATION_CREATED",
                 entity_type="registration", entity_id=str(row.id), subject_person_id=person_id, purpose=None,
-                details={"programme": programme, "channel": Channel.SELF.value})])
+                # who acted is (issuer, subject), as the platform records it
+                details={"actor_issuer": issuer, "programme": programme, "channel": Channel.SELF.value})])
         return _payload(row, created=True)
 
     async def health(request: Request) -> Response:
