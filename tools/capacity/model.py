@@ -28,34 +28,39 @@ class Measured:
     command: str
 
 
+REGISTER_CPU = 12.6  # bench/register.py on PostgreSQL, quiet machine (SQLite: 17.6)
+
 #: Per-process figures on this machine kind (2 cores; bench/README.md gives the load during each
 #: run). Application CPU is the benchmark's "cpu ms/…" of the platform process; database CPU the
 #: PostgreSQL backends' (bench/selection.py and bench/notify.py read it from /proc).
 MEASURED: dict[str, Measured] = {
     "register_cpu_ms": Measured(
-        38.0, "ms app CPU per registerHousehold (PostgreSQL)",
+        REGISTER_CPU, "ms app CPU per registerHousehold (PostgreSQL, quiet machine)",
         ".venv/bin/python bench/register.py --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
     "register_db_ms": Measured(
-        6.0, "ms PostgreSQL CPU per registration (estimate: 4 writes, 3 reads)",
-        "bench/register.py (server CPU not split out; see docs/capacity.md)"),
+        2.0, "ms PostgreSQL CPU per registration: ESTIMATE (~10 statements, one write transaction; not measured)",
+        "none yet: bench/register.py does not read the backends' CPU"),
     "select_app_ms_per_1k": Measured(
-        385.0, "ms app CPU per 1,000 registrations selected (PostgreSQL)",
-        ".venv/bin/python bench/selection.py --sizes 20000 --rounds 3 --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        345.0, "ms app CPU per 1,000 registrations selected (PostgreSQL, quiet machine)",
+        ".venv/bin/python bench/selection.py --sizes 20000,100000 --rounds 3 --database-url "
+        "postgresql://postgres@127.0.0.1:5432/postgres"),
     "select_db_ms_per_1k": Measured(
-        335.0, "ms PostgreSQL backend CPU per 1,000 registrations selected",
-        ".venv/bin/python bench/selection.py --sizes 20000 --rounds 3 --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        206.0, "ms PostgreSQL backend CPU per 1,000 registrations selected (same run, /proc)",
+        ".venv/bin/python bench/selection.py --sizes 20000,100000 --rounds 3 --database-url "
+        "postgresql://postgres@127.0.0.1:5432/postgres"),
     "notify_app_ms": Measured(
-        1.3, "ms app CPU per SMS sent (PostgreSQL)",
-        ".venv/bin/python bench/notify.py --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        1.8, "ms app CPU per SMS sent (PostgreSQL, quiet machine; 1.71-1.83 in three runs)",
+        ".venv/bin/python bench/notify.py --n 4000 --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
     "notify_db_ms": Measured(
-        0.4, "ms PostgreSQL CPU per SMS (claim + record, batched)",
-        ".venv/bin/python bench/notify.py --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        0.3, "ms PostgreSQL CPU per SMS: ESTIMATE (a claim and a result write per ~100 rows; not measured)",
+        "none yet: bench/notify.py does not read the backends' CPU"),
     "me_app_ms": Measured(
-        12.0, "ms app CPU per citizen `me` (decision, reasons, inbox; token verified; access log written)",
-        ".venv/bin/python bench/load.py --only me --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        3.6, "ms app CPU per citizen `me` with decision and reasons, token verified (PostgreSQL, quiet machine)",
+        ".venv/bin/python bench/load.py --only me --seconds 12 --rounds 4 --readers 60 --database-url "
+        "postgresql://postgres@127.0.0.1:5432/postgres"),
     "me_db_ms": Measured(
-        3.0, "ms PostgreSQL CPU per `me` (6 statements + access-log insert)",
-        ".venv/bin/python bench/load.py --only me --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
+        0.5, "ms PostgreSQL CPU per `me`: ESTIMATE (3 statements in autocommit; not measured)",
+        "none yet: bench/load.py does not read the backends' CPU"),
 }
 
 #: Demand: what the rollout asks of the system, with the source of each figure.
