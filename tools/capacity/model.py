@@ -6,7 +6,8 @@ benchmarks measured. Run it after re-measuring; paste its output into docs/capac
     .venv/bin/python tools/capacity/model.py --json     # the same numbers as JSON
 
 Every measured input names the benchmark command that gives it (MEASURED); every assumption about
-demand says where it comes from (DEMAND). Population per regency: ../shared/data (Kemendagri).
+demand says where it comes from (DEMAND). Population per regency: the platform's copy of the
+Kemendagri data (platform/perlinsos/data, MIT).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "population_indonesia.csv"
+DATA = Path(__file__).resolve().parents[2] / "platform" / "perlinsos" / "data" / "population_indonesia.csv"
 
 
 @dataclass(frozen=True)
