@@ -152,6 +152,33 @@ def summary(processed: int, decided: int, unchanged: int, tally: Tally) -> dict[
             "pending_reasons": dict(tally.pending_reasons), "failed_facts": {}}
 
 
+def registrants(rows, live: dict[int, Any], members: dict[int, list[str]],
+                elsewhere: dict[tuple[int, str], set[str]], today, when) -> tuple[list[RegistrantRef], dict]:
+    """A chunk's registrants with the platform's own facts (NIK valid, registered elsewhere, consent
+    live, scopes missing), from the rows both baselines read; ``when`` turns a stored timestamp into
+    an aware datetime (SQLite text; asyncpg gives one already)."""
+    refs, facts = [], {}
+    for rid, programme, region, person_id, household_id, nik, kk in rows:
+        c = live.get(person_id)
+        grant = None if c is None else ConsentGrant(
+            nik=nik, scopes=tuple(json.loads(c[1])), purpose=c[2], policy_version=c[3], given_at=when(c[4]),
+            expires_at=when(c[5]), reference=c[6])
+        refs.append(RegistrantRef(rid, nik, kk, region, programme, tuple(members.get(household_id, ())), grant))
+        facts[rid] = {
+            "platform.nik_valid": Fact(rid, "platform.nik_valid", is_valid_nik(nik), PLATFORM, today),
+            "platform.other_registrations": Fact(rid, "platform.other_registrations",
+                                                 sorted(elsewhere.get((person_id, programme), ())), PLATFORM, today),
+            "platform.consent_live": Fact(rid, "platform.consent_live",
+                                          grant is not None and all(s in grant.scopes for s in FACT_SCOPES),
+                                          PLATFORM, today),
+        }
+        missing = [s for s in FACT_SCOPES if grant is not None and s not in grant.scopes]
+        if missing:  # the platform names the scopes a consent lacks (issue 12)
+            facts[rid]["platform.consent_missing_scopes"] = Fact(rid, "platform.consent_missing_scopes", missing,
+                                                                 PLATFORM, today)
+    return refs, facts
+
+
 def evaluate_chunk(refs: list[RegistrantRef], person_ids: list[int], facts: dict[int, dict[str, Fact]],
                    criteria: dict[str, Any], pilot: PilotContext) -> list[tuple]:
     """Every criterion of each registrant's programme in a plain loop: (registration id, person id,
@@ -271,25 +298,7 @@ def run(path: str, pilot_code: str, chunk: int) -> dict[str, Any]:
             elsewhere[(person_id, programme)].add(code)
 
         today = moment.date()
-        refs, facts = [], {}
-        for rid, programme, region, person_id, household_id, nik, kk in rows:
-            c = live.get(person_id)
-            grant = None if c is None else ConsentGrant(
-                nik=nik, scopes=tuple(json.loads(c[1])), purpose=c[2], policy_version=c[3], given_at=_aware(c[4]),
-                expires_at=_aware(c[5]), reference=c[6])
-            refs.append(RegistrantRef(rid, nik, kk, region, programme, tuple(members.get(household_id, ())), grant))
-            facts[rid] = {
-                "platform.nik_valid": Fact(rid, "platform.nik_valid", is_valid_nik(nik), PLATFORM, today),
-                "platform.other_registrations": Fact(rid, "platform.other_registrations",
-                                                     sorted(elsewhere.get((person_id, programme), ())), PLATFORM, today),
-                "platform.consent_live": Fact(rid, "platform.consent_live",
-                                              grant is not None and all(s in grant.scopes for s in FACT_SCOPES),
-                                              PLATFORM, today),
-            }
-            missing = [s for s in FACT_SCOPES if grant is not None and s not in grant.scopes]
-            if missing:  # the platform names the scopes a consent lacks (issue 12)
-                facts[rid]["platform.consent_missing_scopes"] = Fact(rid, "platform.consent_missing_scopes", missing,
-                                                                     PLATFORM, today)
+        refs, facts = registrants(rows, live, members, elsewhere, today, _aware)
         for fact in bench_facts.read_facts(facts_conn, refs):
             if not fact.name.startswith("platform."):
                 facts[fact.registration_id][fact.name] = fact

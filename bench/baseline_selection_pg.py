@@ -33,12 +33,10 @@ from typing import Any
 
 import asyncpg
 import bench_facts
-from baseline_selection import Tally, decision_rows, evaluate_chunk, summary
+from baseline_selection import Tally, decision_rows, evaluate_chunk, registrants, summary
 from perlinsos import audit
-from perlinsos.contract import ConsentGrant, Fact, PilotContext, RegistrantRef
-from perlinsos.idnumbers import is_valid_nik
+from perlinsos.contract import Fact, PilotContext, RegistrantRef
 from perlinsos.registration.consent import DEFAULT_PURPOSE
-from perlinsos.selection.chunks import FACT_SCOPES, PLATFORM
 
 CHUNK_SQL = """SELECT r.id, r.programme, r.region_code, r.person_id, r.household_id, p.nik, h.kk_number
 FROM registration r JOIN person p ON p.id = r.person_id JOIN household h ON h.id = r.household_id
@@ -112,25 +110,7 @@ async def _read_chunk(conn: asyncpg.Connection, facts_conn: asyncpg.Connection, 
     for person_id, programme, code in await conn.fetch(ELSEWHERE_SQL, persons, pilot_id):
         elsewhere[(person_id, programme)].add(code)
     today = moment.date()
-    refs, facts = [], {}
-    for rid, programme, region, person_id, household_id, nik, kk in rows:
-        c = live.get(person_id)
-        grant = None if c is None else ConsentGrant(
-            nik=nik, scopes=tuple(json.loads(c[1])), purpose=c[2], policy_version=c[3], given_at=c[4],
-            expires_at=c[5], reference=c[6])
-        refs.append(RegistrantRef(rid, nik, kk, region, programme, tuple(members.get(household_id, ())), grant))
-        facts[rid] = {
-            "platform.nik_valid": Fact(rid, "platform.nik_valid", is_valid_nik(nik), PLATFORM, today),
-            "platform.other_registrations": Fact(rid, "platform.other_registrations",
-                                                 sorted(elsewhere.get((person_id, programme), ())), PLATFORM, today),
-            "platform.consent_live": Fact(rid, "platform.consent_live",
-                                          grant is not None and all(s in grant.scopes for s in FACT_SCOPES),
-                                          PLATFORM, today),
-        }
-        missing = [s for s in FACT_SCOPES if grant is not None and s not in grant.scopes]
-        if missing:  # the platform names the scopes a consent lacks (issue 12)
-            facts[rid]["platform.consent_missing_scopes"] = Fact(rid, "platform.consent_missing_scopes", missing,
-                                                                 PLATFORM, today)
+    refs, facts = registrants(rows, live, members, elsewhere, today, lambda value: value)
     for fact in await bench_facts.read_facts_pg(facts_conn, refs):
         if not fact.name.startswith("platform."):
             facts[fact.registration_id][fact.name] = fact
