@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import base64
 import json
+import os
 import random
 import subprocess
 import sys
@@ -35,6 +36,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
+from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -47,6 +49,7 @@ from _common import (  # noqa: E402
     engine_name,
     free_port,
     load,
+    proc_cpu_seconds,
     run_in_fresh_database,
     server_env,
 )
@@ -295,6 +298,31 @@ async def statements_per_request(url: str, readers, staff: str) -> dict[str, int
     return found
 
 
+def backend_cpu(url: str) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend serving the bench database (their process
+    title names it; /proc, so the server must be on this machine); None on SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    needle = f" {make_url(url).database} ".encode()
+    found: dict[int, float] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and needle in title:
+                found[int(pid)] = proc_cpu_seconds(int(pid)) or 0.0
+    return found
+
+
+def backend_cpu_since(url: str, before: dict[int, float]) -> float:
+    """CPU the backends spent since ``before`` (a backend that has exited meanwhile is not counted:
+    the audit-row counts' short connections)."""
+    now = backend_cpu(url) or {}
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int:
     """``--only me``: the platform's ``me`` and the hand-written one, alternating rounds, with the
     CPU each server process spent per request."""
@@ -305,6 +333,7 @@ async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     stats = {"platform": Stats(), "baseline": Stats()}
     written = {"platform": 0, "baseline": 0}
+    db_cpu = {"platform": 0.0, "baseline": 0.0}
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         def request(server: Server):
             async def one() -> bool:
@@ -319,9 +348,11 @@ async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int
             await load(s, request(s), seconds=2, concurrency=args.concurrency, max_requests=10**6, stats=None)
         for i in range(args.rounds):
             for name in (["platform", "baseline"] if i % 2 == 0 else ["baseline", "platform"]):
-                before = await audit_rows(url)
+                before, db_before = await audit_rows(url), backend_cpu(url)
                 await load(sides[name], request(sides[name]), seconds=args.seconds / args.rounds,
                            concurrency=args.concurrency, max_requests=10**6, stats=stats[name])
+                if db_before is not None:  # the other side's pooled backends sit idle meanwhile
+                    db_cpu[name] += backend_cpu_since(url, db_before)
                 written[name] += await audit_rows(url) - before
     print(f"\n`me` only: {engine_name(url)}, {args.concurrency} clients, {args.rounds} alternating rounds, "
           f"{args.seconds:g} s per side; {len(tokens)} citizens' IKD tokens verified on both sides")
@@ -334,6 +365,9 @@ async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int
     p, b = stats["platform"], stats["baseline"]
     cpu_ratio = b.cpu_per_request / p.cpu_per_request if p.cpu_per_request and b.cpu_per_request else float("nan")
     print(f"me: platform / hand-written = {p.rate / b.rate:.2f}x (wall), {cpu_ratio:.2f}x (CPU per request)")
+    if backend_cpu(url) is not None and p.requests and b.requests:
+        print(f"PostgreSQL backends' CPU per request (/proc, during each side's rounds): platform "
+              f"{db_cpu['platform'] / p.requests * 1000:.2f} ms, baseline {db_cpu['baseline'] / b.requests * 1000:.2f} ms")
     return 3 if p.errors or b.errors or written["platform"] != written["baseline"] else 0
 
 
