@@ -130,6 +130,31 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def backend_cpu(url: str) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend serving the bench database (their process
+    title names it; /proc, so the server must be on this machine); None on SQLite."""
+    if not url.startswith("postgresql"):
+        return None
+    needle = f" {make_url(url).database} ".encode()
+    found: dict[int, float] = {}
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and needle in title:
+                found[int(pid)] = proc_cpu_seconds(int(pid)) or 0.0
+    return found
+
+
+def backend_cpu_since(url: str, before: dict[int, float]) -> float:
+    """CPU the backends spent since ``before`` (a backend that has exited meanwhile is not counted:
+    the audit-row counts' short connections)."""
+    now = backend_cpu(url) or {}
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 class Server:
     """``uvicorn --factory <factory>`` on a free loopback port, one worker; stdout and stderr in a log."""
 

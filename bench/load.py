@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
 import random
 import subprocess
 import sys
@@ -36,7 +35,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import httpx
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -48,8 +46,9 @@ from _common import (  # noqa: E402
     diff,
     engine_name,
     free_port,
+    backend_cpu,
+    backend_cpu_since,
     load,
-    proc_cpu_seconds,
     run_in_fresh_database,
     server_env,
 )
@@ -296,31 +295,6 @@ async def statements_per_request(url: str, readers, staff: str) -> dict[str, int
         event.remove(engine, "before_cursor_execute", seen)
         await app.state.perlinsos.db.dispose()
     return found
-
-
-def backend_cpu(url: str) -> dict[int, float] | None:
-    """CPU seconds so far of each PostgreSQL backend serving the bench database (their process
-    title names it; /proc, so the server must be on this machine); None on SQLite."""
-    if not url.startswith("postgresql"):
-        return None
-    needle = f" {make_url(url).database} ".encode()
-    found: dict[int, float] = {}
-    for pid in os.listdir("/proc"):
-        if pid.isdigit():
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(b"postgres: ") and needle in title:
-                found[int(pid)] = proc_cpu_seconds(int(pid)) or 0.0
-    return found
-
-
-def backend_cpu_since(url: str, before: dict[int, float]) -> float:
-    """CPU the backends spent since ``before`` (a backend that has exited meanwhile is not counted:
-    the audit-row counts' short connections)."""
-    now = backend_cpu(url) or {}
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
 
 
 async def me_only(args, url: str, platform: Server, raw: Server, readers) -> int:

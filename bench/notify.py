@@ -59,7 +59,7 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _common import Stats, engine_name, fresh_database, proc_cpu_seconds  # noqa: E402
+from _common import Stats, backend_cpu, backend_cpu_since, engine_name, fresh_database, proc_cpu_seconds  # noqa: E402
 from fixtures.sms import SmsSimulator  # noqa: E402
 from perlinsos.db import migrate  # noqa: E402
 from perlinsos.db.engine import Database  # noqa: E402
@@ -226,8 +226,10 @@ def other_threads_cpu() -> float:
 
 
 class Side:
-    def __init__(self, name: str, sim: SmsSimulator):
+    def __init__(self, name: str, sim: SmsSimulator, db_url: str | None = None):
         self.name, self.sim = name, sim
+        self.db_url = db_url  # PostgreSQL: the backends' CPU during this side's rounds is counted
+        self.db_cpu = 0.0
         self.stats = Stats()
         self.sim_cpu = 0.0
         self.threads_cpu = 0.0  # of self.stats.cpu: threads other than the event loop's
@@ -235,6 +237,7 @@ class Side:
 
     async def measure(self, send, count: int, profiler: cProfile.Profile | None = None) -> None:
         threads0 = other_threads_cpu()
+        db0 = backend_cpu(self.db_url) if self.db_url else None
         sim0, cpu0, t0 = proc_cpu_seconds(self.sim.process.pid), time.process_time(), time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -253,6 +256,8 @@ class Side:
         s.rounds.append(count / elapsed if elapsed else 0.0)
         if sim0 is not None and sim1 is not None:
             self.sim_cpu += sim1 - sim0
+        if db0 is not None:
+            self.db_cpu += backend_cpu_since(self.db_url, db0)
 
 
 def platform_sender(dispatcher: Dispatcher, side: Side, notes: list[dict[str, Any]]):
@@ -350,7 +355,7 @@ async def bench(args, url: str, sims: dict[str, SmsSimulator]) -> int:
     db = Database(url)
     profilers = {name: cProfile.Profile() for name in sims} if args.cprofile else {}
     dispatcher = Dispatcher(db, plugins, portal_url=PORTAL, batch=args.batch, concurrency=args.concurrency)
-    sides = {name: Side(name, sim) for name, sim in sims.items()}
+    sides = {name: Side(name, sim, url if name == "platform" else None) for name, sim in sims.items()}
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     try:
         async with httpx.AsyncClient(limits=limits, timeout=5, follow_redirects=False,
@@ -425,6 +430,10 @@ def report(args, url: str, sides: dict[str, Side]) -> None:
     cpu_ratio = b.cpu_per_request / p.cpu_per_request if p.cpu_per_request and b.cpu_per_request else None
     print(f"ratio platform/baseline = {ratio:.2f}x   (target >= {TARGET}x)"
           + (f"   cpu-per-message ratio (this process) = {cpu_ratio:.2f}x" if cpu_ratio else ""))
+    platform = sides["platform"]
+    if backend_cpu(url) is not None and p.requests:
+        print(f"PostgreSQL backends' CPU per SMS (/proc, during the platform's rounds; the loop uses no database): "
+              f"{platform.db_cpu / p.requests * 1000:.3f} ms")
     if ratio < TARGET:
         print(f"BELOW TARGET: {ratio:.3f}x < {TARGET}x")
 

@@ -53,15 +53,16 @@ MEASURED: dict[str, Measured] = {
         1.8, "ms app CPU per SMS sent (PostgreSQL, quiet machine; 1.71-1.83 in three runs)",
         ".venv/bin/python bench/notify.py --n 4000 --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
     "notify_db_ms": Measured(
-        0.3, "ms PostgreSQL CPU per SMS: ESTIMATE (a claim and a result write per ~100 rows; not measured)",
-        "none yet: bench/notify.py does not read the backends' CPU"),
+        0.13, "ms PostgreSQL backend CPU per SMS (claims and grouped result writes; /proc during the platform's rounds)",
+        ".venv/bin/python bench/notify.py --n 1000 --database-url postgresql://postgres@127.0.0.1:5432/postgres"),
     "me_app_ms": Measured(
         3.6, "ms app CPU per citizen `me` with decision and reasons, token verified (PostgreSQL, quiet machine)",
         ".venv/bin/python bench/load.py --only me --seconds 12 --rounds 4 --readers 60 --database-url "
         "postgresql://postgres@127.0.0.1:5432/postgres"),
     "me_db_ms": Measured(
-        0.5, "ms PostgreSQL CPU per `me`: ESTIMATE (3 statements in autocommit; not measured)",
-        "none yet: bench/load.py does not read the backends' CPU"),
+        0.44, "ms PostgreSQL backend CPU per `me` (/proc during the platform's rounds; the baseline's: 0.11-0.15)",
+        ".venv/bin/python bench/load.py --only me --seconds 4 --rounds 2 --readers 20 --database-url "
+        "postgresql://postgres@127.0.0.1:5432/postgres"),
 }
 
 #: Demand: what the rollout asks of the system, with the source of each figure.
