@@ -45,6 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from _common import (
     Server,
+    backend_cpu,
+    backend_cpu_since,
     Stats,
     alternate,
     diff,
@@ -94,6 +96,7 @@ class Side:
         self.http_errors = self.payload_errors = 0
         self.samples: list[str] = []
         self.sim_cpu = 0.0
+        self.db_cpu = 0.0  # PostgreSQL backends' CPU during this side's rounds
         self.body = httpx.Request("POST", "http://x", json={"query": MUTATION, "operationName": "Register",
                                                            "variables": {"programme": PROGRAMME}}).content
 
@@ -335,10 +338,12 @@ async def bench(args, url: str, workdir: Path) -> int:
 
                 async def run_round(server: Server, stats: Stats) -> None:
                     side = sides[server.name]
-                    sim0 = proc_cpu_seconds(ikd.process.pid)
+                    sim0, db0 = proc_cpu_seconds(ikd.process.pid), backend_cpu(url)
                     await load(server, side.one(), seconds=args.seconds / args.rounds, concurrency=args.concurrency,
                                max_requests=args.max_registrations // args.rounds, stats=stats)
                     side.sim_cpu += (proc_cpu_seconds(ikd.process.pid) or 0) - (sim0 or 0)
+                    if db0 is not None:  # the other server's pooled backends sit idle meanwhile
+                        side.db_cpu += backend_cpu_since(url, db0)
 
                 stats = await alternate(servers, run_round, args.rounds)
                 locked = {s.name: s.log_text().count("database is locked") for s in servers}
@@ -373,6 +378,7 @@ def report(args, url: str, stats: dict[str, Stats], sides: dict[str, Side], lock
         print(f"  {name:<9} errors {count}: HTTP {side.http_errors}, GraphQL/payload {side.payload_errors}, "
               f"'database is locked' in log {locked[name]}, tracebacks in log {tracebacks[name]}; "
               f"IKD simulator cpu {side.sim_cpu / n * 1000:.1f} ms/reg"
+              + (f"; PostgreSQL backends' cpu {side.db_cpu / n * 1000:.2f} ms/reg" if side.db_cpu else "")
               + (f"; e.g. {side.samples[0]}" if side.samples else ""))
     return errors
 
