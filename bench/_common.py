@@ -130,12 +130,10 @@ def proc_cpu_seconds(pid: int) -> float | None:
         return None
 
 
-def backend_cpu(url: str) -> dict[int, float] | None:
-    """CPU seconds so far of each PostgreSQL backend serving the bench database (their process
-    title names it; /proc, so the server must be on this machine); None on SQLite."""
-    if not url.startswith("postgresql"):
-        return None
-    needle = f" {make_url(url).database} ".encode()
+def backends_of(database: str) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``database`` (their process title
+    names it; /proc, so the server must be on this machine)."""
+    needle = f" {database} ".encode()
     found: dict[int, float] = {}
     for pid in os.listdir("/proc"):
         if pid.isdigit():
@@ -144,8 +142,15 @@ def backend_cpu(url: str) -> dict[int, float] | None:
             except OSError:
                 continue
             if title.startswith(b"postgres: ") and needle in title:
-                found[int(pid)] = proc_cpu_seconds(int(pid)) or 0.0
+                cpu = proc_cpu_seconds(int(pid))
+                if cpu is not None:
+                    found[int(pid)] = cpu
     return found
+
+
+def backend_cpu(url: str) -> dict[int, float] | None:
+    """:func:`backends_of` the bench database of ``url``; None on SQLite."""
+    return backends_of(make_url(url).database) if url.startswith("postgresql") else None
 
 
 def backend_cpu_since(url: str, before: dict[int, float]) -> float:

@@ -25,6 +25,7 @@ from typing import Any
 
 import asyncpg
 import bench_facts
+from _common import backends_of
 from sqlalchemy.engine import make_url
 
 PREFIX = f"perlinsos_bench_sel_{os.getpid()}"
@@ -103,22 +104,14 @@ def seed(url: str, n: int, synthetic, pilots: tuple[str, str]) -> dict[str, int]
 # --- the PostgreSQL backends' CPU ---------------------------------------------------------------
 
 
-def _cpu_of(pid: str) -> float | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 class BackendCPU:
     """CPU seconds of the PostgreSQL backends serving database ``name`` (their process title names
     it), sampled from /proc every 0.1 s while in use; a backend's last sample before it exits
     counts (up to 0.1 s of it may be missed). Needs the server on this machine."""
 
     def __init__(self, name: str) -> None:
-        self.needle = f" {name} ".encode()
-        self.seen: dict[str, float] = {}
+        self.name = name
+        self.seen: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
@@ -128,17 +121,7 @@ class BackendCPU:
             self._stop.wait(0.1)
 
     def sample(self) -> None:
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes()
-            except OSError:
-                continue
-            if title.startswith(b"postgres: ") and self.needle in title:
-                cpu = _cpu_of(pid)
-                if cpu is not None:
-                    self.seen[pid] = cpu
+        self.seen.update(backends_of(self.name))  # an exited backend keeps its last sample
 
     def __enter__(self) -> BackendCPU:
         self._thread.start()

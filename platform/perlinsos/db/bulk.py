@@ -95,7 +95,8 @@ async def insert_rows(conn: AsyncConnection, table: Table, columns: Sequence[str
     server default or NULL."""
     if not rows:
         return
-    sql, params = _statement(conn.dialect, table, tuple(columns), rows)
+    sql, convert, order = _plan(conn.dialect, table, tuple(columns))
+    params = [convert(row) for row in rows]
     if len(params) >= COPY_FROM and conn.dialect.driver == "asyncpg":
         driver = (await conn.get_raw_connection()).driver_connection
         # Only inside the server-side transaction: SQLAlchemy begins it at the first statement,
@@ -103,8 +104,7 @@ async def insert_rows(conn: AsyncConnection, table: Table, columns: Sequence[str
         if driver.is_in_transaction():
             # the parameters are what executemany would bind, so the driver's codecs (SQLAlchemy's
             # JSONB codec among them) encode them the same way
-            await driver.copy_records_to_table(table.name, records=params,
-                                               columns=list(_plan(conn.dialect, table, tuple(columns))[2]))
+            await driver.copy_records_to_table(table.name, records=params, columns=list(order))
             return
     await conn.exec_driver_sql(sql, params)
 
@@ -112,13 +112,8 @@ async def insert_rows(conn: AsyncConnection, table: Table, columns: Sequence[str
 def insert_rows_sync(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """:func:`insert_rows` on a sync connection (in a ``before_commit`` hook: the audit chain)."""
     if rows:
-        conn.exec_driver_sql(*_statement(conn.dialect, table, tuple(columns), rows))
-
-
-def _statement(dialect: Dialect, table: Table, columns: tuple[str, ...],
-               rows: Sequence[Sequence[Any]]) -> tuple[str, list[tuple[Any, ...]]]:
-    sql, convert, _ = _plan(dialect, table, columns)
-    return sql, [convert(row) for row in rows]
+        sql, convert, _ = _plan(conn.dialect, table, tuple(columns))
+        conn.exec_driver_sql(sql, [convert(row) for row in rows])
 
 
 async def next_ids(conn: AsyncConnection, table: Table, n: int) -> list[int]:
