@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from perlinsos.db import sqlite_driver
 from perlinsos.errors import DatabaseError
 
 if TYPE_CHECKING:
@@ -76,6 +77,7 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": busy_timeout_ms / 1000}
+            kwargs["module"] = sqlite_driver.dbapi()  # a close that cannot hang (see sqlite_driver)
         else:
             # pre-ping: a connection the server dropped (a restart) is replaced, not handed out
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True, pool_timeout=pool_timeout,
