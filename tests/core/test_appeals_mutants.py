@@ -300,8 +300,8 @@ async def test_each_step_is_audited_notified_and_announced(settings, db, plugin_
         ("rev-1", str(first), {"from": "SUBMITTED", "to": "UNDER_REVIEW"})]
     assert [e[1:] for e in await audited(db, "APPEAL_DISMISSED")] == [
         (str(first), {"from": "UNDER_REVIEW", "to": "DISMISSED"})]
-    assert [e[1:] for e in await audited(db, "APPEAL_WITHDRAWN")] == [
-        (str(second), {"from": "SUBMITTED", "to": "WITHDRAWN"})]
+    assert await audited(db, "APPEAL_WITHDRAWN") == [  # by the appellant
+        (f"citizen-{seed.nik(1)}", str(second), {"from": "SUBMITTED", "to": "WITHDRAWN"})]
     async with db.read() as s:
         subjects = set((await s.execute(select(AuditEvent.action, AuditEvent.entity_type, AuditEvent.subject_person_id)
                                         .where(AuditEvent.action.like("APPEAL_%")))).all())
