@@ -20,6 +20,7 @@ from perlinsos.plugins import PluginManager
 from sqlalchemy import select, update
 
 from test_appeals import appeal_input
+from test_appeals import upload as upload_as
 
 FILE = """mutation($i: FileAppealInput!) { fileAppeal(input: $i) { appeal { id status ground disputedReasons
   statement comparisonData channel submittedAt reviewDueAt evidence { kind } } errors { code field message } } }"""
@@ -40,11 +41,8 @@ async def decision_of(client, i: int) -> str:
 
 
 async def upload(client, i: int, n: int, kind: str = "SUPPORTING_DOCUMENT") -> str:
-    response = await client.http.post("/evidence", content=PDF.replace(b"{n}", f"{i}-{n}".encode()), headers={
-        "Authorization": f"Bearer {citizen(i)}", "X-Perlinsos-Pilot": "BWI-2025", "Content-Type": "application/pdf",
-        "X-Evidence-Kind": kind})
-    assert response.status_code == 201, response.text
-    return response.json()["id"]
+    """Citizen ``i``'s ``n``-th file, each with its own content (an identical file is a duplicate)."""
+    return await upload_as(client, citizen(i), kind, content=PDF.replace(b"{n}", f"{i}-{n}".encode()))
 
 
 async def file(client, i: int, values: dict, pilot: str | None = None) -> dict:
