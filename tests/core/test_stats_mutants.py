@@ -9,11 +9,9 @@ import asyncio
 import json
 from pathlib import Path
 
-from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from fixtures import seed
-from perlinsos.cli import main
 from perlinsos.db.models import (
     Decision,
     DecisionReason,
@@ -24,6 +22,8 @@ from perlinsos.db.models import (
     Registration,
     Verdict,
 )
+
+from test_stats import _cli
 
 KEMIREN, OLEHSARI = "35.10.15.2004", "35.10.15.2005"  # kecamatan Glagah
 LATENG = "35.10.16.1014"  # kecamatan Banyuwangi
@@ -56,13 +56,8 @@ async def _village(db, pilot, region, start, eligible, not_eligible, pending, *,
                                idempotency_key=f"sms-{person}"))
 
 
-def _cli(url: str, *args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env={"PERLINSOS_DATABASE_URL": url})
-    return result.exit_code, result.output
-
-
 async def _figures(url: str, pilot: str, *args: str) -> dict:
-    code, out = await asyncio.to_thread(_cli, url, "stats", "--pilot", pilot, "--json", *args)
+    code, out = await asyncio.to_thread(_cli, "stats", "--pilot", pilot, "--json", *args, url=url)
     assert code == 0, out
     return json.loads(out)
 
@@ -148,7 +143,7 @@ async def test_a_training_pilot_has_no_figures(client, db, pilot, database_url):
     assert data["data"]["pilotStats"] == {"stats": None, "errors": [{
         "code": "TRAINING_PILOT_NO_STATS", "message": "A training pilot has no statistics: training is not counted.",
         "field": "pilot"}]}
-    code, out = await asyncio.to_thread(_cli, database_url, "stats", "--pilot", pilot)
+    code, out = await asyncio.to_thread(_cli, "stats", "--pilot", pilot, url=database_url)
     assert code != 0 and "A training pilot has no statistics" in out
 
 
